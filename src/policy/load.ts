@@ -1,0 +1,269 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import {
+  findNodeAtLocation,
+  type Node as JsonNode,
+  type ParseError,
+  parseTree,
+  printParseErrorCode,
+} from "jsonc-parser";
+import type { z } from "zod";
+import { type Fault, PolicyError } from "../errors.js";
+import { KNOWN_KEYS, OPS, type Policy, PolicySchema } from "./schema.js";
+import { didYouMean } from "./suggest.js";
+
+/** A validated policy together with where it came from. */
+export interface LoadedPolicy {
+  file: string;
+  /** The file's text exactly as read; its hash identifies the policy in recordings. */
+  text: string;
+  /** sha256 of `text`, hex. */
+  hash: string;
+  policy: Policy;
+}
+
+/** Read and validate a policy file; throws PolicyError listing every fault found. */
+export function loadPolicyFile(file: string): LoadedPolicy {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new PolicyError(file, [{ path: "", message: `cannot read the file (${describeIoError(err)})` }]);
+  }
+  return parsePolicyText(text, file);
+}
+
+/** Validate policy text (named `file` in messages); throws PolicyError listing every fault. */
+export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
+  const hash = createHash("sha256").update(text).digest("hex");
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const lines = lineStarts(body);
+
+  const syntaxErrors: ParseError[] = [];
+  const tree = parseTree(body, syntaxErrors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+    allowEmptyContent: false,
+  });
+  if (syntaxErrors.length > 0 || tree === undefined) {
+    const faults = syntaxErrors.map((e) => ({
+      path: "",
+      message: `not valid JSON: ${syntaxMessage(printParseErrorCode(e.error))}`,
+      ...position(lines, e.offset),
+    }));
+    if (faults.length === 0) faults.push({ path: "", message: "not valid JSON: the file is empty", ...position(lines, 0) });
+    throw new PolicyError(file, faults.slice(0, 1));
+  }
+
+  const faults: Fault[] = duplicateKeys(tree).map((node) => ({
+    path: formatPath(pathOf(node)),
+    message: "duplicate key (JSON would silently keep only the last one)",
+    ...position(lines, node.offset),
+  }));
+
+  const value: unknown = JSON.parse(body);
+  const result = PolicySchema.safeParse(value);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      faults.push(...issueToFaults(issue, value, tree, lines));
+    }
+  }
+  if (faults.length > 0 || !result.success) {
+    faults.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    throw new PolicyError(file, faults);
+  }
+  return { file, text, hash, policy: result.data };
+}
+
+type Segment = string | number;
+
+function issueToFaults(
+  issue: z.core.$ZodIssue,
+  root: unknown,
+  tree: JsonNode,
+  lines: number[],
+): Fault[] {
+  const path = issue.path.filter((p): p is Segment => typeof p !== "symbol");
+  const at = (p: Segment[], onKey = false) => locate(tree, p, lines, onKey);
+
+  if (issue.code === "unrecognized_keys") {
+    const known = knownKeysAt(path);
+    return issue.keys.map((key) => ({
+      path: formatPath([...path, key]),
+      message: `unknown key${didYouMean(key, known)}`,
+      ...at([...path, key], true),
+    }));
+  }
+
+  const found = valueAt(root, path);
+  if (found === MISSING) {
+    const key = path[path.length - 1];
+    return [
+      {
+        path: formatPath(path),
+        message: `missing required key "${String(key)}"`,
+        ...at(path.slice(0, -1)),
+      },
+    ];
+  }
+
+  let message = issue.message;
+  if (issue.code === "invalid_union" && "discriminator" in issue && issue.discriminator === "op") {
+    message = `${message}, not ${describe(found)}${didYouMean(found, OPS)}`;
+  } else if (issue.code === "invalid_value") {
+    message = `${message}, not ${describe(found)}${didYouMean(found, issue.values.map(String))}`;
+  } else if (issue.code === "invalid_union") {
+    const names = issue.errors.flat().flatMap((e) => (e.code === "invalid_value" ? e.values.map(String) : []));
+    message = `${message}, not ${describe(found)}${didYouMean(found, names)}`;
+  } else if (issue.code !== "custom") {
+    message = `${message}, not ${describe(found)}`;
+  } else {
+    message = `${describe(found)} ${message}`;
+  }
+  return [{ path: formatPath(path), message, ...at(path) }];
+}
+
+/** Which keys the object at `path` accepts, judged from the path's shape. */
+function knownKeysAt(path: Segment[]): readonly string[] {
+  const last = path[path.length - 1];
+  const parent = path[path.length - 2];
+  if (path.length === 0) return KNOWN_KEYS.policy;
+  if (path.length === 2 && path[0] === "grants") return KNOWN_KEYS.grant;
+  if (parent === "tools") return KNOWN_KEYS.rule;
+  if (last === "rate_limit") return KNOWN_KEYS.rate_limit;
+  if (parent === "limits") return KNOWN_KEYS.limit;
+  if (parent === "deny_if" || parent === "require") return KNOWN_KEYS.condition;
+  return [];
+}
+
+const MISSING = Symbol("missing");
+
+function valueAt(root: unknown, path: Segment[]): unknown {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg)) return MISSING;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
+/** A short, quoted rendering of a found value for messages. */
+export function describe(value: unknown): string {
+  if (value === MISSING || value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 37) + "..." : value);
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+/** `tools.fleet_*.limits[0].window`; keys that would read ambiguously are bracket-quoted. */
+export function formatPath(path: readonly Segment[]): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_$*?-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+function locate(
+  tree: JsonNode,
+  path: Segment[],
+  lines: number[],
+  onKey: boolean,
+): { line?: number; column?: number } {
+  const node = findNodeAtLocation(tree, path);
+  if (!node) return {};
+  const keyNode = onKey && node.parent?.type === "property" ? node.parent.children?.[0] : undefined;
+  return position(lines, (keyNode ?? node).offset);
+}
+
+function pathOf(node: JsonNode): Segment[] {
+  const path: Segment[] = [];
+  let cur: JsonNode | undefined = node;
+  while (cur?.parent) {
+    const parent: JsonNode = cur.parent;
+    if (parent.type === "property") {
+      const key = parent.children?.[0]?.value;
+      if (typeof key === "string") path.unshift(key);
+      cur = parent.parent;
+    } else if (parent.type === "array") {
+      path.unshift(parent.children?.indexOf(cur) ?? 0);
+      cur = parent;
+    } else {
+      cur = parent;
+    }
+  }
+  return path;
+}
+
+/** Key nodes of properties that repeat an earlier key in the same object. */
+function duplicateKeys(node: JsonNode): JsonNode[] {
+  const out: JsonNode[] = [];
+  const visit = (n: JsonNode): void => {
+    if (n.type === "object") {
+      const seen = new Set<string>();
+      for (const prop of n.children ?? []) {
+        const keyNode = prop.children?.[0];
+        const key = keyNode?.value;
+        if (typeof key === "string" && keyNode) {
+          if (seen.has(key)) out.push(keyNode);
+          seen.add(key);
+        }
+      }
+    }
+    for (const child of n.children ?? []) visit(child);
+  };
+  visit(node);
+  return out;
+}
+
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+  return starts;
+}
+
+function position(starts: number[], offset: number): { line: number; column: number } {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, column: offset - starts[lo]! + 1 };
+}
+
+const SYNTAX: Record<string, string> = {
+  InvalidSymbol: "unexpected character",
+  InvalidNumberFormat: "malformed number",
+  PropertyNameExpected: 'expected a property name in double quotes (or "}")',
+  ValueExpected: "expected a value",
+  ColonExpected: 'expected ":"',
+  CommaExpected: 'expected ","',
+  CloseBraceExpected: 'expected "}"',
+  CloseBracketExpected: 'expected "]"',
+  EndOfFileExpected: "unexpected content after the end of the document",
+  InvalidCommentToken: "comments are not allowed in JSON",
+  UnexpectedEndOfComment: "unterminated comment",
+  UnexpectedEndOfString: "unterminated string",
+  UnexpectedEndOfNumber: "malformed number",
+  InvalidUnicode: "invalid \\u escape",
+  InvalidEscapeCharacter: "invalid escape character",
+  InvalidCharacter: "invalid character in string",
+};
+
+function syntaxMessage(code: string): string {
+  return SYNTAX[code] ?? code;
+}
+
+export function describeIoError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "ENOENT") return "no such file";
+  if (e?.code === "EACCES") return "permission denied";
+  if (e?.code === "EISDIR") return "it is a directory";
+  return e?.message ?? String(err);
+}

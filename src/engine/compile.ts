@@ -52,9 +52,7 @@ interface HideSet {
 
 /** What a tool name resolves to for one grant (or for identities without a grant). */
 export type Resolution =
-  | { kind: "hidden" }
-  | { kind: "rule"; rule: CompiledRule }
-  | { kind: "default"; action: Action };
+  { kind: "hidden" } | { kind: "rule"; rule: CompiledRule } | { kind: "default"; action: Action };
 
 /** Resolutions are cached per tool name; past this many names a map stops growing. */
 const CACHE_LIMIT = 50_000;
@@ -143,7 +141,15 @@ export function compile(policy: Policy): CompiledPolicy {
     if (rule.rate_limit) {
       const name = `rate_limit(${owner}${pattern})`;
       limits.push(
-        compileLimit({ counter: name, window: rule.rate_limit.window, max: rule.rate_limit.max, scope: "session" }, true),
+        compileLimit(
+          {
+            counter: name,
+            window: rule.rate_limit.window,
+            max: rule.rate_limit.max,
+            scope: "session",
+          },
+          true,
+        ),
       );
     }
     const consumes: CompiledRule["consumes"] = [];
@@ -169,7 +175,13 @@ export function compile(policy: Policy): CompiledPolicy {
     let order = 0;
     for (const [pattern, rule] of Object.entries(tools ?? {})) {
       const compiled = compileRule(pattern, rule, owner);
-      if (isGlob(pattern)) globs.push({ re: globToRegExp(pattern), rule: compiled, spec: specificity(pattern), order: order++ });
+      if (isGlob(pattern))
+        globs.push({
+          re: globToRegExp(pattern),
+          rule: compiled,
+          spec: specificity(pattern),
+          order: order++,
+        });
       else exact.set(pattern, compiled);
     }
     globs.sort((a, b) => b.spec - a.spec || a.order - b.order);

@@ -58,7 +58,8 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   if (ak.length !== Object.keys(b).length) return false;
   for (const k of ak) {
     if (!Object.hasOwn(b, k)) return false;
-    if (!jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    if (!jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+      return false;
   }
   return true;
 }

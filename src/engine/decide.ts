@@ -47,7 +47,8 @@ function allHold(conds: CompiledCondition[], args: unknown): [boolean, boolean] 
  * Calls must come in non-decreasing `ts` per state, else TimeOrderError.
  */
 export function decide(compiled: CompiledPolicy, call: Call, state: CounterState): Decision {
-  if (state.compiled !== compiled) throw new Error("decide: the state was made for another compiled policy");
+  if (state.compiled !== compiled)
+    throw new Error("decide: the state was made for another compiled policy");
   const ts = call.ts;
   if (ts < state.lastTs) throw new TimeOrderError(ts, state.lastTs);
   state.lastTs = ts;
@@ -81,7 +82,8 @@ export function decide(compiled: CompiledPolicy, call: Call, state: CounterState
   if (rule.limits.length > 0) {
     const denied = checkLimits(rule, call, state);
     if (denied) return denied(inexact);
-    for (const c of rule.consumes) state.key(c.counter, c.scopeIndex, scopeValue(call, c.scopeIndex)).push(ts);
+    for (const c of rule.consumes)
+      state.key(c.counter, c.scopeIndex, scopeValue(call, c.scopeIndex)).push(ts);
   }
   return plain("allow", "rule_allow", rule.pattern, null, inexact);
 }
@@ -95,9 +97,12 @@ function checkLimits(
   const counters = state.compiled.counters;
   for (const limit of rule.limits) {
     // Checking must not create keys: a flood of denied sessions would otherwise grow the state.
-    const key = state.peek(limit.counter, limit.scopeIndex, scopeValue(call, limit.scopeIndex)) ?? EMPTY;
+    const key =
+      state.peek(limit.counter, limit.scopeIndex, scopeValue(call, limit.scopeIndex)) ?? EMPTY;
     if (key !== EMPTY) key.evictThrough(ts - counters[limit.counter]!.horizonMs);
-    const windowStart = limit.fixed ? Math.floor(ts / limit.windowMs) * limit.windowMs - 1 : ts - limit.windowMs;
+    const windowStart = limit.fixed
+      ? Math.floor(ts / limit.windowMs) * limit.windowMs - 1
+      : ts - limit.windowMs;
     // Consumptions are in time order and none is later than ts, so the count is a suffix.
     const first = key.firstAfter(windowStart);
     const count = key.times.length - first;
@@ -118,7 +123,13 @@ function checkLimits(
 }
 
 /** Earliest time the count drops below max, minus ts; null when it never can (max 0). */
-function retryAfter(limit: CompiledLimit, key: Consumptions, first: number, count: number, ts: number): number | null {
+function retryAfter(
+  limit: CompiledLimit,
+  key: Consumptions,
+  first: number,
+  count: number,
+  ts: number,
+): number | null {
   if (limit.max === 0) return null;
   if (limit.fixed) return (Math.floor(ts / limit.windowMs) + 1) * limit.windowMs - ts;
   // The count falls below max once the oldest (count - max + 1) consumptions leave the window.

@@ -86,7 +86,8 @@ export class CounterState {
   /** Number of keys that hold at least one consumption (for tests and diagnostics). */
   liveKeys(): number {
     let n = 0;
-    for (const scopes of this.slots) for (const m of scopes) for (const c of m.values()) if (c.size > 0) n++;
+    for (const scopes of this.slots)
+      for (const m of scopes) for (const c of m.values()) if (c.size > 0) n++;
     return n;
   }
 }

@@ -28,7 +28,9 @@ export function loadPolicyFile(file: string): LoadedPolicy {
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new PolicyError(file, [{ path: "", message: `cannot read the file (${describeIoError(err)})` }]);
+    throw new PolicyError(file, [
+      { path: "", message: `cannot read the file (${describeIoError(err)})` },
+    ]);
   }
   return parsePolicyText(text, file);
 }
@@ -51,7 +53,12 @@ export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
       message: `not valid JSON: ${syntaxMessage(printParseErrorCode(e.error))}`,
       ...position(lines, e.offset),
     }));
-    if (faults.length === 0) faults.push({ path: "", message: "not valid JSON: the file is empty", ...position(lines, 0) });
+    if (faults.length === 0)
+      faults.push({
+        path: "",
+        message: "not valid JSON: the file is empty",
+        ...position(lines, 0),
+      });
     throw new PolicyError(file, faults.slice(0, 1));
   }
 
@@ -113,7 +120,9 @@ function issueToFaults(
   } else if (issue.code === "invalid_value") {
     message = `${message}, not ${describe(found)}${didYouMean(found, issue.values.map(String))}`;
   } else if (issue.code === "invalid_union") {
-    const names = issue.errors.flat().flatMap((e) => (e.code === "invalid_value" ? e.values.map(String) : []));
+    const names = issue.errors
+      .flat()
+      .flatMap((e) => (e.code === "invalid_value" ? e.values.map(String) : []));
     message = `${message}, not ${describe(found)}${didYouMean(found, names)}`;
   } else if (issue.code !== "custom") {
     message = `${message}, not ${describe(found)}`;
@@ -151,7 +160,8 @@ function valueAt(root: unknown, path: Segment[]): unknown {
 export function describe(value: unknown): string {
   if (value === MISSING || value === undefined) return "nothing";
   if (value === null) return "null";
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 37) + "..." : value);
+  if (typeof value === "string")
+    return JSON.stringify(value.length > 40 ? value.slice(0, 37) + "..." : value);
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
   return String(value);

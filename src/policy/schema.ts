@@ -28,20 +28,27 @@ const quoted = (xs: readonly string[]): string => xs.map((x) => `"${x}"`).join("
 const pattern = z
   .string({ error: "must be a tool name or glob pattern (a string)" })
   .min(1, { error: "must not be empty" })
-  .meta({ description: "An exact tool name, or a glob where * matches any run and ? one character." });
+  .meta({
+    id: "Pattern",
+    description: "An exact tool name, or a glob where * matches any run and ? one character.",
+  });
 
-const action = z.enum(ACTIONS, { error: `must be one of ${quoted(ACTIONS)}` });
+const action = z
+  .enum(ACTIONS, { error: `must be one of ${quoted(ACTIONS)}` })
+  .meta({ id: "Action" });
 
-const window = z.union(
-  [
-    z.enum(WINDOW_NAMES),
-    // Decisions are made on integer milliseconds, so a window must be a whole number of them.
-    z.number().positive().multipleOf(0.001),
-  ],
-  {
-    error: `must be one of ${quoted(WINDOW_NAMES)} or a positive number of seconds (whole milliseconds)`,
-  },
-);
+const window = z
+  .union(
+    [
+      z.enum(WINDOW_NAMES),
+      // Decisions are made on integer milliseconds, so a window must be a whole number of them.
+      z.number().positive().multipleOf(0.001),
+    ],
+    {
+      error: `must be one of ${quoted(WINDOW_NAMES)} or a positive number of seconds (whole milliseconds)`,
+    },
+  )
+  .meta({ id: "Window", description: "A named window, or a number of seconds." });
 
 const max = z
   .int({ error: "must be a whole number >= 0" })
@@ -59,11 +66,15 @@ export const LimitSchema = z
     scope: z.enum(SCOPES, { error: `must be one of ${quoted(SCOPES)}` }).optional(),
     algorithm: z.enum(ALGORITHMS, { error: `must be one of ${quoted(ALGORITHMS)}` }).optional(),
   })
-  .meta({ description: "A rate limit: at most `max` calls per `window` on one counter key." });
+  .meta({
+    id: "Limit",
+    description: "A rate limit: at most `max` calls per `window` on one counter key.",
+  });
 
-export const RateLimitSchema = z
-  .strictObject({ max, window })
-  .meta({ description: "Shorthand: one sliding limit, scope session, counter private to the rule." });
+export const RateLimitSchema = z.strictObject({ max, window }).meta({
+  id: "RateLimit",
+  description: "Shorthand: one sliding limit, scope session, counter private to the rule.",
+});
 
 const conditionPath = z
   .string({ error: 'must be a string like "args.meta.owner"' })
@@ -109,7 +120,10 @@ export const ConditionSchema = z
     ],
     { error: `must be one of ${quoted(OPS)}` },
   )
-  .meta({ description: "A test on one of the call's arguments (SPEC section 1.1)." });
+  .meta({
+    id: "Condition",
+    description: "A test on one of the call's arguments (SPEC section 1.1).",
+  });
 
 const conditions = z.array(ConditionSchema, { error: "must be a list of conditions" });
 
@@ -122,7 +136,7 @@ export const RuleSchema = z
     limits: z.array(LimitSchema, { error: "must be a list of limits" }).optional(),
     rate_limit: RateLimitSchema.optional(),
   })
-  .meta({ description: "What to do with calls of the tools this pattern matches." });
+  .meta({ id: "Rule", description: "What to do with calls of the tools this pattern matches." });
 
 const rules = z.record(pattern, RuleSchema, { error: "must be an object of pattern -> rule" });
 const hide = z.array(pattern, { error: "must be a list of tool name patterns" });
@@ -133,7 +147,10 @@ export const GrantSchema = z
     tools: rules.optional(),
     hide: hide.optional(),
   })
-  .meta({ description: "Overrides for one identity, looked at before the top-level ones." });
+  .meta({
+    id: "Grant",
+    description: "Overrides for one identity, looked at before the top-level ones.",
+  });
 
 export const PolicySchema = z
   .strictObject({

@@ -1,0 +1,115 @@
+// `npm run bench`: the speed targets of the engine and the JSONL replay, measured on this
+// machine and printed against their targets. Not a test: figures vary with the machine.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { compile, createState, decide, type Call } from "../src/engine/index.js";
+import { parsePolicyText } from "../src/policy/load.js";
+import { readTrace } from "../src/replay/trace.js";
+import { makePolicy, tightened, writeTrace } from "./generate.js";
+
+const dir = join(process.cwd(), ".bench");
+mkdirSync(dir, { recursive: true });
+const N = Number(process.env.BENCH_CALLS ?? 1_000_000);
+const policyFile = join(dir, "policy-200.json");
+const candidateFile = join(dir, "policy-200.tightened.json");
+const traceFile = join(dir, `calls-${N}.jsonl`);
+
+const basePolicy = makePolicy();
+writeFileSync(policyFile, JSON.stringify(basePolicy, null, 2));
+writeFileSync(candidateFile, JSON.stringify(tightened(basePolicy), null, 2));
+if (!existsSync(traceFile)) {
+  process.stderr.write(`generating ${N.toLocaleString()} calls into ${traceFile}...\n`);
+  await writeTrace(traceFile, N);
+}
+
+const rows: { what: string; value: string; target: string; ok: boolean | null }[] = [];
+const report = (what: string, value: string, target: string, ok: boolean | null) => {
+  rows.push({ what, value, target, ok });
+  process.stderr.write(`${what}: ${value}\n`);
+};
+
+// 1. The engine alone, in memory, on one core: calls parsed beforehand.
+{
+  const { policy } = parsePolicyText(JSON.stringify(basePolicy));
+  const ruleCount =
+    Object.keys(policy.tools ?? {}).length +
+    Object.values(policy.grants ?? {}).reduce((n, g) => n + Object.keys(g.tools ?? {}).length, 0);
+  const calls: Call[] = [];
+  for (const tc of readTrace(traceFile)) calls.push(tc.call);
+  let best = 0;
+  for (let round = 0; round < 5; round++) {
+    const compiled = compile(policy);
+    const state = createState(compiled);
+    const t0 = process.hrtime.bigint();
+    let allowed = 0;
+    for (const c of calls) if (decide(compiled, c, state).decision === "allow") allowed++;
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    best = Math.max(best, calls.length / s);
+    if (round === 0)
+      process.stderr.write(
+        `(${ruleCount} rules; ${allowed.toLocaleString()} of ${calls.length.toLocaleString()} allowed)\n`,
+      );
+  }
+  report(
+    "engine decisions/s (in memory, best of 5)",
+    Math.round(best).toLocaleString(),
+    ">= 2,000,000",
+    best >= 2_000_000,
+  );
+}
+
+// 2. The whole CLI, as a user runs it, on the JSONL file.
+const bin = join(process.cwd(), "bin", "policy-replay.js");
+const sizeMb = (statSync(traceFile).size / 1e6).toFixed(0);
+const timeCli = (args: string[], label: string, target: string, limitS: number | null) => {
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [bin, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      maxBuffer: 1 << 26,
+    });
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0 && r.status !== 1)
+      throw new Error(`${label} exited ${r.status}: ${r.stderr.toString()}`);
+    best = Math.min(best, s);
+  }
+  report(
+    `${label} (${N.toLocaleString()} lines, ${sizeMb} MB; best of 3)`,
+    `${best.toFixed(2)} s`,
+    target,
+    limitS === null ? null : best < limitS,
+  );
+};
+timeCli(
+  ["--policy", candidateFile, "--calls", traceFile, "--fail-on", "none"],
+  "policy-replay --calls, text",
+  "< 3 s",
+  3,
+);
+timeCli(
+  ["--policy", candidateFile, "--baseline", policyFile, "--calls", traceFile, "--fail-on", "none"],
+  "policy-replay --calls --baseline, text",
+  "(no target)",
+  null,
+);
+timeCli(
+  ["--policy", candidateFile, "--calls", traceFile, "--format", "json", "--fail-on", "none"],
+  "policy-replay --calls --format json",
+  "(no target)",
+  null,
+);
+
+const cpu = execFileSync("sh", ["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"])
+  .toString()
+  .trim();
+console.log(`\npolicy-replay benchmark — node ${process.version}, ${cpu}\n`);
+for (const r of rows) {
+  const mark = r.ok === null ? "  " : r.ok ? "ok" : "!!";
+  console.log(`${mark}  ${r.what.padEnd(70)} ${r.value.padStart(12)}   target ${r.target}`);
+}
+writeFileSync(
+  join(dir, "results.json"),
+  JSON.stringify({ node: process.version, cpu, rows }, null, 2),
+);

@@ -1,0 +1,89 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { compile } from "../engine/index.js";
+import { UsageError } from "../errors.js";
+import { loadPolicyFile } from "../policy/load.js";
+import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
+import { replay } from "../replay/replay.js";
+import type { ReportContext } from "../replay/report/context.js";
+import { writeJsonReport } from "../replay/report/json.js";
+import { writeTextReport } from "../replay/report/text.js";
+import { SummaryBuilder } from "../replay/summary.js";
+import { readTrace } from "../replay/trace.js";
+import type { Io } from "./io.js";
+
+export const FORMATS = ["text", "json"] as const;
+export type Format = (typeof FORMATS)[number];
+
+/** The default source when no --calls is given: the recording shipped with the project. */
+export const DEFAULT_CALLS = "recordings/demo.jsonl";
+
+export interface ReplayCommandOptions {
+  policy: string;
+  calls?: string;
+  baseline?: string;
+  format: Format;
+  failOn: ChangeClass[];
+  show: number;
+}
+
+/** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
+export function parseFailOn(value: string): ChangeClass[] {
+  const v = value.trim();
+  if (v === "none" || v === "") return [];
+  if (v === "all") return [...CHANGE_CLASSES];
+  const out: ChangeClass[] = [];
+  for (const part of v.split(",").map((p) => p.trim())) {
+    if (!(CHANGE_CLASSES as readonly string[]).includes(part)) {
+      throw new UsageError(
+        `--fail-on: unknown class "${part}"; use any of ${CHANGE_CLASSES.join(", ")}, or all, or none`,
+      );
+    }
+    if (!out.includes(part as ChangeClass)) out.push(part as ChangeClass);
+  }
+  return out;
+}
+
+/** Parse `--show` (a count, or "all"). */
+export function parseShow(value: string): number {
+  if (value === "all") return Infinity;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--show: expected a whole number or "all", not "${value}"`);
+  return n;
+}
+
+/**
+ * `policy-replay --policy P [--calls F] [--baseline B]`: replay, diff, report; returns the
+ * exit code (0 pass, 1 the gate failed). Bad input throws a PolicyReplayError (exit 2).
+ */
+export function replayCommand(opts: ReplayCommandOptions, io: Io): number {
+  const candidate = loadPolicyFile(resolve(io.cwd, opts.policy));
+  const baseline = opts.baseline ? loadPolicyFile(resolve(io.cwd, opts.baseline)) : null;
+  const callsFile = opts.calls ?? DEFAULT_CALLS;
+  const callsPath = resolve(io.cwd, callsFile);
+  if (opts.calls === undefined && !existsSync(callsPath)) {
+    throw new UsageError(
+      `no calls to replay: pass --calls FILE (the default ${DEFAULT_CALLS} does not exist in ${io.cwd})`,
+    );
+  }
+  const ctx: ReportContext = {
+    candidate: opts.policy,
+    baseline: opts.baseline ?? null,
+    source: callsFile,
+    failOn: opts.failOn,
+    show: opts.show,
+  };
+  const compiledCandidate = compile(candidate.policy);
+  const results = replay(readTrace(callsPath), {
+    candidate: compiledCandidate,
+    ...(baseline ? { baseline: compile(baseline.policy) } : {}),
+    file: callsFile,
+  });
+  const builder = new SummaryBuilder(baseline ? "baseline" : "recorded", opts.failOn);
+  const summary =
+    opts.format === "json"
+      ? writeJsonReport(results, ctx, builder, io.stdout)
+      : writeTextReport(results, ctx, builder, io.stdout);
+  return summary.gate.failed ? 1 : 0;
+}

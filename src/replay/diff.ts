@@ -1,0 +1,57 @@
+import type { Decision, DecisionKind } from "../engine/index.js";
+import type { ApprovalAnswer, RecordedDecision } from "./trace.js";
+
+export const CHANGE_CLASSES = ["tightened", "loosened", "changed"] as const;
+export type ChangeClass = (typeof CHANGE_CLASSES)[number];
+
+/** A decision as compared in a diff, after any recorded human answer has been applied. */
+export interface Outcome {
+  decision: DecisionKind;
+  code: string;
+  rule: string | null;
+  retry_after_ms: number | null;
+  /** The recorded human answer that turned approval_required into allow or deny, if any. */
+  approval: ApprovalAnswer | null;
+}
+
+/**
+ * Apply a recorded approval answer (SPEC section 5): a call sent to approval for which the
+ * recording holds a human answer is decided by that answer; the code still says it went
+ * through approval.
+ */
+export function withApproval(
+  d: Decision | RecordedDecision,
+  answer: ApprovalAnswer | null,
+): Outcome {
+  if (d.decision === "approval_required" && answer !== null) {
+    return {
+      decision: answer === "approved" ? "allow" : "deny",
+      code: d.code,
+      rule: d.rule,
+      retry_after_ms: null,
+      approval: answer,
+    };
+  }
+  return {
+    decision: d.decision,
+    code: d.code,
+    rule: d.rule,
+    retry_after_ms: d.retry_after_ms,
+    approval: null,
+  };
+}
+
+const STRICTNESS: Record<DecisionKind, number> = { allow: 0, approval_required: 1, deny: 2 };
+
+/**
+ * Class of the change from `before` to `after` (SPEC section 6), or null when they agree.
+ * SPEC names allow <-> deny/approval; between deny and approval_required we class by
+ * strictness too: deny -> approval_required is loosened (a human may now let it through),
+ * approval_required -> deny is tightened. A different retry time alone is not a change.
+ */
+export function classify(before: Outcome, after: Outcome): ChangeClass | null {
+  if (before.decision === after.decision) {
+    return before.code === after.code && before.rule === after.rule ? null : "changed";
+  }
+  return STRICTNESS[after.decision] > STRICTNESS[before.decision] ? "tightened" : "loosened";
+}

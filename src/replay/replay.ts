@@ -1,0 +1,80 @@
+import {
+  type CompiledPolicy,
+  createState,
+  decide,
+  type Decision,
+  TimeOrderError,
+} from "../engine/index.js";
+import { InputError } from "../errors.js";
+import { type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
+import type { TraceCall } from "./trace.js";
+
+/** What a replayed call is compared against. */
+export type Basis = "baseline" | "recorded" | "none";
+
+/** One replayed call: the candidate's decision and, where there is one, the diff. */
+export interface CallResult {
+  source: TraceCall;
+  /** The candidate policy's full decision (limit hit, reason, inexact...). */
+  decision: Decision;
+  /** The candidate's decision after any recorded approval answer was applied. */
+  after: Outcome;
+  /** The baseline's, or the recorded, decision; null when there is nothing to compare. */
+  before: Outcome | null;
+  change: ChangeClass | null;
+  /** An earlier call of the same session changed: the agent might have acted differently. */
+  counterfactual: boolean;
+  /** Some decision here depended on an argument not held in clear. */
+  inexact: boolean;
+}
+
+export interface ReplayOptions {
+  candidate: CompiledPolicy;
+  /** Compare against this policy replayed the same way, instead of the recorded decisions. */
+  baseline?: CompiledPolicy;
+  /** File name for error messages. */
+  file: string;
+}
+
+/**
+ * Replay calls in order under the candidate (and baseline) policy with counters starting empty
+ * (SPEC section 6), yielding one result per call. Streams: memory holds the counters and the
+ * set of sessions that have changed, never the calls.
+ */
+export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Generator<CallResult> {
+  const candidateState = createState(opts.candidate);
+  const baselineState = opts.baseline ? createState(opts.baseline) : null;
+  const changedSessions = new Set<string>();
+  for (const tc of calls) {
+    let decision: Decision;
+    let base: Decision | null = null;
+    try {
+      decision = decide(opts.candidate, tc.call, candidateState);
+      if (opts.baseline && baselineState) base = decide(opts.baseline, tc.call, baselineState);
+    } catch (err) {
+      if (err instanceof TimeOrderError) {
+        throw new InputError(opts.file, [{ path: "ts", line: tc.line, message: err.message }]);
+      }
+      throw err;
+    }
+    const after = withApproval(decision, tc.approval);
+    const before = base
+      ? withApproval(base, tc.approval)
+      : tc.recorded
+        ? withApproval(tc.recorded, tc.approval)
+        : null;
+    const change = before ? classify(before, after) : null;
+    const session = tc.call.session;
+    const counterfactual = changedSessions.has(session);
+    if (change !== null && !counterfactual) changedSessions.add(session);
+    yield {
+      source: tc,
+      decision,
+      after,
+      before,
+      change,
+      counterfactual,
+      inexact: decision.inexact || (base?.inexact ?? false),
+    };
+  }
+}

@@ -1,0 +1,11 @@
+import type { ChangeClass } from "../diff.js";
+
+/** What a report says about the run besides the results: which files, which gate. */
+export interface ReportContext {
+  candidate: string;
+  baseline: string | null;
+  source: string;
+  failOn: ChangeClass[];
+  /** How many changed calls the text report lists; Infinity for all. */
+  show: number;
+}

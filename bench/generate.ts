@@ -88,7 +88,7 @@ export function makePolicy(seed = 1): Record<string, unknown> {
   const tools: Record<string, unknown> = {};
   // 150 exact rules, 30 globs at top level; 20 rules across grants: 200 in all.
   while (Object.keys(tools).length < 150) tools[pick(TOOLS)] = rule();
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; Object.keys(tools).length < 180; i++) {
     const s = pick(SERVICES);
     const v = pick(VERBS);
     const g = [`${s}_*`, `*_${v}_*`, `${s}_${v}_*`, `*_${pick(NOUNS)}`, `${s}_?${v.slice(1)}_*`][
@@ -99,7 +99,9 @@ export function makePolicy(seed = 1): Record<string, unknown> {
   const grants: Record<string, unknown> = {};
   for (let i = 0; i < 4; i++) {
     const gt: Record<string, unknown> = {};
-    for (let j = 0; j < 5; j++) gt[j % 2 ? pick(TOOLS) : `${pick(SERVICES)}_*`] = rule();
+    while (Object.keys(gt).length < 5) {
+      gt[Object.keys(gt).length % 2 ? pick(TOOLS) : `${pick(SERVICES)}_*`] = rule();
+    }
     grants[IDENTITIES[i * 3]!] = {
       default: "deny",
       tools: gt,

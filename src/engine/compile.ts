@@ -1,7 +1,8 @@
 import type { Action, Limit, Policy, Rule, WindowSpec } from "../policy/schema.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
 import { globToRegExp, isGlob, specificity } from "./glob.js";
-import type { Scope } from "./types.js";
+import { plain } from "./plain.js";
+import type { Decision, Scope } from "./types.js";
 
 const WINDOW_MS: Record<string, number> = {
   second: 1_000,
@@ -37,6 +38,12 @@ export interface CompiledRule {
   limits: CompiledLimit[];
   /** The distinct (counter, scope) keys an allowed call consumes on, once each. */
   consumes: { counter: number; scopeIndex: 0 | 1 | 2 }[];
+  /**
+   * The decision this rule gives whatever the call (its deny, its approval, or its exact
+   * allow), made once and shared, frozen: most calls end here, and a million identical small
+   * objects would only feed the garbage collector.
+   */
+  fixed: Readonly<Decision>;
 }
 
 interface RuleMap {
@@ -158,10 +165,20 @@ export function compile(policy: Policy): CompiledPolicy {
         consumes.push({ counter: l.counter, scopeIndex: l.scopeIndex });
       }
     }
+    const action = rule.action ?? "allow";
+    const reason = rule.reason ?? null;
+    const fixed = Object.freeze(
+      action === "deny"
+        ? plain("deny", "rule_deny", pattern, reason, false)
+        : action === "require_approval"
+          ? plain("approval_required", "approval_required", pattern, reason, false)
+          : plain("allow", "rule_allow", pattern, null, false),
+    );
     return {
       pattern,
-      action: rule.action ?? "allow",
-      reason: rule.reason ?? null,
+      fixed,
+      action,
+      reason,
       denyIf: (rule.deny_if ?? []).map(compileCondition),
       require: (rule.require ?? []).map(compileCondition),
       limits,

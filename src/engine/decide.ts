@@ -1,91 +1,91 @@
 import type { CompiledLimit, CompiledPolicy, CompiledRule } from "./compile.js";
 import { type CompiledCondition, Truth } from "./conditions.js";
 import { Consumptions, type CounterState, TimeOrderError } from "./state.js";
+import { plain } from "./plain.js";
+import type { Call, Decision, LimitHit } from "./types.js";
 
 const EMPTY = new Consumptions();
-import type { Call, Decision, DecisionCode, DecisionKind, LimitHit } from "./types.js";
 
-function plain(
-  decision: DecisionKind,
-  code: DecisionCode,
-  rule: string | null,
-  reason: string | null,
-  inexact: boolean,
-): Decision {
-  return { decision, code, rule, reason, retry_after_ms: null, limit: null, inexact };
-}
-
+// Decisions that depend on nothing but the rule are made once and shared, frozen: most calls
+// of a replay end here, and a million identical small objects would only feed the GC.
+const HIDDEN = Object.freeze(plain("deny", "hidden", null, null, false));
+const DEFAULTS = {
+  allow: Object.freeze(plain("allow", "default_allow", null, null, false)),
+  deny: Object.freeze(plain("deny", "default_deny", null, null, false)),
+  require_approval: Object.freeze(
+    plain("approval_required", "default_approval", null, null, false),
+  ),
+} as const;
 function scopeValue(call: Call, scopeIndex: number): string {
   return scopeIndex === 0 ? call.identity : scopeIndex === 1 ? call.session : "";
 }
 
-/** Evaluate conditions; returns [any held, any unknown]. Unknown counts as not holding. */
-function anyHolds(conds: CompiledCondition[], args: unknown): [boolean, boolean] {
-  let unknown = false;
+const HELD = 1;
+const UNKNOWN = 2;
+
+/** deny_if: HELD when any condition holds; UNKNOWN flags an opaque value seen on the way. */
+function anyHolds(conds: CompiledCondition[], args: unknown): number {
+  let unknown = 0;
   for (const c of conds) {
     const r = c(args);
-    if (r === Truth.True) return [true, unknown];
-    if (r === Truth.Unknown) unknown = true;
+    if (r === Truth.True) return HELD | unknown;
+    if (r === Truth.Unknown) unknown = UNKNOWN;
   }
-  return [false, unknown];
+  return unknown;
 }
 
-function allHold(conds: CompiledCondition[], args: unknown): [boolean, boolean] {
-  let unknown = false;
+/** require: HELD when all hold. An unknown requirement cannot be shown to hold: not HELD. */
+function allHold(conds: CompiledCondition[], args: unknown): number {
+  let unknown = 0;
   for (const c of conds) {
     const r = c(args);
-    if (r === Truth.False) return [false, unknown];
-    if (r === Truth.Unknown) unknown = true;
+    if (r === Truth.False) return unknown;
+    if (r === Truth.Unknown) unknown = UNKNOWN;
   }
-  // An unknown requirement cannot be shown to hold: the call is denied, and marked inexact.
-  return [!unknown, unknown];
+  return unknown === 0 ? HELD : UNKNOWN;
 }
 
 /**
  * Decide one call (SPEC section 2) and, when it is allowed, record its consumption in `state`.
  * Pure apart from that update: no clock, no I/O; the same inputs always give the same decision.
- * Calls must come in non-decreasing `ts` per state, else TimeOrderError.
+ * Calls must come in non-decreasing `ts` per state, else TimeOrderError. The returned object
+ * may be shared between calls: treat it as read-only.
  */
 export function decide(compiled: CompiledPolicy, call: Call, state: CounterState): Decision {
-  if (state.compiled !== compiled)
+  if (state.compiled !== compiled) {
     throw new Error("decide: the state was made for another compiled policy");
+  }
   const ts = call.ts;
   if (ts < state.lastTs) throw new TimeOrderError(ts, state.lastTs);
   state.lastTs = ts;
 
   const resolver = compiled.grants.get(call.identity) ?? compiled.base;
   const res = resolver.resolve(call.tool);
-  if (res.kind === "hidden") return plain("deny", "hidden", null, null, false);
-  if (res.kind === "default") {
-    if (res.action === "allow") return plain("allow", "default_allow", null, null, false);
-    if (res.action === "deny") return plain("deny", "default_deny", null, null, false);
-    return plain("approval_required", "default_approval", null, null, false);
-  }
+  if (res.kind === "hidden") return HIDDEN;
+  if (res.kind === "default") return DEFAULTS[res.action];
   const rule = res.rule;
-  if (rule.action === "deny") return plain("deny", "rule_deny", rule.pattern, rule.reason, false);
-  if (rule.action === "require_approval") {
-    return plain("approval_required", "approval_required", rule.pattern, rule.reason, false);
-  }
+  if (rule.action !== "allow") return rule.fixed;
 
   let inexact = false;
   if (rule.denyIf.length > 0) {
-    const [held, unknown] = anyHolds(rule.denyIf, call.arguments);
-    inexact ||= unknown;
-    if (held) return plain("deny", "condition_deny", rule.pattern, rule.reason, inexact);
+    const r = anyHolds(rule.denyIf, call.arguments);
+    inexact = (r & UNKNOWN) !== 0;
+    if (r & HELD) return plain("deny", "condition_deny", rule.pattern, rule.reason, inexact);
   }
   if (rule.require.length > 0) {
-    const [held, unknown] = allHold(rule.require, call.arguments);
-    inexact ||= unknown;
-    if (!held) return plain("deny", "requirement_failed", rule.pattern, rule.reason, inexact);
+    const r = allHold(rule.require, call.arguments);
+    inexact ||= (r & UNKNOWN) !== 0;
+    if (!(r & HELD)) return plain("deny", "requirement_failed", rule.pattern, rule.reason, inexact);
   }
 
   if (rule.limits.length > 0) {
     const denied = checkLimits(rule, call, state);
     if (denied) return denied(inexact);
-    for (const c of rule.consumes)
+    for (const c of rule.consumes) {
       state.key(c.counter, c.scopeIndex, scopeValue(call, c.scopeIndex)).push(ts);
+    }
   }
-  return plain("allow", "rule_allow", rule.pattern, null, inexact);
+  return inexact ? plain("allow", "rule_allow", rule.pattern, null, true) : rule.fixed;
 }
 
 function checkLimits(

@@ -11,7 +11,7 @@ export interface Outcome {
   rule: string | null;
   retry_after_ms: number | null;
   /** The recorded human answer that turned approval_required into allow or deny, if any. */
-  approval: ApprovalAnswer | null;
+  approval?: ApprovalAnswer | null;
 }
 
 /**

@@ -49,7 +49,6 @@ const emptyTally = (): Tally => ({
 export class SummaryBuilder {
   private calls = 0;
   private readonly sessions = new Set<string>();
-  private readonly identities = new Set<string>();
   private fromTs: number | null = null;
   private toTs: number | null = null;
   private readonly decisions: Record<DecisionKind, number> = {
@@ -75,7 +74,6 @@ export class SummaryBuilder {
     const { call } = r.source;
     this.calls++;
     this.sessions.add(call.session);
-    this.identities.add(call.identity);
     if (this.fromTs === null) this.fromTs = call.ts;
     this.toTs = call.ts;
     this.decisions[r.after.decision]++;
@@ -103,7 +101,7 @@ export class SummaryBuilder {
     return {
       calls: this.calls,
       sessions: this.sessions.size,
-      identities: this.identities.size,
+      identities: this.byIdentity.size,
       from_ts: this.fromTs,
       to_ts: this.toTs,
       // A trace that turned out to hold no recorded decisions has nothing to compare.

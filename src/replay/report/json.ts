@@ -1,5 +1,6 @@
 import type { CallResult } from "../replay.js";
-import { type Summary, SummaryBuilder } from "../summary.js";
+import type { SummaryBuilder } from "../summary.js";
+import { type Summary } from "../summary.js";
 import type { ReportContext } from "./context.js";
 import { BufferedSink, type Sink } from "./sink.js";
 
@@ -19,7 +20,7 @@ export function resultJson(r: CallResult): Record<string, unknown> {
     reason: r.decision.reason,
     retry_after_ms: r.after.retry_after_ms,
     limit: r.decision.limit,
-    approval: r.after.approval,
+    approval: r.after.approval ?? null,
     inexact: r.inexact,
     before: r.before && {
       decision: r.before.decision,

@@ -41,7 +41,7 @@ function table(head: string[], rows: (string | number)[][], aligns: ("left" | "r
 export function describeOutcome(o: Outcome): string {
   let s = `${o.decision} ${o.code}`;
   if (o.rule !== null) s += ` by ${o.rule}`;
-  if (o.approval !== null) s += ` (${o.approval})`;
+  if (o.approval) s += ` (${o.approval})`;
   if (o.retry_after_ms !== null) s += ` (retry in ${formatMs(o.retry_after_ms)})`;
   return s;
 }
@@ -49,7 +49,7 @@ export function describeOutcome(o: Outcome): string {
 /** `deny rate_limited, retry 1.2s` — a decision without its rule, for table cells. */
 function shortOutcome(o: Outcome): string {
   let s = `${o.decision} ${o.code}`;
-  if (o.approval !== null) s += ` (${o.approval})`;
+  if (o.approval) s += ` (${o.approval})`;
   if (o.retry_after_ms !== null) s += `, retry ${formatMs(o.retry_after_ms)}`;
   return s;
 }

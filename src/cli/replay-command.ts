@@ -75,7 +75,7 @@ export function replayCommand(opts: ReplayCommandOptions, io: Io): number {
     show: opts.show,
   };
   const compiledCandidate = compile(candidate.policy);
-  const results = replay(readTrace(callsPath), {
+  const results = replay(readTrace(callsPath, callsFile), {
     candidate: compiledCandidate,
     ...(baseline ? { baseline: compile(baseline.policy) } : {}),
     file: callsFile,

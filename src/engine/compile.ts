@@ -114,9 +114,10 @@ export interface CompiledPolicy {
 export function compile(policy: Policy): CompiledPolicy {
   const counters: CounterInfo[] = [];
   const counterIds = new Map<string, number>();
-  const counterId = (name: string, ms: number, isPrivate: boolean): number => {
-    // Private shorthand counters get a key no user-named counter can take.
-    const key = (isPrivate ? "\u0000" : "") + name;
+  let privateCounters = 0;
+  // `key` identifies the count: a user-named counter by its name, a rule's private shorthand
+  // counter by a serial number no name can spell, so no two rules ever share one.
+  const counterId = (key: string, name: string, ms: number): number => {
     let id = counterIds.get(key);
     if (id === undefined) {
       id = counters.length;
@@ -132,8 +133,9 @@ export function compile(policy: Policy): CompiledPolicy {
   const compileLimit = (l: Limit, isPrivate: boolean): CompiledLimit => {
     const ms = windowMs(l.window);
     const scope = l.scope ?? "session";
+    const key = isPrivate ? `\u0000private#${privateCounters++}` : `name:${l.counter}`;
     return {
-      counter: counterId(l.counter, ms, isPrivate),
+      counter: counterId(key, l.counter, ms),
       counterName: l.counter,
       scope,
       scopeIndex: SCOPE_INDEX[scope],

@@ -23,7 +23,10 @@ export type Truth = (typeof Truth)[keyof typeof Truth];
 export type CompiledCondition = (args: unknown) => Truth;
 
 const ABSENT = Symbol("absent");
+/** The path runs through an opaque value: whether it is even present is unknown. */
 const OPAQUE = Symbol("opaque");
+/** The path ends on an opaque value: present, but its content is unknown. */
+const OPAQUE_LEAF = Symbol("opaque leaf");
 
 function resolve(args: unknown, keys: readonly string[]): unknown {
   let cur = args;
@@ -41,7 +44,7 @@ function resolve(args: unknown, keys: readonly string[]): unknown {
       cur = (cur as Record<string, unknown>)[key];
     }
   }
-  return isOpaque(cur) ? OPAQUE : cur;
+  return isOpaque(cur) ? OPAQUE_LEAF : cur;
 }
 
 /** JSON equality: same type and value; objects compare by keys regardless of order. */
@@ -73,6 +76,8 @@ export function compileCondition(cond: Condition): CompiledCondition {
   return (args) => {
     const v = resolve(args, keys);
     if (v === OPAQUE) return Truth.Unknown;
+    // An opaque value is still a present one: `exists` needs no more than that.
+    if (v === OPAQUE_LEAF) return cond.op === "exists" ? t(cond.value === true) : Truth.Unknown;
     if (v === ABSENT) return cond.op === "exists" ? t(cond.value === false) : Truth.False;
     return t(test(v));
   };

@@ -23,23 +23,29 @@ function scopeValue(call: Call, scopeIndex: number): string {
 const HELD = 1;
 const UNKNOWN = 2;
 
-/** deny_if: HELD when any condition holds; UNKNOWN flags an opaque value seen on the way. */
+/**
+ * deny_if: HELD when any condition holds. UNKNOWN only when the answer hangs on an opaque value:
+ * one condition that certainly holds settles it, whatever the others would say.
+ */
 function anyHolds(conds: CompiledCondition[], args: unknown): number {
   let unknown = 0;
   for (const c of conds) {
     const r = c(args);
-    if (r === Truth.True) return HELD | unknown;
+    if (r === Truth.True) return HELD;
     if (r === Truth.Unknown) unknown = UNKNOWN;
   }
   return unknown;
 }
 
-/** require: HELD when all hold. An unknown requirement cannot be shown to hold: not HELD. */
+/**
+ * require: HELD when all hold. One that certainly fails settles it; otherwise an unknown one
+ * cannot be shown to hold, so the requirement fails and the answer is UNKNOWN.
+ */
 function allHold(conds: CompiledCondition[], args: unknown): number {
   let unknown = 0;
   for (const c of conds) {
     const r = c(args);
-    if (r === Truth.False) return unknown;
+    if (r === Truth.False) return 0;
     if (r === Truth.Unknown) unknown = UNKNOWN;
   }
   return unknown === 0 ? HELD : UNKNOWN;

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
-  findNodeAtLocation,
   type Node as JsonNode,
   type ParseError,
   parseTree,
@@ -41,6 +40,11 @@ export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const lines = lineStarts(body);
 
+  if (body.trim() === "") {
+    throw new PolicyError(file, [
+      { path: "", message: "not valid JSON: the file is empty", line: 1, column: 1 },
+    ]);
+  }
   const syntaxErrors: ParseError[] = [];
   const tree = parseTree(body, syntaxErrors, {
     disallowComments: true,
@@ -48,23 +52,14 @@ export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
     allowEmptyContent: false,
   });
   if (syntaxErrors.length > 0 || tree === undefined) {
-    const faults = syntaxErrors.map((e) => ({
-      path: "",
-      message: `not valid JSON: ${syntaxMessage(printParseErrorCode(e.error))}`,
-      ...position(lines, e.offset),
-    }));
-    if (faults.length === 0)
-      faults.push({
-        path: "",
-        message: "not valid JSON: the file is empty",
-        ...position(lines, 0),
-      });
-    throw new PolicyError(file, faults.slice(0, 1));
+    // Only the first: after a syntax error the parser's later complaints are mostly echoes.
+    const first: ParseError = syntaxErrors[0] ?? { error: 1, offset: 0, length: 0 };
+    throw new PolicyError(file, [syntaxFault(body, lines, first)]);
   }
 
-  const faults: Fault[] = duplicateKeys(tree).map((node) => ({
+  const faults: Fault[] = keyFaults(tree).map(({ node, message }) => ({
     path: formatPath(pathOf(node)),
-    message: "duplicate key (JSON would silently keep only the last one)",
+    message,
     ...position(lines, node.offset),
   }));
 
@@ -76,6 +71,7 @@ export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
     }
   }
   if (faults.length > 0 || !result.success) {
+    dropEchoedMissingKeys(faults);
     faults.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     throw new PolicyError(file, faults);
   }
@@ -102,6 +98,11 @@ function issueToFaults(
     }));
   }
 
+  if (issue.code === "invalid_key") {
+    const why = issue.issues.map((i) => i.message).join("; ");
+    return [{ path: formatPath(path), message: why, ...at(path, true) }];
+  }
+
   const found = valueAt(root, path);
   if (found === MISSING) {
     const key = path[path.length - 1];
@@ -118,7 +119,9 @@ function issueToFaults(
   if (issue.code === "invalid_union" && "discriminator" in issue && issue.discriminator === "op") {
     message = `${message}, not ${describe(found)}${didYouMean(found, OPS)}`;
   } else if (issue.code === "invalid_value") {
-    message = `${message}, not ${describe(found)}${didYouMean(found, issue.values.map(String))}`;
+    // With a single allowed value the message already names it; a suggestion adds nothing.
+    const options = issue.values.length > 1 ? issue.values.map(String) : [];
+    message = `${message}, not ${describe(found)}${didYouMean(found, options)}`;
   } else if (issue.code === "invalid_union") {
     const names = issue.errors
       .flat()
@@ -184,7 +187,7 @@ function locate(
   lines: number[],
   onKey: boolean,
 ): { line?: number; column?: number } {
-  const node = findNodeAtLocation(tree, path);
+  const node = nodeAt(tree, path);
   if (!node) return {};
   const keyNode = onKey && node.parent?.type === "property" ? node.parent.children?.[0] : undefined;
   return position(lines, (keyNode ?? node).offset);
@@ -209,9 +212,35 @@ function pathOf(node: JsonNode): Segment[] {
   return path;
 }
 
-/** Key nodes of properties that repeat an earlier key in the same object. */
-function duplicateKeys(node: JsonNode): JsonNode[] {
-  const out: JsonNode[] = [];
+/**
+ * The value node at `path`. Where a key repeats, the last one wins, as in JSON.parse, so a
+ * fault in the value that was actually checked points at that value.
+ */
+function nodeAt(tree: JsonNode, path: Segment[]): JsonNode | undefined {
+  let cur: JsonNode | undefined = tree;
+  for (const seg of path) {
+    if (!cur) return undefined;
+    if (cur.type === "array" && typeof seg === "number") {
+      cur = cur.children?.[seg];
+    } else if (cur.type === "object") {
+      let found: JsonNode | undefined;
+      for (const prop of cur.children ?? []) {
+        if (prop.children?.[0]?.value === String(seg)) found = prop.children[1];
+      }
+      cur = found;
+    } else {
+      return undefined;
+    }
+  }
+  return cur;
+}
+
+/**
+ * Faults in the keys themselves: a repeated key (JSON.parse would silently keep the last), and
+ * "__proto__", which JavaScript objects cannot hold as a plain name (it would vanish).
+ */
+function keyFaults(node: JsonNode): { node: JsonNode; message: string }[] {
+  const out: { node: JsonNode; message: string }[] = [];
   const visit = (n: JsonNode): void => {
     if (n.type === "object") {
       const seen = new Set<string>();
@@ -219,7 +248,14 @@ function duplicateKeys(node: JsonNode): JsonNode[] {
         const keyNode = prop.children?.[0];
         const key = keyNode?.value;
         if (typeof key === "string" && keyNode) {
-          if (seen.has(key)) out.push(keyNode);
+          if (key === "__proto__") {
+            out.push({ node: keyNode, message: 'the name "__proto__" is not allowed' });
+          } else if (seen.has(key)) {
+            out.push({
+              node: keyNode,
+              message: "duplicate key (JSON would silently keep only the last one)",
+            });
+          }
           seen.add(key);
         }
       }
@@ -228,6 +264,25 @@ function duplicateKeys(node: JsonNode): JsonNode[] {
   };
   visit(node);
   return out;
+}
+
+/**
+ * A misspelt required key shows up twice: as unknown (with "did you mean") and as missing.
+ * Keep the first, which says both what is wrong and how to fix it.
+ */
+function dropEchoedMissingKeys(faults: Fault[]): void {
+  const suggested = new Set<string>();
+  for (const f of faults) {
+    const m = /did you mean "([^"]+)"\?$/.exec(f.message);
+    if (m && f.message.startsWith("unknown key")) {
+      const parent = f.path.replace(/(\.[^.[]+|\[[^\]]+\])$/, "");
+      suggested.add(formatPath([]) + (parent ? `${parent}.` : "") + m[1]);
+    }
+  }
+  for (let i = faults.length - 1; i >= 0; i--) {
+    const f = faults[i]!;
+    if (f.message.startsWith("missing required key") && suggested.has(f.path)) faults.splice(i, 1);
+  }
 }
 
 function lineStarts(text: string): number[] {
@@ -266,8 +321,26 @@ const SYNTAX: Record<string, string> = {
   InvalidCharacter: "invalid character in string",
 };
 
-function syntaxMessage(code: string): string {
-  return SYNTAX[code] ?? code;
+function syntaxFault(body: string, lines: number[], e: ParseError): Fault {
+  const code = printParseErrorCode(e.error);
+  // A comma right before a closing bracket is the commonest slip; say so, at the comma.
+  if (code === "PropertyNameExpected" || code === "ValueExpected") {
+    let i = e.offset - 1;
+    while (i >= 0 && /\s/.test(body[i]!)) i--;
+    const next = body[e.offset];
+    if (body[i] === "," && (next === "}" || next === "]")) {
+      return {
+        path: "",
+        message: `not valid JSON: trailing comma before "${next}"`,
+        ...position(lines, i),
+      };
+    }
+  }
+  return {
+    path: "",
+    message: `not valid JSON: ${SYNTAX[code] ?? code}`,
+    ...position(lines, e.offset),
+  };
 }
 
 export function describeIoError(err: unknown): string {

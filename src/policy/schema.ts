@@ -25,6 +25,12 @@ export const OPS = [
 
 const quoted = (xs: readonly string[]): string => xs.map((x) => `"${x}"`).join(", ");
 
+/** Message for a value of the wrong type where an object is expected; zod's own otherwise. */
+const objectError =
+  (what: string) =>
+  (issue: { code?: string }): string | undefined =>
+    issue.code === "invalid_type" ? `must be ${what}` : undefined;
+
 const pattern = z
   .string({ error: "must be a tool name or glob pattern (a string)" })
   .min(1, { error: "must not be empty" })
@@ -42,7 +48,9 @@ const window = z
     [
       z.enum(WINDOW_NAMES),
       // Decisions are made on integer milliseconds, so a window must be a whole number of them.
-      z.number().positive().multipleOf(0.001),
+      z.number().positive({ error: "must be a positive number of seconds" }).multipleOf(0.001, {
+        error: "must be a whole number of milliseconds (at most 3 decimals)",
+      }),
     ],
     {
       error: `must be one of ${quoted(WINDOW_NAMES)} or a positive number of seconds (whole milliseconds)`,
@@ -51,21 +59,27 @@ const window = z
   .meta({ id: "Window", description: "A named window, or a number of seconds." });
 
 const max = z
-  .int({ error: "must be a whole number >= 0" })
+  .int({
+    error: (issue) =>
+      issue.code === "too_big" ? "is too large (at most 2^53 - 1)" : "must be a whole number >= 0",
+  })
   .min(0, { error: "must be a whole number >= 0" })
   .meta({ description: "Calls allowed per window; 0 never allows a call." });
 
 export const LimitSchema = z
-  .strictObject({
-    counter: z
-      .string({ error: "must be a counter name (a string)" })
-      .min(1, { error: "must not be empty" })
-      .meta({ description: "Limits that name the same counter share one count, across rules." }),
-    window,
-    max,
-    scope: z.enum(SCOPES, { error: `must be one of ${quoted(SCOPES)}` }).optional(),
-    algorithm: z.enum(ALGORITHMS, { error: `must be one of ${quoted(ALGORITHMS)}` }).optional(),
-  })
+  .strictObject(
+    {
+      counter: z
+        .string({ error: "must be a counter name (a string)" })
+        .min(1, { error: "must not be empty" })
+        .meta({ description: "Limits that name the same counter share one count, across rules." }),
+      window,
+      max,
+      scope: z.enum(SCOPES, { error: `must be one of ${quoted(SCOPES)}` }).optional(),
+      algorithm: z.enum(ALGORITHMS, { error: `must be one of ${quoted(ALGORITHMS)}` }).optional(),
+    },
+    { error: objectError("a limit: an object {counter, window, max, scope?, algorithm?}") },
+  )
   .meta({
     id: "Limit",
     description: "A rate limit: at most `max` calls per `window` on one counter key.",
@@ -118,7 +132,12 @@ export const ConditionSchema = z
       condition("contains", jsonValue),
       condition("exists", z.boolean({ error: "must be true or false for op exists" })),
     ],
-    { error: `must be one of ${quoted(OPS)}` },
+    {
+      error: (issue: { code?: string }) =>
+        issue.code === "invalid_type"
+          ? "must be a condition: an object {path, op, value}"
+          : `must be one of ${quoted(OPS)}`,
+    },
   )
   .meta({
     id: "Condition",
@@ -128,14 +147,21 @@ export const ConditionSchema = z
 const conditions = z.array(ConditionSchema, { error: "must be a list of conditions" });
 
 export const RuleSchema = z
-  .strictObject({
-    action: action.optional(),
-    reason: z.string({ error: "must be a string" }).optional(),
-    deny_if: conditions.optional(),
-    require: conditions.optional(),
-    limits: z.array(LimitSchema, { error: "must be a list of limits" }).optional(),
-    rate_limit: RateLimitSchema.optional(),
-  })
+  .strictObject(
+    {
+      action: action.optional(),
+      reason: z.string({ error: "must be a string" }).optional(),
+      deny_if: conditions.optional(),
+      require: conditions.optional(),
+      limits: z.array(LimitSchema, { error: "must be a list of limits" }).optional(),
+      rate_limit: RateLimitSchema.optional(),
+    },
+    {
+      error: objectError(
+        "a rule: an object {action?, reason?, deny_if?, require?, limits?, rate_limit?}",
+      ),
+    },
+  )
   .meta({ id: "Rule", description: "What to do with calls of the tools this pattern matches." });
 
 const rules = z.record(pattern, RuleSchema, { error: "must be an object of pattern -> rule" });
@@ -153,20 +179,23 @@ export const GrantSchema = z
   });
 
 export const PolicySchema = z
-  .strictObject({
-    $schema: z.string({ error: "must be a string (the JSON Schema's location)" }).optional(),
-    version: z.literal("1", { error: 'must be "1"' }),
-    default: action.optional(),
-    tools: rules.optional(),
-    hide: hide.optional(),
-    grants: z
-      .record(
-        z.string({ error: "must be an identity name" }).min(1, { error: "must not be empty" }),
-        GrantSchema,
-        { error: "must be an object of identity -> grant" },
-      )
-      .optional(),
-  })
+  .strictObject(
+    {
+      $schema: z.string({ error: "must be a string (the JSON Schema's location)" }).optional(),
+      version: z.literal("1", { error: 'must be "1"' }),
+      default: action.optional(),
+      tools: rules.optional(),
+      hide: hide.optional(),
+      grants: z
+        .record(
+          z.string({ error: "must be an identity name" }).min(1, { error: "must not be empty" }),
+          GrantSchema,
+          { error: "must be an object of identity -> grant" },
+        )
+        .optional(),
+    },
+    { error: objectError('a policy: a JSON object with at least "version": "1"') },
+  )
   .meta({
     title: "policy-replay policy",
     description: "An MCP gateway policy (policy-replay SPEC version 1).",

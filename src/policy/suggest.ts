@@ -25,7 +25,8 @@ export function editDistance(a: string, b: string): number {
 
 /** The candidate nearest to `word` if it is close enough to be a likely typo, else undefined. */
 export function suggest(word: string, candidates: Iterable<string>): string | undefined {
-  const limit = Math.max(1, Math.floor(word.length / 3));
+  // Two edits for words of four letters or more ("grnt" -> "grants"), one for shorter ones.
+  const limit = word.length >= 4 ? Math.max(2, Math.floor(word.length / 3)) : 1;
   let best: string | undefined;
   let bestDistance = limit + 1;
   for (const c of candidates) {

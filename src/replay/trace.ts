@@ -150,12 +150,14 @@ const CHUNK = 1 << 16;
 
 /**
  * Stream the calls of a JSONL trace in file order, checking each line and that time never goes
- * backwards. Memory stays flat however long the file is. Throws InputError naming the line.
+ * backwards. Memory stays flat however long the file is. Throws InputError naming the line and
+ * the file as `name` (what the user typed; the path itself by default).
  */
-export function* readTrace(file: string): Generator<TraceCall> {
+export function* readTrace(path: string, name: string = path): Generator<TraceCall> {
+  const file = name;
   let fd: number;
   try {
-    fd = openSync(file, "r");
+    fd = openSync(path, "r");
   } catch (err) {
     throw new InputError(file, [
       { path: "", message: `cannot read the calls file (${describeIoError(err)})` },

@@ -12,7 +12,12 @@ export interface Vector {
   name: string;
   policy: unknown;
   calls: { session: string; identity: string; ts: number; tool: string; arguments?: unknown }[];
-  expected: { decision: string; code: string; rule: string | null; retry_after_ms: number | null }[];
+  expected: {
+    decision: string;
+    code: string;
+    rule: string | null;
+    retry_after_ms: number | null;
+  }[];
 }
 
 export const vectors: [string, Vector][] = readdirSync(dir)
@@ -28,7 +33,8 @@ export const vectors: [string, Vector][] = readdirSync(dir)
 const SPEC_VIOLATIONS: Record<string, string> = {
   // `exists` takes true or false; "me" is a wrong type. The rule's action is deny, so step 3
   // decides before the condition is ever looked at.
-  "random-1-004.json": 'tools.input_secret.deny_if[0].value: must be true or false for op exists, not "me"',
+  "random-1-004.json":
+    'tools.input_secret.deny_if[0].value: must be true or false for op exists, not "me"',
 };
 
 describe("conformance vectors through the engine", () => {
@@ -44,7 +50,9 @@ describe("conformance vectors through the engine", () => {
       policy = parsePolicyText(JSON.stringify(v.policy), file).policy;
     } else {
       expect(() => parsePolicyText(JSON.stringify(v.policy), file)).toThrow(
-        expect.objectContaining<Partial<PolicyError>>({ message: expect.stringContaining(violation) as string }),
+        expect.objectContaining<Partial<PolicyError>>({
+          message: expect.stringContaining(violation) as string,
+        }),
       );
       policy = v.policy as Policy;
     }

@@ -1,0 +1,83 @@
+// The real launcher, as the README's quick start runs it: `node bin/policy-replay.js`, which
+// imports the compiled CLI from dist/. test/global-setup.ts rebuilds dist/ at the start of
+// every test run, so these never exercise a stale build.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "../..");
+const bin = join(root, "bin/policy-replay.js");
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function launch(args: string[], opts: { closeStdoutEarly?: boolean } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (s: string) => {
+      stdout += s;
+      // Like `| head -1`: read a little, then go away.
+      if (opts.closeStdoutEarly) child.stdout.destroy();
+    });
+    child.stderr.on("data", (s: string) => (stderr += s));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("bin/policy-replay.js (README quick start)", () => {
+  it("--policy fixtures/policies/fleet.tightened.json exits 1 and prints the summary", async () => {
+    const r = await launch(["--policy", "fixtures/policies/fleet.tightened.json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toBe(
+      "Replayed 501 calls in 8 sessions (3 identities) from recordings/demo.jsonl",
+    );
+    expect(r.stdout).toContain(
+      "56 decisions changed: 55 tightened, 0 loosened, 1 changed (same decision, other code or rule).",
+    );
+    expect(r.stdout).toContain("Gate: FAIL");
+  });
+
+  it("--policy fixtures/policies/fleet.json exits 0", async () => {
+    const r = await launch(["--policy", "fixtures/policies/fleet.json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("No decision changed.");
+  });
+
+  it("bad input exits 2 with a message and no stack trace", async () => {
+    const r = await launch(["--policy", "fixtures/invalid-policies/not-json-trailing-comma.json"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/not-json-trailing-comma\.json:\d+:\d+/);
+    expect(r.stderr).not.toMatch(/^\s{4}at /m);
+  });
+
+  it("--help exits 0", async () => {
+    const r = await launch(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: policy-replay/);
+  });
+
+  // `policy-replay ... | head` closes the pipe early. The launcher does not handle EPIPE on
+  // stdout, so Node prints "Unhandled 'error' event" with a stack trace to stderr.
+  it("a reader that closes stdout early (| head) gets no stack trace", async () => {
+    const r = await launch(["--policy", "fixtures/policies/fleet.json", "--format", "json"], {
+      closeStdoutEarly: true,
+    });
+    expect(r.stderr).not.toMatch(/^\s{4}at /m);
+    expect(r.stderr).not.toMatch(/EPIPE/);
+  });
+});

@@ -1,0 +1,311 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { compile, type CompiledPolicy } from "../../src/engine/index.js";
+import { InputError } from "../../src/errors.js";
+import { loadPolicyFile, parsePolicyText } from "../../src/policy/load.js";
+import { type CallResult, replay } from "../../src/replay/replay.js";
+import {
+  type ApprovalAnswer,
+  readTrace,
+  type RecordedDecision,
+  type TraceCall,
+} from "../../src/replay/trace.js";
+
+const root = join(import.meta.dirname, "../..");
+
+const policy = (p: Record<string, unknown>): CompiledPolicy =>
+  compile(parsePolicyText(JSON.stringify({ version: "1", ...p }), "<test>").policy);
+
+let tsClock = 1_763_800_000_000;
+/** A TraceCall as readTrace would make it; index and line follow the array position. */
+function calls(
+  specs: {
+    tool: string;
+    session?: string;
+    identity?: string;
+    dt?: number;
+    args?: Record<string, unknown>;
+    recorded?: RecordedDecision;
+    approval?: ApprovalAnswer;
+  }[],
+): TraceCall[] {
+  let ts = (tsClock += 1_000_000);
+  return specs.map((s, i) => {
+    ts += s.dt ?? 10;
+    return {
+      index: i,
+      line: i + 1,
+      call: {
+        tool: s.tool,
+        identity: s.identity ?? "agent",
+        session: s.session ?? "s1",
+        ts,
+        ...(s.args ? { arguments: s.args } : {}),
+      },
+      recorded: s.recorded ?? null,
+      approval: s.approval ?? null,
+    };
+  });
+}
+
+const rec = (
+  decision: RecordedDecision["decision"],
+  code: string,
+  rule: string | null = null,
+  retry_after_ms: number | null = null,
+): RecordedDecision => ({ decision, code, rule, retry_after_ms });
+
+const run = (
+  cs: TraceCall[],
+  candidate: CompiledPolicy,
+  baseline?: CompiledPolicy,
+): CallResult[] => [
+  ...replay(cs, { candidate, ...(baseline ? { baseline } : {}), file: "trace.jsonl" }),
+];
+
+const allowAll = policy({ default: "allow" });
+const denyAll = policy({ default: "deny" });
+const approvalX = policy({ default: "allow", tools: { x: { action: "require_approval" } } });
+
+describe("replay: what each call is compared with", () => {
+  it("without a baseline, the recorded decision", () => {
+    const cs = calls([
+      { tool: "x", recorded: rec("allow", "default_allow") },
+      { tool: "x", recorded: rec("deny", "default_deny") },
+      { tool: "x" }, // nothing recorded: nothing to compare
+    ]);
+    const got = run(cs, allowAll);
+    expect(got.map((r) => r.change)).toEqual([null, "loosened", null]);
+    expect(got[1]!.before).toEqual({
+      decision: "deny",
+      code: "default_deny",
+      rule: null,
+      retry_after_ms: null,
+      approval: null,
+    });
+    expect(got[2]!.before).toBeNull();
+    expect(got.map((r) => r.after.decision)).toEqual(["allow", "allow", "allow"]);
+  });
+
+  it("with a baseline, the baseline's decision, ignoring what was recorded", () => {
+    const cs = calls([
+      { tool: "x", recorded: rec("allow", "default_allow") },
+      { tool: "x", recorded: rec("deny", "default_deny") },
+      { tool: "x" },
+    ]);
+    const got = run(cs, allowAll, denyAll);
+    expect(got.map((r) => r.change)).toEqual(["loosened", "loosened", "loosened"]);
+    expect(got.map((r) => r.before?.code)).toEqual([
+      "default_deny",
+      "default_deny",
+      "default_deny",
+    ]);
+    // Same policy on both sides: no change even where the recording disagrees.
+    expect(run(cs, allowAll, allowAll).map((r) => r.change)).toEqual([null, null, null]);
+  });
+
+  it("candidate and baseline keep their own counters, both starting empty", () => {
+    const cap = (max: number) =>
+      policy({ tools: { t: { limits: [{ counter: "c", window: "minute", max }] } } });
+    const cs = calls([{ tool: "t" }, { tool: "t" }, { tool: "t" }, { tool: "t" }]);
+    const got = run(cs, cap(3), cap(2));
+    expect(got.map((r) => r.after.code)).toEqual([
+      "rule_allow",
+      "rule_allow",
+      "rule_allow",
+      "rate_limited",
+    ]);
+    expect(got.map((r) => r.before?.code)).toEqual([
+      "rule_allow",
+      "rule_allow",
+      "rate_limited",
+      "rate_limited",
+    ]);
+    // Both rate_limited by rule t; a different retry time is not a change.
+    expect(got.map((r) => r.change)).toEqual([null, null, "loosened", null]);
+    expect(got[3]!.decision.limit).toMatchObject({ counter: "c", max: 3, count: 3 });
+  });
+
+  it("the candidate's full decision is kept beside the compared outcome", () => {
+    const p = policy({ tools: { x: { action: "deny", reason: "no" } } });
+    const [r] = run(calls([{ tool: "x" }]), p);
+    expect(r!.decision).toMatchObject({
+      decision: "deny",
+      code: "rule_deny",
+      rule: "x",
+      reason: "no",
+    });
+    expect(r!.after).toEqual({
+      decision: "deny",
+      code: "rule_deny",
+      rule: "x",
+      retry_after_ms: null,
+      approval: null,
+    });
+  });
+});
+
+describe("replay: recorded approvals are applied on both sides (SPEC section 5)", () => {
+  const needed = rec("approval_required", "approval_required", "x");
+
+  it.each(["approved", "rejected", "timeout"] as const)(
+    "same policy + recorded %s answer: no change",
+    (answer) => {
+      const cs = calls([{ tool: "x", recorded: needed, approval: answer }]);
+      for (const r of [...run(cs, approvalX), ...run(cs, approvalX, approvalX)]) {
+        expect(r.change).toBeNull();
+        expect(r.after).toMatchObject({
+          decision: answer === "approved" ? "allow" : "deny",
+          code: "approval_required",
+          approval: answer,
+        });
+        expect(r.before).toEqual(r.after);
+      }
+    },
+  );
+
+  it("without an answer the candidate's approval_required stands", () => {
+    const [r] = run(calls([{ tool: "x", recorded: needed }]), approvalX);
+    expect(r!.after.decision).toBe("approval_required");
+    expect(r!.change).toBeNull();
+  });
+
+  it("the answer applies to a baseline that did not ask, when the candidate does", () => {
+    // Baseline allows x outright (answer ignored); candidate asks and the human approved.
+    const cs = calls([{ tool: "x", approval: "approved" }]);
+    const [r] = run(cs, approvalX, allowAll);
+    expect(r!.before).toMatchObject({ decision: "allow", code: "default_allow", approval: null });
+    expect(r!.after).toMatchObject({
+      decision: "allow",
+      code: "approval_required",
+      approval: "approved",
+    });
+    expect(r!.change).toBe("changed");
+    // And rejected: the candidate's approval now ends in deny, a tightening.
+    const [r2] = run(calls([{ tool: "x", approval: "rejected" }]), approvalX, allowAll);
+    expect(r2!.change).toBe("tightened");
+  });
+
+  it("a candidate that stops asking is compared with the answered decision", () => {
+    const approved = calls([{ tool: "x", recorded: needed, approval: "approved" }]);
+    expect(run(approved, allowAll)[0]!.change).toBe("changed");
+    expect(run(approved, denyAll)[0]!.change).toBe("tightened");
+    const rejected = calls([{ tool: "x", recorded: needed, approval: "rejected" }]);
+    expect(run(rejected, allowAll)[0]!.change).toBe("loosened");
+    expect(run(rejected, denyAll)[0]!.change).toBe("changed");
+  });
+});
+
+describe("replay: counterfactual marking per session (SPEC section 6)", () => {
+  // Baseline allows everything; the candidate denies tool x. All calls share one identity, so
+  // the marking follows sessions, not identities.
+  const denyX = policy({ default: "allow", tools: { x: { action: "deny" } } });
+  const cs = calls([
+    { tool: "y", session: "A" }, // 0
+    { tool: "y", session: "B" }, // 1
+    { tool: "x", session: "A" }, // 2 A's first change
+    { tool: "y", session: "A" }, // 3 after it: counterfactual, unchanged
+    { tool: "y", session: "B" }, // 4 B has not changed yet
+    { tool: "x", session: "A" }, // 5 changed, counterfactual
+    { tool: "x", session: "B" }, // 6 B's first change
+    { tool: "y", session: "B" }, // 7 counterfactual
+    { tool: "y", session: "C" }, // 8 a session with no change yet
+    { tool: "x", session: "C" }, // 9 C's first change
+  ]);
+  const got = run(cs, denyX, allowAll);
+
+  it("marks the changes", () => {
+    expect(got.map((r) => r.change)).toEqual([
+      null,
+      null,
+      "tightened",
+      null,
+      null,
+      "tightened",
+      "tightened",
+      null,
+      null,
+      "tightened",
+    ]);
+  });
+
+  it("a session's first change is not counterfactual; every later call of it is", () => {
+    expect(got.map((r) => r.counterfactual)).toEqual([
+      false,
+      false,
+      false,
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
+      false,
+    ]);
+  });
+
+  it("nothing is counterfactual when nothing changed", () => {
+    expect(run(cs, denyX, denyX).every((r) => !r.counterfactual && r.change === null)).toBe(true);
+  });
+});
+
+describe("replay: inexact", () => {
+  const prodDenied = policy({
+    default: "allow",
+    tools: { deploy: { deny_if: [{ path: "args.env", op: "eq", value: "prod" }] } },
+  });
+
+  it("a condition on a redacted argument marks the call inexact, from either side", () => {
+    const cs = calls([
+      { tool: "deploy", args: { env: { $redacted: "hmac:ab12" } } },
+      { tool: "deploy", args: { env: "staging" } },
+    ]);
+    expect(run(cs, prodDenied).map((r) => r.inexact)).toEqual([true, false]);
+    expect(run(cs, allowAll, prodDenied).map((r) => r.inexact)).toEqual([true, false]);
+    expect(run(cs, allowAll, allowAll).map((r) => r.inexact)).toEqual([false, false]);
+  });
+});
+
+describe("replay: errors", () => {
+  it("time going backwards (calls not from readTrace) is an InputError naming the line", () => {
+    const cs = calls([{ tool: "x" }, { tool: "x" }, { tool: "x", dt: -5000 }]);
+    let caught: unknown;
+    try {
+      run(cs, allowAll);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(InputError);
+    expect((caught as InputError).file).toBe("trace.jsonl");
+    expect((caught as InputError).faults[0]).toMatchObject({ path: "ts", line: 3 });
+  });
+});
+
+describe("replay: determinism", () => {
+  /** Everything a result says, as plain data. */
+  const plain = (rs: Iterable<CallResult>) =>
+    [...rs].map((r) => JSON.parse(JSON.stringify(r)) as unknown);
+
+  it.each([
+    ["fleet.tightened", "fleet", "fleet-loop"],
+    ["game.loosened", "game", "game-session"],
+    ["secrets.tightened", "secrets", "secrets-session"],
+  ])("replaying %s over its trace twice gives identical results", (cand, base, trace) => {
+    const load = (name: string) =>
+      compile(loadPolicyFile(join(root, "fixtures/policies", `${name}.json`)).policy);
+    const file = join(root, "fixtures/traces", `${trace}.jsonl`);
+    const once = () =>
+      plain(replay(readTrace(file), { candidate: load(cand), baseline: load(base), file }));
+    const a = once();
+    const b = once();
+    expect(a.length).toBeGreaterThan(200);
+    expect(b).toEqual(a);
+    // And the same compiled policies reused for a second run start from empty counters.
+    const candidate = load(cand);
+    const baseline = load(base);
+    const c = plain(replay(readTrace(file), { candidate, baseline, file }));
+    const d = plain(replay(readTrace(file), { candidate, baseline, file }));
+    expect(d).toEqual(c);
+    expect(c).toEqual(a);
+  });
+});

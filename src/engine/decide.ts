@@ -85,8 +85,8 @@ export function decide(compiled: CompiledPolicy, call: Call, state: CounterState
   }
 
   if (rule.limits.length > 0) {
-    const denied = checkLimits(rule, call, state);
-    if (denied) return denied(inexact);
+    const denied = checkLimits(rule, call, state, inexact);
+    if (denied) return denied;
     for (const c of rule.consumes) {
       state.key(c.counter, c.scopeIndex, scopeValue(call, c.scopeIndex)).push(ts);
     }
@@ -98,7 +98,8 @@ function checkLimits(
   rule: CompiledRule,
   call: Call,
   state: CounterState,
-): ((inexact: boolean) => Decision) | null {
+  inexact: boolean,
+): Decision | null {
   const ts = call.ts;
   const counters = state.compiled.counters;
   for (const limit of rule.limits) {
@@ -114,7 +115,7 @@ function checkLimits(
     const count = key.times.length - first;
     if (count >= limit.max) {
       const retry = retryAfter(limit, key, first, count, ts);
-      return (inexact) => ({
+      return {
         decision: "deny",
         code: "rate_limited",
         rule: rule.pattern,
@@ -122,7 +123,7 @@ function checkLimits(
         retry_after_ms: retry,
         limit: hit(limit, count),
         inexact,
-      });
+      };
     }
   }
   return null;

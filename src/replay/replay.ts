@@ -26,6 +26,8 @@ export interface CallResult {
   counterfactual: boolean;
   /** Some decision here depended on an argument not held in clear. */
   inexact: boolean;
+  /** This is the first call of its session in the replay. */
+  firstInSession: boolean;
 }
 
 export interface ReplayOptions {
@@ -44,7 +46,8 @@ export interface ReplayOptions {
 export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Generator<CallResult> {
   const candidateState = createState(opts.candidate);
   const baselineState = opts.baseline ? createState(opts.baseline) : null;
-  const changedSessions = new Set<string>();
+  // Per session: has one of its calls changed yet? (Also tells a session's first call.)
+  const sessions = new Map<string, boolean>();
   for (const tc of calls) {
     let decision: Decision;
     let base: Decision | null = null;
@@ -65,8 +68,11 @@ export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Genera
         : null;
     const change = before ? classify(before, after) : null;
     const session = tc.call.session;
-    const counterfactual = changedSessions.has(session);
-    if (change !== null && !counterfactual) changedSessions.add(session);
+    const seen = sessions.get(session);
+    const counterfactual = seen === true;
+    if (seen === undefined || (change !== null && !counterfactual)) {
+      sessions.set(session, change !== null);
+    }
     yield {
       source: tc,
       decision,
@@ -75,6 +81,7 @@ export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Genera
       change,
       counterfactual,
       inexact: decision.inexact || (base?.inexact ?? false),
+      firstInSession: seen === undefined,
     };
   }
 }

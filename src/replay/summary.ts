@@ -48,7 +48,7 @@ const emptyTally = (): Tally => ({
 /** Accumulates a Summary from results as they stream past. */
 export class SummaryBuilder {
   private calls = 0;
-  private readonly sessions = new Set<string>();
+  private sessions = 0;
   private fromTs: number | null = null;
   private toTs: number | null = null;
   private readonly decisions: Record<DecisionKind, number> = {
@@ -56,7 +56,8 @@ export class SummaryBuilder {
     deny: 0,
     approval_required: 0,
   };
-  private readonly codes = new Map<string, number>();
+  // A plain object: codes are a handful of constant strings, and this is the per-call path.
+  private readonly codes: Record<string, number> = {};
   private readonly changes: Record<ChangeClass, number> = { tightened: 0, loosened: 0, changed: 0 };
   private counterfactualChanges = 0;
   private counterfactualCalls = 0;
@@ -73,11 +74,11 @@ export class SummaryBuilder {
   add(r: CallResult): void {
     const { call } = r.source;
     this.calls++;
-    this.sessions.add(call.session);
+    if (r.firstInSession) this.sessions++;
     if (this.fromTs === null) this.fromTs = call.ts;
     this.toTs = call.ts;
     this.decisions[r.after.decision]++;
-    this.codes.set(r.after.code, (this.codes.get(r.after.code) ?? 0) + 1);
+    this.codes[r.after.code] = (this.codes[r.after.code] ?? 0) + 1;
     if (r.before) this.sawBefore = true;
     if (r.counterfactual) this.counterfactualCalls++;
     if (r.inexact) this.inexact++;
@@ -100,7 +101,7 @@ export class SummaryBuilder {
     const failing = this.failOn.reduce((n, c) => n + this.changes[c], 0);
     return {
       calls: this.calls,
-      sessions: this.sessions.size,
+      sessions: this.sessions,
       identities: this.byIdentity.size,
       from_ts: this.fromTs,
       to_ts: this.toTs,
@@ -108,7 +109,7 @@ export class SummaryBuilder {
       basis: this.basis === "recorded" && !this.sawBefore ? "none" : this.basis,
       decisions: { ...this.decisions },
       codes: Object.fromEntries(
-        [...this.codes].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
+        Object.entries(this.codes).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
       ),
       changes: { ...this.changes, total },
       counterfactual_changes: this.counterfactualChanges,

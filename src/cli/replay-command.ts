@@ -4,10 +4,10 @@ import { compile } from "../engine/index.js";
 import { UsageError } from "../errors.js";
 import { loadPolicyFile } from "../policy/load.js";
 import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
-import { replay } from "../replay/replay.js";
+import { createReplayer } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
-import { writeJsonReport } from "../replay/report/json.js";
-import { writeTextReport } from "../replay/report/text.js";
+import { jsonReportWriter } from "../replay/report/json.js";
+import { textReportWriter } from "../replay/report/text.js";
 import { SummaryBuilder } from "../replay/summary.js";
 import { readTrace } from "../replay/trace.js";
 import type { Io } from "./io.js";
@@ -74,16 +74,17 @@ export function replayCommand(opts: ReplayCommandOptions, io: Io): number {
     failOn: opts.failOn,
     show: opts.show,
   };
-  const compiledCandidate = compile(candidate.policy);
-  const results = replay(readTrace(callsPath, callsFile), {
-    candidate: compiledCandidate,
+  const step = createReplayer({
+    candidate: compile(candidate.policy),
     ...(baseline ? { baseline: compile(baseline.policy) } : {}),
     file: callsFile,
   });
   const builder = new SummaryBuilder(baseline ? "baseline" : "recorded", opts.failOn);
-  const summary =
+  const report =
     opts.format === "json"
-      ? writeJsonReport(results, ctx, builder, io.stdout)
-      : writeTextReport(results, ctx, builder, io.stdout);
+      ? jsonReportWriter(ctx, builder, io.stdout)
+      : textReportWriter(ctx, builder, io.stdout);
+  for (const tc of readTrace(callsPath, callsFile)) report.add(step(tc));
+  const summary = report.finish();
   return summary.gate.failed ? 1 : 0;
 }

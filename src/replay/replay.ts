@@ -38,17 +38,19 @@ export interface ReplayOptions {
   file: string;
 }
 
+/** Decides one call after another, in order; see replay(). */
+export type Replayer = (tc: TraceCall) => CallResult;
+
 /**
- * Replay calls in order under the candidate (and baseline) policy with counters starting empty
- * (SPEC section 6), yielding one result per call. Streams: memory holds the counters and the
- * set of sessions that have changed, never the calls.
+ * A replay in progress (SPEC section 6): counters start empty; feed it the calls in order and
+ * it returns one result per call. Memory holds the counters and one flag per session (has it
+ * changed yet), never the calls.
  */
-export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Generator<CallResult> {
+export function createReplayer(opts: ReplayOptions): Replayer {
   const candidateState = createState(opts.candidate);
   const baselineState = opts.baseline ? createState(opts.baseline) : null;
-  // Per session: has one of its calls changed yet? (Also tells a session's first call.)
   const sessions = new Map<string, boolean>();
-  for (const tc of calls) {
+  return (tc) => {
     let decision: Decision;
     let base: Decision | null = null;
     try {
@@ -73,7 +75,7 @@ export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Genera
     if (seen === undefined || (change !== null && !counterfactual)) {
       sessions.set(session, change !== null);
     }
-    yield {
+    return {
       source: tc,
       decision,
       after,
@@ -83,5 +85,11 @@ export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Genera
       inexact: decision.inexact || (base?.inexact ?? false),
       firstInSession: seen === undefined,
     };
-  }
+  };
+}
+
+/** Replay calls in order under the candidate (and baseline) policy, one result per call. */
+export function* replay(calls: Iterable<TraceCall>, opts: ReplayOptions): Generator<CallResult> {
+  const step = createReplayer(opts);
+  for (const tc of calls) yield step(tc);
 }

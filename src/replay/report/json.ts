@@ -1,7 +1,7 @@
 import type { CallResult } from "../replay.js";
 import type { SummaryBuilder } from "../summary.js";
 import { type Summary } from "../summary.js";
-import type { ReportContext } from "./context.js";
+import type { ReportContext, ReportWriter } from "./context.js";
 import { BufferedSink, type Sink } from "./sink.js";
 
 /** The machine-readable form of one result (SPEC section 7's `calls` entries, and more). */
@@ -34,27 +34,30 @@ export function resultJson(r: CallResult): Record<string, unknown> {
 }
 
 /**
- * Write `{candidate, baseline, source, calls: [...], summary}` as it streams: the calls array
- * is written call by call, the summary last, so memory stays flat.
+ * Writes `{candidate, baseline, source, calls: [...], summary}` as results arrive: the calls
+ * array call by call, the summary last, so memory stays flat.
  */
-export function writeJsonReport(
-  results: Iterable<CallResult>,
+export function jsonReportWriter(
   ctx: ReportContext,
-  basisOf: SummaryBuilder,
+  builder: SummaryBuilder,
   out: Sink,
-): Summary {
+): ReportWriter {
   const sink = new BufferedSink(out);
   sink.write(
     `{"candidate":${JSON.stringify(ctx.candidate)},"baseline":${JSON.stringify(ctx.baseline)},"source":${JSON.stringify(ctx.source)},\n"calls":[`,
   );
   let first = true;
-  for (const r of results) {
-    basisOf.add(r);
-    sink.write((first ? "\n" : ",\n") + JSON.stringify(resultJson(r)));
-    first = false;
-  }
-  const summary = basisOf.finish();
-  sink.write(`\n],\n"summary":${JSON.stringify(summary, null, 2)}}\n`);
-  sink.flush();
-  return summary;
+  return {
+    add(r) {
+      builder.add(r);
+      sink.write((first ? "\n" : ",\n") + JSON.stringify(resultJson(r)));
+      first = false;
+    },
+    finish() {
+      const summary = builder.finish();
+      sink.write(`\n],\n"summary":${JSON.stringify(summary, null, 2)}}\n`);
+      sink.flush();
+      return summary;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import Table from "cli-table3";
 import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder, Tally } from "../summary.js";
 import type { Outcome } from "../diff.js";
-import type { ReportContext } from "./context.js";
+import type { ReportContext, ReportWriter } from "./context.js";
 import type { Sink } from "./sink.js";
 
 const n = (x: number): string => x.toLocaleString("en-US");
@@ -80,18 +80,22 @@ function tallyRows(
  * The human report: the answer first (how many calls, how many changed and how), then tables
  * by tool and identity, then the changed calls. Changed calls beyond `show` are counted, not kept.
  */
-export function writeTextReport(
-  results: Iterable<CallResult>,
+export function textReportWriter(
   ctx: ReportContext,
   builder: SummaryBuilder,
   out: Sink,
-): Summary {
+): ReportWriter {
   const listed: CallResult[] = [];
-  for (const r of results) {
-    builder.add(r);
-    if (r.change !== null && listed.length < ctx.show) listed.push(r);
-  }
-  const s = builder.finish();
+  return {
+    add(r) {
+      builder.add(r);
+      if (r.change !== null && listed.length < ctx.show) listed.push(r);
+    },
+    finish: () => finishText(ctx, builder.finish(), listed, out),
+  };
+}
+
+function finishText(ctx: ReportContext, s: Summary, listed: CallResult[], out: Sink): Summary {
   const compared = s.basis !== "none";
   const lines: string[] = [];
   const against =

@@ -1,6 +1,5 @@
 import type { CallResult } from "../replay.js";
 import type { SummaryBuilder } from "../summary.js";
-import { type Summary } from "../summary.js";
 import type { ReportContext, ReportWriter } from "./context.js";
 import { BufferedSink, type Sink } from "./sink.js";
 

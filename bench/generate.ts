@@ -1,18 +1,7 @@
 // Deterministic generators for the benchmark: a large policy and a long, realistic trace.
 import { createWriteStream } from "node:fs";
 import { once } from "node:events";
-
-/** mulberry32: a tiny seeded PRNG, so every run benchmarks the same input. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../scripts/prng.js";
 
 const SERVICES = [
   "fleet",
@@ -61,7 +50,7 @@ export const IDENTITIES = Array.from({ length: 20 }, (_, i) =>
 
 /** A 200-rule policy: exact names, globs of several specificities, grants, limits, conditions. */
 export function makePolicy(seed = 1): Record<string, unknown> {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const windows = ["second", "minute", "hour", 10, 30, 0.5] as const;
   const rule = (): Record<string, unknown> => {
@@ -125,7 +114,7 @@ export function tightened(policy: Record<string, unknown>): Record<string, unkno
  * services, ~800 calls a second overall with bursts, arguments on most calls.
  */
 export async function writeTrace(file: string, n: number, seed = 2): Promise<void> {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const out = createWriteStream(file);
   let ts = 1763800000000;
   const sessions = Array.from({ length: 2000 }, (_, i) => ({

@@ -1,0 +1,341 @@
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  ErrorCode,
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+import { type CompiledPolicy, type CounterState, decide, type Decision } from "../engine/index.js";
+import type { ApprovalAnswer, Direction, Mode, Redactor, Store } from "../store/types.js";
+import { denialResult } from "./denial.js";
+import { isHidden } from "../engine/index.js";
+
+/** Monotonic wall-clock milliseconds: never goes backwards, as the engine requires. */
+export interface Clock {
+  now(): number;
+}
+
+export function monotonicClock(): Clock {
+  let last = 0;
+  return {
+    now() {
+      const t = Date.now();
+      last = t > last ? t : last;
+      return last;
+    },
+  };
+}
+
+export interface RelayOptions {
+  /** Toward the agent: the proxy is its server. */
+  client: Transport;
+  /** Toward the real MCP server: the proxy is its client. */
+  server: Transport;
+  compiled: CompiledPolicy;
+  /** Shared by every session of this proxy, so grant and global counters add up across them. */
+  state: CounterState;
+  clock: Clock;
+  session: { id: string; identity: string };
+  mode: Mode;
+  store: Store;
+  redactor: Redactor;
+  /** How long to wait for a human's approval; then the call is denied (answer "timeout"). */
+  approvalTimeoutMs: number;
+  /** Where the proxy says what went wrong (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+const idKey = (id: RequestId): string => JSON.stringify(id);
+
+interface PendingCall {
+  callId: number;
+  ts: number;
+}
+
+/**
+ * Relay one MCP session between an agent and a server, deciding every tools/call with the
+ * engine and recording every message and decision. Messages pass through unchanged except
+ * where the policy speaks (SPEC section 4). Starts both transports; the returned promise
+ * resolves once they are started, with `closed`, which resolves when either side closes.
+ */
+export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void> }> {
+  const { client, server, store, clock, session } = opts;
+  let seq = 0;
+  let clientCanElicit = false;
+  let approvals = 0;
+  /** Client requests forwarded and not yet answered, to fail them if the server goes away. */
+  const openClientRequests = new Map<string, RequestId>();
+  /** tools/list requests whose answers must lose the hidden tools. */
+  const listRequests = new Set<string>();
+  const pendingCalls = new Map<string, PendingCall>();
+  /** Our own requests to the client (approvals), by id. */
+  const ownRequests = new Map<string, (msg: JSONRPCMessage) => void>();
+  /** Tools whose answers carry an outputSchema: their denials keep structuredContent out. */
+  const outputSchemaTools = new Set<string>();
+
+  const record = (direction: Direction, message: JSONRPCMessage, ts = clock.now()): number => {
+    const s = ++seq;
+    const method = "method" in message ? message.method : null;
+    const id = "id" in message && message.id !== undefined ? idKey(message.id) : null;
+    store.recordMessage({
+      session: session.id,
+      direction,
+      seq: s,
+      ts,
+      method,
+      jsonrpcId: id,
+      message: redactMessage(message, opts.redactor),
+    });
+    return s;
+  };
+
+  const toClient = (message: JSONRPCMessage, direction: Direction = "server_to_client"): void => {
+    if (direction !== "server_to_client") record(direction, message);
+    client
+      .send(message)
+      .catch((err: unknown) => opts.log(`sending to the agent failed: ${String(err)}`));
+  };
+  const toServer = (message: JSONRPCMessage): void => {
+    server
+      .send(message)
+      .catch((err: unknown) => opts.log(`sending to the server failed: ${String(err)}`));
+  };
+
+  const elicit = (message: string): Promise<ApprovalAnswer> => {
+    const id = `policy-replay/approval/${++approvals}`;
+    const request: JSONRPCMessage = {
+      jsonrpc: "2.0",
+      id,
+      method: "elicitation/create",
+      params: {
+        message,
+        requestedSchema: {
+          type: "object",
+          properties: { approve: { type: "boolean", title: "Approve this call?" } },
+          required: ["approve"],
+        },
+      },
+    };
+    return new Promise<ApprovalAnswer>((resolve) => {
+      const timer = setTimeout(() => {
+        ownRequests.delete(idKey(id));
+        resolve("timeout");
+      }, opts.approvalTimeoutMs);
+      timer.unref();
+      ownRequests.set(idKey(id), (answer) => {
+        clearTimeout(timer);
+        if (!isJSONRPCResultResponse(answer)) return resolve("rejected");
+        const r = answer.result as { action?: string; content?: { approve?: unknown } };
+        resolve(r.action === "accept" && r.content?.approve === true ? "approved" : "rejected");
+      });
+      toClient(request, "proxy_to_client");
+    });
+  };
+
+  const deny = (
+    id: RequestId,
+    tool: string,
+    decision: Decision,
+    callId: number,
+    ts: number,
+  ): void => {
+    if (decision.code === "hidden") {
+      // A hidden tool answers as an unknown tool would.
+      toClient(
+        {
+          jsonrpc: "2.0",
+          id,
+          error: { code: ErrorCode.InvalidParams, message: `Tool ${tool} not found` },
+        },
+        "proxy_to_client",
+      );
+    } else {
+      toClient(
+        { jsonrpc: "2.0", id, result: denialResult(tool, decision, outputSchemaTools.has(tool)) },
+        "proxy_to_client",
+      );
+    }
+    store.recordOutcome(callId, { outcome: "denied", latencyMs: clock.now() - ts });
+  };
+
+  const onToolsCall = (
+    message: JSONRPCMessage & { id: RequestId; params?: unknown },
+    ts: number,
+    s: number,
+  ): void => {
+    const params = (message.params ?? {}) as { name?: unknown; arguments?: unknown };
+    const tool = typeof params.name === "string" ? params.name : "";
+    const call = {
+      tool,
+      identity: session.identity,
+      session: session.id,
+      ts,
+      arguments: params.arguments,
+    };
+    const decision = decide(opts.compiled, call, opts.state);
+    // Write-ahead: the decision is on disk before the call can reach the server.
+    const callId = store.recordDecision({
+      session: session.id,
+      seq: s,
+      ts,
+      identity: session.identity,
+      tool,
+      arguments: opts.redactor.redact(params.arguments ?? null),
+      jsonrpcId: idKey(message.id),
+      mode: opts.mode,
+      decision,
+    });
+    const forward = (): void => {
+      pendingCalls.set(idKey(message.id), { callId, ts });
+      openClientRequests.set(idKey(message.id), message.id);
+      toServer(message);
+    };
+    if (opts.mode === "observe" || decision.decision === "allow") return forward();
+    if (decision.decision === "approval_required" && clientCanElicit) {
+      const text = `Allow the agent to call ${tool}?${decision.reason ? ` (${decision.reason})` : ""}\n${JSON.stringify(params.arguments ?? {})}`;
+      void elicit(text).then((answer) => {
+        store.recordApproval(callId, answer);
+        if (answer === "approved") forward();
+        else deny(message.id, tool, decision, callId, ts);
+      });
+      return;
+    }
+    if (decision.decision === "approval_required") store.recordApproval(callId, "unavailable");
+    deny(message.id, tool, decision, callId, ts);
+  };
+
+  client.onmessage = (message: JSONRPCMessage) => {
+    const ts = clock.now();
+    const s = record("client_to_server", message, ts);
+    if (isJSONRPCRequest(message)) {
+      if (message.method === "initialize") {
+        const p = message.params as {
+          capabilities?: { elicitation?: unknown };
+          clientInfo?: unknown;
+        };
+        clientCanElicit = p.capabilities?.elicitation !== undefined;
+        store.updateSession(session.id, { clientInfo: p.clientInfo ?? null });
+      }
+      if (message.method === "tools/call") return onToolsCall(message, ts, s);
+      if (message.method === "tools/list" && opts.mode === "enforce")
+        listRequests.add(idKey(message.id));
+      openClientRequests.set(idKey(message.id), message.id);
+      return toServer(message);
+    }
+    if (
+      (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) &&
+      message.id !== undefined
+    ) {
+      const own = ownRequests.get(idKey(message.id));
+      if (own) {
+        ownRequests.delete(idKey(message.id));
+        return own(message);
+      }
+    }
+    toServer(message);
+  };
+
+  server.onmessage = (message: JSONRPCMessage) => {
+    const ts = clock.now();
+    record("server_to_client", message, ts);
+    if (
+      (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) &&
+      message.id !== undefined
+    ) {
+      const key = idKey(message.id);
+      openClientRequests.delete(key);
+      const pending = pendingCalls.get(key);
+      if (pending) {
+        pendingCalls.delete(key);
+        const isError =
+          isJSONRPCResultResponse(message) &&
+          (message.result as { isError?: unknown }).isError === true;
+        store.recordOutcome(pending.callId, {
+          outcome: isJSONRPCErrorResponse(message) ? "error" : isError ? "tool_error" : "result",
+          latencyMs: ts - pending.ts,
+        });
+      }
+      if (isJSONRPCResultResponse(message)) {
+        const result = message.result as {
+          tools?: unknown;
+          serverInfo?: unknown;
+          protocolVersion?: unknown;
+        };
+        if (Array.isArray(result.tools)) noteOutputSchemas(result.tools, outputSchemaTools);
+        if (listRequests.delete(key) && Array.isArray(result.tools)) {
+          const tools = result.tools.filter(
+            (t: { name?: unknown }) =>
+              typeof t.name !== "string" || !isHidden(opts.compiled, session.identity, t.name),
+          );
+          return toClient({ ...message, result: { ...result, tools } });
+        }
+        if (result.serverInfo !== undefined && typeof result.protocolVersion === "string") {
+          store.updateSession(session.id, {
+            serverInfo: result.serverInfo,
+            protocolVersion: result.protocolVersion,
+          });
+        }
+      }
+    }
+    toClient(message);
+  };
+
+  const closed = new Promise<void>((resolve) => {
+    let ended = false;
+    const end = (reason: string): void => {
+      if (ended) return;
+      ended = true;
+      if (reason === "server_exited") {
+        // Nobody will answer these now: say so rather than leave the agent waiting.
+        for (const id of openClientRequests.values()) {
+          toClient(
+            {
+              jsonrpc: "2.0",
+              id,
+              error: {
+                code: ErrorCode.ConnectionClosed,
+                message: "policy-replay: the MCP server exited",
+              },
+            },
+            "proxy_to_client",
+          );
+        }
+        opts.log(
+          `the MCP server exited; answered ${openClientRequests.size} pending request(s) with an error`,
+        );
+      }
+      for (const p of pendingCalls.values())
+        store.recordOutcome(p.callId, { outcome: "no_answer", latencyMs: null });
+      store.updateSession(session.id, { endedAt: clock.now(), endReason: reason });
+      store.flush();
+      void Promise.allSettled([client.close(), server.close()]).then(() => resolve());
+    };
+    client.onclose = () => end("client_disconnected");
+    server.onclose = () => end("server_exited");
+    client.onerror = (err) => opts.log(`agent side: ${err.message}`);
+    server.onerror = (err) => opts.log(`server side: ${err.message}`);
+  });
+  // The server first, so nothing from the agent arrives before there is somewhere to send it.
+  await server.start();
+  await client.start();
+  return { closed };
+}
+
+function noteOutputSchemas(tools: unknown[], into: Set<string>): void {
+  for (const t of tools as { name?: unknown; outputSchema?: unknown }[]) {
+    if (typeof t.name === "string" && t.outputSchema !== undefined) into.add(t.name);
+  }
+}
+
+/** The message with a tools/call's arguments redacted: the only place secrets travel. */
+function redactMessage(message: JSONRPCMessage, redactor: Redactor): JSONRPCMessage {
+  if (isJSONRPCRequest(message) && message.method === "tools/call" && message.params) {
+    const p = message.params as { arguments?: unknown };
+    if (p.arguments !== undefined) {
+      return { ...message, params: { ...message.params, arguments: redactor.redact(p.arguments) } };
+    }
+  }
+  return message;
+}

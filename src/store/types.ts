@@ -1,0 +1,109 @@
+import type { Decision } from "../engine/index.js";
+
+// The store's seam: everything the proxy writes and replay and the terminal UI read goes
+// through this interface; all SQL lives in sqlite.ts behind it.
+
+export type TransportKind = "stdio" | "http";
+export type Mode = "enforce" | "observe";
+
+/** Which way a message went. The proxy's own messages (denials, approval requests) are "proxy_*". */
+export type Direction = "client_to_server" | "server_to_client" | "proxy_to_client" | "proxy_to_server";
+
+export interface SessionStart {
+  /** Unique per recording file: a UUID (stdio) or the Mcp-Session-Id (HTTP). */
+  id: string;
+  identity: string;
+  transport: TransportKind;
+  mode: Mode;
+  /** sha256 of the policy text in force; the text itself goes in through putPolicy. */
+  policyHash: string;
+  startedAt: number;
+}
+
+export interface SessionUpdate {
+  clientInfo?: unknown;
+  serverInfo?: unknown;
+  protocolVersion?: string;
+  endedAt?: number;
+  /** Why the session ended: "closed", "client_disconnected", "server_exited", ... */
+  endReason?: string;
+}
+
+export interface MessageRecord {
+  session: string;
+  direction: Direction;
+  /** Per-session sequence number, in the order the proxy saw the messages. */
+  seq: number;
+  /** Arrival time, integer ms since the epoch. */
+  ts: number;
+  method: string | null;
+  /** The JSON-RPC id as text (`"7"` for 7, `"\"abc\""` for "abc"), or null for notifications. */
+  jsonrpcId: string | null;
+  /** The message as sent, after redaction of secret-looking argument values. */
+  message: unknown;
+}
+
+export interface DecisionRecord {
+  session: string;
+  /** seq of the tools/call request message this decision is about. */
+  seq: number;
+  ts: number;
+  identity: string;
+  tool: string;
+  /** The call's arguments, after redaction. */
+  arguments: unknown;
+  jsonrpcId: string;
+  mode: Mode;
+  decision: Decision;
+}
+
+export type ApprovalAnswer = "approved" | "rejected" | "timeout" | "unavailable";
+
+export interface CallOutcome {
+  /** "result": the server answered; "tool_error": answered with isError; "error": JSON-RPC
+   * error; "denied": the proxy answered instead; "no_answer": the session ended first. */
+  outcome: "result" | "tool_error" | "error" | "denied" | "no_answer";
+  /** ms from the request's arrival to its answer. */
+  latencyMs: number | null;
+}
+
+/** One recorded call as replay reads it back, in recorded order. */
+export interface StoredCall {
+  id: number;
+  session: string;
+  identity: string;
+  ts: number;
+  tool: string;
+  arguments: unknown;
+  decision: string;
+  code: string;
+  rule: string | null;
+  retry_after_ms: number | null;
+  approval: ApprovalAnswer | null;
+}
+
+export interface Store {
+  /** Remember a policy's text by its hash (idempotent). */
+  putPolicy(hash: string, text: string): void;
+  startSession(s: SessionStart): void;
+  updateSession(id: string, patch: SessionUpdate): void;
+  /** Queue a message; written in batches off the hot path (see flush). */
+  recordMessage(m: MessageRecord): void;
+  /**
+   * Write a tools/call decision and commit it before returning: the audit log is write-ahead,
+   * so no call reaches the server before its row is on disk. Returns the call's row id.
+   */
+  recordDecision(d: DecisionRecord): number;
+  recordApproval(callId: number, answer: ApprovalAnswer): void;
+  recordOutcome(callId: number, outcome: CallOutcome): void;
+  /** Write queued messages now. */
+  flush(): void;
+  close(): void;
+  /** Recorded calls in recorded order (by ts, then arrival), streamed. */
+  calls(): IterableIterator<StoredCall>;
+}
+
+/** Replaces secret-looking argument values with keyed hashes before anything is stored. */
+export interface Redactor {
+  redact(value: unknown): unknown;
+}

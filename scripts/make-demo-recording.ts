@@ -1,6 +1,6 @@
-// Writes recordings/demo.jsonl: the fleet-loop trace with the decisions fleet.json gives each
-// call, in the SPEC section 7 format plus the recorded-decision fields. It stands in for a
-// proxy recording until the recording proxy exists; `npm run fixtures` regenerates it.
+// Writes fixtures/traces/fleet-loop.recorded.jsonl: the fleet-loop trace with the decisions
+// fleet.json gives each call, in the SPEC section 7 format plus the recorded-decision fields:
+// a JSONL recording for tests. `npm run fixtures` regenerates it.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compile, createState, decide } from "../src/engine/index.js";
@@ -24,6 +24,6 @@ for (const { call } of readTrace(join(root, "fixtures/traces/fleet-loop.jsonl"))
     }),
   );
 }
-const out = join(root, "recordings/demo.jsonl");
+const out = join(root, "fixtures/traces/fleet-loop.recorded.jsonl");
 writeFileSync(out, lines.join("\n") + "\n");
 console.log(`wrote ${lines.length} calls to ${out}`);

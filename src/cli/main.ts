@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from "commander";
-import { InputError, PolicyError, PolicyReplayError } from "../errors.js";
+import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
 import { FORMATS, type Format, parseFailOn, parseShow, replayCommand } from "./replay-command.js";
 
@@ -17,9 +17,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     )
     .version(VERSION)
     .option("--policy <file>", "the candidate policy to replay under (required)")
+    .option("--calls <file>", "a JSONL trace of calls (SPEC section 7), instead of --db")
     .option(
-      "--calls <file>",
-      `a JSONL trace of calls (SPEC section 7); default ${"recordings/demo.jsonl"}`,
+      "--db <file>",
+      "a SQLite recording made by `policy-replay record`; default recordings/demo.sqlite",
     )
     .option(
       "--baseline <file>",
@@ -39,9 +40,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       writeErr: (s) => void io.stderr.write(s),
     })
     .action(
-      (opts: {
+      async (opts: {
         policy?: string;
         calls?: string;
+        db?: string;
         baseline?: string;
         format: Format;
         failOn: string;
@@ -53,14 +55,95 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             code: "usage",
           });
         }
-        exitCode = replayCommand(
+        exitCode = await replayCommand(
           {
             policy: opts.policy!,
             ...(opts.calls !== undefined ? { calls: opts.calls } : {}),
+            ...(opts.db !== undefined ? { db: opts.db } : {}),
             ...(opts.baseline !== undefined ? { baseline: opts.baseline } : {}),
             format: opts.format,
             failOn: parseFailOn(opts.failOn),
             show: parseShow(opts.show),
+          },
+          io,
+        );
+      },
+    );
+
+  program.enablePositionalOptions();
+  program
+    .command("record")
+    .description(
+      "Be an agent's MCP server over stdio: spawn the real server, relay under the policy, record everything.",
+    )
+    .usage("--policy <file> [options] -- <server command> [args...]")
+    .requiredOption("--policy <file>", "the policy to enforce (or observe)")
+    .addOption(
+      new Option("--mode <mode>", "enforce the policy, or only record what it would decide")
+        .choices(["enforce", "observe"])
+        .default("enforce"),
+    )
+    .option("--db <file>", "the SQLite recording to append to", "recordings/recording.sqlite")
+    .option("--identity <name>", "the identity of this session (SPEC section 3)", "anonymous")
+    .addOption(
+      new Option("--redact <what>", "store secret-looking argument values as keyed hashes, or not")
+        .choices(["default", "none"])
+        .default("default"),
+    )
+    .option("--approval-timeout <seconds>", "how long to wait for a human's approval", "120")
+    .option(
+      "--listen <host:port>",
+      "serve MCP over Streamable HTTP here (loopback unless told) instead of stdio",
+    )
+    .option("--upstream <url>", "relay to this Streamable HTTP MCP server instead of spawning one")
+    .option(
+      "--tokens <file>",
+      "HTTP: JSON object of bearer token -> identity (tokens are never stored)",
+    )
+    .option("--require-token", "HTTP: refuse requests without a known bearer token (401)")
+    .option("--allow-origin <origin...>", "HTTP: browser origins to accept besides loopback ones")
+    .argument("[server...]", "the MCP server's command and arguments, after --")
+    .passThroughOptions()
+    .exitOverride()
+    .action(
+      async (
+        server: string[],
+        opts: {
+          policy: string;
+          mode: "enforce" | "observe";
+          db: string;
+          identity: string;
+          redact: "default" | "none";
+          approvalTimeout: string;
+          listen?: string;
+          upstream?: string;
+          tokens?: string;
+          requireToken?: boolean;
+          allowOrigin?: string[];
+        },
+      ) => {
+        const seconds = Number(opts.approvalTimeout);
+        if (!Number.isFinite(seconds) || seconds <= 0) {
+          throw new UsageError(
+            `--approval-timeout: expected a positive number of seconds, not "${opts.approvalTimeout}"`,
+          );
+        }
+        // Loaded only here: the proxy pulls in the MCP SDK and SQLite, which replay never needs.
+        const { recordCommand } = await import("./record-command.js");
+        exitCode = await recordCommand(
+          {
+            policy: opts.policy,
+            mode: opts.mode,
+            db: opts.db,
+            identity: opts.identity,
+            redact: opts.redact,
+            approvalTimeoutMs: seconds * 1000,
+            command: server,
+            ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+            ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),
+            ...(opts.tokens !== undefined ? { tokens: opts.tokens } : {}),
+            ...(opts.requireToken ? { requireToken: true } : {}),
+            ...(opts.allowOrigin ? { allowedOrigins: opts.allowOrigin } : {}),
           },
           io,
         );

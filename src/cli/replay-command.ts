@@ -15,12 +15,14 @@ import type { Io } from "./io.js";
 export const FORMATS = ["text", "json"] as const;
 export type Format = (typeof FORMATS)[number];
 
-/** The default source when no --calls is given: the recording shipped with the project. */
-export const DEFAULT_CALLS = "recordings/demo.jsonl";
+/** The default source when neither --calls nor --db is given: the recording shipped with the project. */
+export const DEFAULT_DB = "recordings/demo.sqlite";
 
 export interface ReplayCommandOptions {
   policy: string;
   calls?: string;
+  /** A SQLite recording (from `policy-replay record`) instead of a JSONL trace. */
+  db?: string;
   baseline?: string;
   format: Format;
   failOn: ChangeClass[];
@@ -54,17 +56,22 @@ export function parseShow(value: string): number {
 }
 
 /**
- * `policy-replay --policy P [--calls F] [--baseline B]`: replay, diff, report; returns the
- * exit code (0 pass, 1 the gate failed). Bad input throws a PolicyReplayError (exit 2).
+ * `policy-replay --policy P [--calls F | --db F] [--baseline B]`: replay, diff, report;
+ * resolves to the exit code (0 pass, 1 the gate failed). Bad input rejects with a
+ * PolicyReplayError (exit 2).
  */
-export function replayCommand(opts: ReplayCommandOptions, io: Io): number {
+export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise<number> {
+  if (opts.calls !== undefined && opts.db !== undefined) {
+    throw new UsageError("--calls and --db: replay one source at a time");
+  }
   const candidate = loadPolicyFile(resolve(io.cwd, opts.policy));
   const baseline = opts.baseline ? loadPolicyFile(resolve(io.cwd, opts.baseline)) : null;
-  const callsFile = opts.calls ?? DEFAULT_CALLS;
+  const db = opts.calls === undefined ? (opts.db ?? DEFAULT_DB) : undefined;
+  const callsFile = db ?? opts.calls!;
   const callsPath = resolve(io.cwd, callsFile);
-  if (opts.calls === undefined && !existsSync(callsPath)) {
+  if (opts.calls === undefined && opts.db === undefined && !existsSync(callsPath)) {
     throw new UsageError(
-      `no calls to replay: pass --calls FILE (the default ${DEFAULT_CALLS} does not exist in ${io.cwd})`,
+      `no calls to replay: pass --db FILE or --calls FILE (the default ${DEFAULT_DB} does not exist in ${io.cwd})`,
     );
   }
   const ctx: ReportContext = {
@@ -84,7 +91,11 @@ export function replayCommand(opts: ReplayCommandOptions, io: Io): number {
     opts.format === "json"
       ? jsonReportWriter(ctx, builder, io.stdout)
       : textReportWriter(ctx, builder, io.stdout);
-  for (const tc of readTrace(callsPath, callsFile)) report.add(step(tc));
+  // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
+  const source = db
+    ? (await import("../replay/recording.js")).readRecording(callsPath)
+    : readTrace(callsPath, callsFile);
+  for (const tc of source) report.add(step(tc));
   const summary = report.finish();
   return summary.gate.failed ? 1 : 0;
 }

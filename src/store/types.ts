@@ -7,7 +7,8 @@ export type TransportKind = "stdio" | "http";
 export type Mode = "enforce" | "observe";
 
 /** Which way a message went. The proxy's own messages (denials, approval requests) are "proxy_*". */
-export type Direction = "client_to_server" | "server_to_client" | "proxy_to_client" | "proxy_to_server";
+export type Direction =
+  "client_to_server" | "server_to_client" | "proxy_to_client" | "proxy_to_server";
 
 export interface SessionStart {
   /** Unique per recording file: a UUID (stdio) or the Mcp-Session-Id (HTTP). */

@@ -42,10 +42,10 @@ describe("bin/policy-replay.js (README quick start)", () => {
     expect(r.code).toBe(1);
     const lines = r.stdout.split("\n");
     expect(lines[0]).toBe(
-      "Replayed 501 calls in 8 sessions (3 identities) from recordings/demo.jsonl",
+      "Replayed 60 calls in 3 sessions (3 identities) from recordings/demo.sqlite",
     );
     expect(r.stdout).toContain(
-      "56 decisions changed: 55 tightened, 0 loosened, 1 changed (same decision, other code or rule).",
+      "22 decisions changed: 22 tightened, 0 loosened, 0 changed (same decision, other code or rule).",
     );
     expect(r.stdout).toContain("Gate: FAIL");
   });

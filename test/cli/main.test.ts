@@ -622,14 +622,19 @@ describe("each fixture variant against its base (fixtures/README.md)", () => {
 
 describe("the demo recording under its own policy", () => {
   it("reproduces every recorded decision: zero changes, exit 0", async () => {
-    const { code, report } = await jsonRun(["--policy", policyPath("fleet")]);
+    const { code, report } = await jsonRun([
+      "--policy",
+      policyPath("fleet"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     expect(code).toBe(0);
-    expect(report.source).toBe("recordings/demo.jsonl");
+    expect(report.source).toBe("fixtures/traces/fleet-loop.recorded.jsonl");
     expect(report.summary.basis).toBe("recorded");
     expect(report.summary.calls).toBe(501);
     expect(report.summary.changes.total).toBe(0);
     // Bit for bit, including retry times (SPEC: replaying under the recording's policy).
-    const recorded = readFileSync(join(root, "recordings/demo.jsonl"), "utf8")
+    const recorded = readFileSync(join(root, "fixtures/traces/fleet-loop.recorded.jsonl"), "utf8")
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -639,7 +644,12 @@ describe("the demo recording under its own policy", () => {
   });
 
   it("the text report says so and exits 0", async () => {
-    const r = await cli(["--policy", policyPath("fleet")]);
+    const r = await cli([
+      "--policy",
+      policyPath("fleet"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("No decision changed.");
     expect(r.stdout).not.toContain("Changed calls");
@@ -688,7 +698,12 @@ describe("--format json: SPEC section 7's shape", () => {
   });
 
   it("retry_after_ms is a number for a rate-limited call", async () => {
-    const { report } = await jsonRun(["--policy", policyPath("fleet")]);
+    const { report } = await jsonRun([
+      "--policy",
+      policyPath("fleet"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     const limited = report.calls.filter((c) => c.code === "rate_limited");
     expect(limited.length).toBeGreaterThan(300);
     for (const c of limited) expect(c.retry_after_ms).toBeGreaterThan(0);
@@ -799,12 +814,22 @@ describe("exit codes: --fail-on", () => {
   });
 
   it("the default is tightened,loosened", async () => {
-    const t = await cli(["--policy", policyPath("fleet.tightened")]);
+    const t = await cli([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     expect(t.code).toBe(1);
     expect(t.stdout).toContain(
       "Gate: FAIL — 55 changes of a failing class (fails on tightened, loosened).",
     );
-    const { code, report } = await jsonRun(["--policy", policyPath("fleet.loosened")]);
+    const { code, report } = await jsonRun([
+      "--policy",
+      policyPath("fleet.loosened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     expect(code).toBe(1);
     expect(report.summary.gate).toEqual({
       fail_on: ["tightened", "loosened"],
@@ -817,6 +842,8 @@ describe("exit codes: --fail-on", () => {
     const { code, report } = await jsonRun([
       "--policy",
       policyPath("fleet.tightened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
       "--fail-on",
       "changed",
     ]);
@@ -957,7 +984,7 @@ describe("exit codes: bad input and usage exit 2 with a message, never a stack t
     mkdirSync(empty, { recursive: true });
     const r = await cli(["--policy", join(root, policyPath("fleet"))], empty);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("recordings/demo.jsonl");
+    expect(r.stderr).toContain("recordings/demo.sqlite");
     expect(r.stderr).toContain(empty);
     noStack(r);
   });
@@ -966,8 +993,8 @@ describe("exit codes: bad input and usage exit 2 with a message, never a stack t
     const project = join(tmp, "project");
     mkdirSync(join(project, "recordings"), { recursive: true });
     writeFileSync(
-      join(project, "recordings/demo.jsonl"),
-      readFileSync(join(root, "recordings/demo.jsonl")),
+      join(project, "recordings/demo.sqlite"),
+      readFileSync(join(root, "recordings/demo.sqlite")),
     );
     writeFileSync(join(project, "p.json"), readFileSync(join(root, policyPath("fleet"))));
     const r = await cli(["--policy", "p.json"], project);
@@ -989,11 +1016,16 @@ describe("exit codes: bad input and usage exit 2 with a message, never a stack t
 
 describe("the text report", () => {
   it("leads with the summary, then the tables, then the changed calls", async () => {
-    const r = await cli(["--policy", policyPath("fleet.tightened")]);
+    const r = await cli([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     expect(r.code).toBe(1);
     const lines = r.stdout.split("\n");
     expect(lines[0]).toBe(
-      "Replayed 501 calls in 8 sessions (3 identities) from recordings/demo.jsonl",
+      "Replayed 501 calls in 8 sessions (3 identities) from fixtures/traces/fleet-loop.recorded.jsonl",
     );
     expect(lines[1]).toBe(
       "under fixtures/policies/fleet.tightened.json, compared with the recorded decisions.",
@@ -1054,7 +1086,14 @@ describe("the text report", () => {
   });
 
   it("--show 3 lists 3 changed calls and says how many there are", async () => {
-    const r = await cli(["--policy", policyPath("fleet.tightened"), "--show", "3"]);
+    const r = await cli([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+      "--show",
+      "3",
+    ]);
     const lines = r.stdout.trimEnd().split("\n");
     const at = lines.findIndex((l) => l.startsWith("Changed calls"));
     expect(lines[at]).toBe("Changed calls (first 3 of 56; --show all lists every one):");
@@ -1076,7 +1115,14 @@ describe("the text report", () => {
   });
 
   it("--show all lists every changed call", async () => {
-    const r = await cli(["--policy", policyPath("fleet.tightened"), "--show", "all"]);
+    const r = await cli([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+      "--show",
+      "all",
+    ]);
     const lines = r.stdout.trimEnd().split("\n");
     const at = lines.findIndex((l) => l.startsWith("Changed calls"));
     expect(lines[at]).toBe("Changed calls:");
@@ -1084,7 +1130,12 @@ describe("the text report", () => {
   });
 
   it("the default --show is 50", async () => {
-    const r = await cli(["--policy", policyPath("fleet.tightened")]);
+    const r = await cli([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--calls",
+      "fixtures/traces/fleet-loop.recorded.jsonl",
+    ]);
     expect(r.stdout).toContain("Changed calls (first 50 of 56; --show all lists every one):");
   });
 

@@ -1,0 +1,175 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { compile, createState } from "../engine/index.js";
+import { InputError, UsageError } from "../errors.js";
+import { describeIoError } from "../policy/load.js";
+import { serveHttp } from "../proxy/http.js";
+import { loadPolicyFile } from "../policy/load.js";
+import { monotonicClock, relay } from "../proxy/relay.js";
+import { createRedactor } from "../store/redact.js";
+import { openStore } from "../store/sqlite.js";
+import type { Mode } from "../store/types.js";
+import type { Io } from "./io.js";
+
+/** Where `record` writes when no --db is given. */
+export const DEFAULT_DB = "recordings/recording.sqlite";
+
+export interface RecordCommandOptions {
+  policy: string;
+  mode: Mode;
+  /** Serve Streamable HTTP on HOST:PORT instead of stdio. */
+  listen?: string;
+  /** A Streamable HTTP MCP server to relay to, instead of spawning `command`. */
+  upstream?: string;
+  /** JSON file: bearer token -> identity (HTTP mode). */
+  tokens?: string;
+  requireToken?: boolean;
+  allowedOrigins?: string[];
+  db?: string;
+  identity?: string;
+  redact: "default" | "none";
+  approvalTimeoutMs: number;
+  /** The MCP server to spawn: command and arguments. */
+  command: string[];
+  /** The agent's side of the wire; the process's stdin and stdout by default. */
+  agent?: { stdin: Readable; stdout: Writable };
+}
+
+/**
+ * `policy-replay record --policy P -- <server command>`: be the agent's MCP server over stdio
+ * (or, with --listen, over Streamable HTTP for many sessions), spawn the real one per session
+ * (or relay to --upstream), relay under the policy, record everything. Resolves with the exit
+ * code once the agent or the server goes away (HTTP: on SIGINT or SIGTERM).
+ */
+export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise<number> {
+  const [command, ...args] = opts.command;
+  if (!command && !opts.upstream) {
+    throw new UsageError(
+      "record: name the MCP server to run after -- (e.g. -- npx my-server), or give --upstream URL",
+    );
+  }
+  if (command && opts.upstream) {
+    throw new UsageError("record: either a server command after -- or --upstream URL, not both");
+  }
+  if (!opts.listen && (opts.tokens || opts.requireToken || opts.allowedOrigins?.length)) {
+    throw new UsageError("record: --tokens, --require-token and --allow-origin need --listen");
+  }
+  const upstream = (): Transport =>
+    opts.upstream
+      ? new StreamableHTTPClientTransport(new URL(opts.upstream))
+      : new StdioClientTransport({ command: command!, args, cwd: io.cwd, stderr: "inherit" });
+  const listen = opts.listen ? parseListen(opts.listen) : null;
+  const tokens = opts.tokens ? loadTokens(resolve(io.cwd, opts.tokens)) : undefined;
+  const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
+  const compiled = compile(loaded.policy);
+  const dbFile = resolve(io.cwd, opts.db ?? DEFAULT_DB);
+  mkdirSync(dirname(dbFile), { recursive: true });
+  const store = openStore(dbFile);
+  const log = (line: string): void => void io.stderr.write(`policy-replay: ${line}\n`);
+  const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
+  try {
+    store.putPolicy(loaded.hash, loaded.text);
+    if (listen) {
+      const proxy = await serveHttp({
+        ...listen,
+        upstream,
+        compiled,
+        policyHash: loaded.hash,
+        state: createState(compiled),
+        mode: opts.mode,
+        store,
+        redactor,
+        approvalTimeoutMs: opts.approvalTimeoutMs,
+        ...(tokens ? { tokens } : {}),
+        ...(opts.requireToken ? { requireToken: true } : {}),
+        ...(opts.allowedOrigins?.length ? { allowedOrigins: opts.allowedOrigins } : {}),
+        log,
+      });
+      log(`listening on ${proxy.url} (recording into ${dbFile})`);
+      await new Promise<void>((done) => {
+        process.once("SIGTERM", done);
+        process.once("SIGINT", done);
+      });
+      await proxy.close();
+      return 0;
+    }
+    const session = { id: randomUUID(), identity: opts.identity ?? "anonymous" };
+    store.startSession({
+      ...session,
+      transport: "stdio",
+      mode: opts.mode,
+      policyHash: loaded.hash,
+      startedAt: Date.now(),
+    });
+    const agent = opts.agent ?? { stdin: process.stdin, stdout: process.stdout };
+    const toAgent = new StdioServerTransport(agent.stdin, agent.stdout);
+    // The agent leaving (stdin ends, or it signals us) ends the session cleanly: the session
+    // row gets its end, queued messages are flushed, and the server is stopped.
+    const leave = (): void => void toAgent.close();
+    agent.stdin.once("end", leave);
+    process.once("SIGTERM", leave);
+    process.once("SIGINT", leave);
+    const { closed } = await relay({
+      client: toAgent,
+      server: upstream(),
+      compiled,
+      state: createState(compiled),
+      clock: monotonicClock(),
+      session,
+      mode: opts.mode,
+      store,
+      redactor,
+      approvalTimeoutMs: opts.approvalTimeoutMs,
+      log,
+    });
+    await closed;
+    process.off("SIGTERM", leave);
+    process.off("SIGINT", leave);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080` or `:8080` (loopback) into host and port. */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new UsageError(`--listen: expected HOST:PORT such as 127.0.0.1:8080, not "${value}"`);
+  }
+  return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+/** The bearer-token map: a JSON object of token -> identity. */
+function loadTokens(file: string): Record<string, string> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    const why =
+      err instanceof SyntaxError
+        ? `not valid JSON (${err.message})`
+        : `cannot read it (${describeIoError(err)})`;
+    throw new InputError(file, [{ path: "", message: why }]);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new InputError(file, [
+      { path: "", message: 'expected an object of token -> identity, e.g. {"s3cr3t": "ci-bot"}' },
+    ]);
+  }
+  for (const [token, identity] of Object.entries(value)) {
+    if (typeof identity !== "string" || identity === "") {
+      throw new InputError(file, [
+        { path: token.slice(0, 4) + "…", message: "the identity must be a non-empty string" },
+      ]);
+    }
+  }
+  return value as Record<string, string>;
+}

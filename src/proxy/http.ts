@@ -1,0 +1,519 @@
+// Streamable HTTP mode: serve MCP to agents over HTTP, one relay() per Mcp-Session-Id, all
+// sessions deciding against one shared CounterState. The SDK's StreamableHTTPServerTransport
+// does the protocol (SSE streams, MCP-Protocol-Version, DELETE); this file does what sits in
+// front of it: routing by session, identity from the bearer token, Origin and Host checks,
+// body limits, and the life of each session.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  isInitializeRequest,
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { CompiledPolicy, CounterState } from "../engine/index.js";
+import type { Mode, Redactor, Store } from "../store/types.js";
+import { type Clock, monotonicClock, relay } from "./relay.js";
+
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface HttpProxyOptions {
+  /** Where to listen; loopback unless told otherwise. */
+  host?: string;
+  /** 0 picks a free port; the real one is in the returned `url`. */
+  port?: number;
+  /** A fresh transport to the real MCP server for each session: a spawned stdio server or a
+   * StreamableHTTPClientTransport to an upstream URL. Not started: relay() starts it. */
+  upstream: () => Transport | Promise<Transport>;
+  compiled: CompiledPolicy;
+  /** sha256 of the policy text (the caller stores the text with putPolicy). */
+  policyHash: string;
+  /** One state for every session, so grant and global counters add up across them. */
+  state: CounterState;
+  /** One clock for every session (the engine needs time that never goes backwards). */
+  clock?: Clock;
+  mode: Mode;
+  store: Store;
+  redactor: Redactor;
+  approvalTimeoutMs: number;
+  /** Bearer token -> identity. Tokens are only looked up, never stored or logged. */
+  tokens?: Record<string, string>;
+  /** Refuse (401) requests without a known token, instead of treating them as "anonymous". */
+  requireToken?: boolean;
+  /** Origins allowed besides loopback ones (http(s)://localhost|127.0.0.1|[::1], any port). */
+  allowedOrigins?: string[];
+  /** Largest POST body accepted; larger ones get 413. */
+  maxBodyBytes?: number;
+  log: (line: string) => void;
+}
+
+export interface HttpProxy {
+  /** e.g. http://127.0.0.1:PORT/mcp */
+  url: string;
+  /** Close every session, then the server. */
+  close(): Promise<void>;
+}
+
+interface Session {
+  id: string;
+  identity: string;
+  agent: AgentSide;
+  closed: Promise<void>;
+  /** Set when the proxy knows better why the session ends than the relay can. */
+  endReason?: string;
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+/**
+ * Serve MCP over Streamable HTTP at /mcp (and /): each initialize without an Mcp-Session-Id
+ * starts a session with its own upstream transport and relay(); later requests are routed by
+ * Mcp-Session-Id to that session's SDK transport.
+ */
+export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
+  const host = opts.host ?? "127.0.0.1";
+  const clock = opts.clock ?? monotonicClock();
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const tokens = new Map(Object.entries(opts.tokens ?? {}));
+  const allowedOrigins = new Set((opts.allowedOrigins ?? []).map(normalizeOrigin));
+  const loopbackOnly = LOOPBACK_HOSTS.has(host);
+  const sessions = new Map<string, Session>();
+  let closing = false;
+
+  const identify = (req: IncomingMessage): string | undefined => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
+    return m?.[1] !== undefined ? tokens.get(m[1]) : undefined;
+  };
+
+  const startSession = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    identity: string,
+    initId: RequestId,
+  ): Promise<void> => {
+    const id = randomUUID();
+    const log = (line: string): void => opts.log(`session ${id} (${identity}): ${line}`);
+    const agent = new AgentSide(
+      new StreamableHTTPServerTransport({
+        // One id, known before the transport makes it, so the store and the relay use it too.
+        sessionIdGenerator: () => id,
+        onsessionclosed: () => {
+          const s = sessions.get(id);
+          if (s) s.endReason ??= "closed";
+        },
+        maxRequestBodySize: maxBody,
+      }),
+      () => sessions.delete(id),
+    );
+    opts.store.startSession({
+      id,
+      identity,
+      transport: "http",
+      mode: opts.mode,
+      policyHash: opts.policyHash,
+      startedAt: clock.now(),
+    });
+    let closed: Promise<void>;
+    try {
+      ({ closed } = await relay({
+        client: agent,
+        server: new Upstream(await opts.upstream()),
+        compiled: opts.compiled,
+        state: opts.state,
+        clock,
+        session: { id, identity },
+        mode: opts.mode,
+        store: opts.store,
+        redactor: opts.redactor,
+        approvalTimeoutMs: opts.approvalTimeoutMs,
+        log,
+      }));
+    } catch (err) {
+      log(`could not start the MCP server: ${errorText(err)}`);
+      opts.store.updateSession(id, { endedAt: clock.now(), endReason: "server_failed_to_start" });
+      opts.store.flush();
+      return sendError(res, 502, -32603, "policy-replay: could not start the MCP server", initId);
+    }
+    const session: Session = { id, identity, agent, closed };
+    sessions.set(id, session);
+    void closed.then(() => {
+      sessions.delete(id);
+      if (session.endReason) {
+        opts.store.updateSession(id, { endReason: session.endReason });
+        opts.store.flush();
+      }
+      log(`ended (${session.endReason ?? "see the recording"})`);
+    });
+    log("started");
+    if (closing) {
+      session.endReason = "proxy_closed";
+      await agent.close();
+      return sendError(res, 503, -32000, "policy-replay is shutting down", initId);
+    }
+    try {
+      await agent.inner.handleRequest(req, res, body);
+    } finally {
+      // The transport turned the initialize away (Accept, Content-Type, ...): nothing will
+      // ever reach this session, so end it rather than leave its server running.
+      if (agent.inner.sessionId === undefined) {
+        session.endReason = "not_initialized";
+        await agent.close();
+      }
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path !== "/mcp" && path !== "/") return sendError(res, 404, -32000, "Not found");
+    if (loopbackOnly && !isLoopbackHost(req.headers.host)) {
+      // DNS rebinding: a page on evil.example resolved to 127.0.0.1 still says its own Host.
+      return sendError(res, 403, -32000, `Forbidden: Host ${req.headers.host ?? "(none)"}`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      if (!isLoopbackOrigin(origin) && !allowedOrigins.has(normalizeOrigin(origin)))
+        return sendError(res, 403, -32000, `Forbidden: Origin ${origin}`);
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "Origin");
+      res.setHeader("access-control-expose-headers", "mcp-session-id, mcp-protocol-version");
+      if (req.method === "OPTIONS") {
+        res.writeHead(204, {
+          "access-control-allow-methods": "GET, POST, DELETE",
+          "access-control-allow-headers":
+            "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id",
+          "access-control-max-age": "600",
+        });
+        return void res.end();
+      }
+    }
+    const known = identify(req);
+    if (known === undefined && opts.requireToken) {
+      return sendError(res, 401, -32000, "Unauthorized: a known bearer token is required", null, {
+        "www-authenticate": 'Bearer realm="policy-replay"',
+      });
+    }
+    const identity = known ?? "anonymous";
+    forgetAuthorization(req);
+    if (closing) return sendError(res, 503, -32000, "policy-replay is shutting down");
+
+    const sessionId = req.headers["mcp-session-id"];
+    if (typeof sessionId === "string") {
+      const session = sessions.get(sessionId);
+      if (!session) return sendError(res, 404, -32001, "Session not found");
+      if (session.identity !== identity)
+        return sendError(res, 403, -32000, "Forbidden: the session belongs to another identity");
+      if (req.method === "POST") {
+        const body = await readJson(req, res, maxBody);
+        if (body === NO_BODY) return;
+        return session.agent.inner.handleRequest(req, res, body);
+      }
+      if (req.method === "GET") {
+        session.agent.getStreams++;
+        res.once("close", () => session.agent.getStreams--);
+      }
+      return session.agent.inner.handleRequest(req, res);
+    }
+    if (req.method === "GET" || req.method === "DELETE")
+      return sendError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    if (req.method !== "POST")
+      return sendError(res, 405, -32000, "Method not allowed", null, {
+        allow: "GET, POST, DELETE",
+      });
+    const body = await readJson(req, res, maxBody);
+    if (body === NO_BODY) return;
+    const init = Array.isArray(body) && body.length === 1 ? (body[0] as unknown) : body;
+    if (!isJSONRPCRequest(init) || !isInitializeRequest(init)) {
+      return sendError(
+        res,
+        400,
+        -32000,
+        "Bad Request: Mcp-Session-Id header is required (or an initialize request)",
+      );
+    }
+    return startSession(req, res, body, identity, init.id);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      opts.log(`HTTP ${req.method ?? "?"} failed: ${errorText(err)}`);
+      if (!res.headersSent) sendError(res, 500, -32603, "Internal error");
+      else res.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${port}/mcp`,
+    async close() {
+      closing = true;
+      const all = [...sessions.values()];
+      for (const s of all) s.endReason ??= "proxy_closed";
+      await Promise.allSettled(all.map((s) => s.agent.close()));
+      await Promise.allSettled(all.map((s) => s.closed));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+/**
+ * The agent's side of one session: the SDK transport, plus the choice of stream for each
+ * message the relay sends. The relay cannot say which request a server message belongs to,
+ * so: responses go where their request came from (the SDK does that); a progress notification
+ * goes on the stream of the request that asked for it (by progressToken); anything else goes
+ * on the agent's GET stream when it has one open, else on the stream of its latest open
+ * request, so that it is not lost.
+ */
+class AgentSide implements Transport {
+  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  /** GET (SSE) streams the agent has open on this session. */
+  getStreams = 0;
+  /** The agent's requests not answered yet, oldest first, with their progress tokens. */
+  private readonly open = new Map<string, { id: RequestId; progressToken?: string }>();
+  private readonly progress = new Map<string, RequestId>();
+
+  constructor(
+    readonly inner: StreamableHTTPServerTransport,
+    onClosed: () => void,
+  ) {
+    inner.onmessage = (message, extra) => {
+      if (isJSONRPCRequest(message)) {
+        const token = (message.params?._meta as { progressToken?: unknown } | undefined)
+          ?.progressToken;
+        const entry: { id: RequestId; progressToken?: string } = { id: message.id };
+        if (typeof token === "string" || typeof token === "number") {
+          entry.progressToken = JSON.stringify(token);
+          this.progress.set(entry.progressToken, message.id);
+        }
+        this.open.set(JSON.stringify(message.id), entry);
+      }
+      this.onmessage?.(message, extra);
+    };
+    inner.onclose = () => {
+      onClosed();
+      this.onclose?.();
+    };
+    inner.onerror = (error) => this.onerror?.(error);
+  }
+
+  get sessionId(): string | undefined {
+    return this.inner.sessionId;
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+      if (message.id !== undefined) {
+        const key = JSON.stringify(message.id);
+        const entry = this.open.get(key);
+        if (entry?.progressToken !== undefined) this.progress.delete(entry.progressToken);
+        this.open.delete(key);
+      }
+      return this.inner.send(message);
+    }
+    const related = this.relatedRequest(message);
+    return this.inner.send(
+      message,
+      related === undefined ? undefined : { relatedRequestId: related },
+    );
+  }
+
+  private relatedRequest(message: JSONRPCMessage): RequestId | undefined {
+    if (isJSONRPCNotification(message) && message.method === "notifications/progress") {
+      const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
+      const id = token === undefined ? undefined : this.progress.get(JSON.stringify(token));
+      if (id !== undefined) return id;
+    }
+    if (this.getStreams > 0) return undefined;
+    let latest: RequestId | undefined;
+    for (const { id } of this.open.values()) latest = id;
+    return latest;
+  }
+}
+
+/**
+ * The server's side of one session. For an HTTP upstream (StreamableHTTPClientTransport) it does
+ * what the SDK's Client would: send MCP-Protocol-Version once initialize has negotiated it,
+ * DELETE the upstream session on close, and take an upstream that is gone (connection refused,
+ * session unknown) as a server that exited, so the relay answers what is pending.
+ */
+class Upstream implements Transport {
+  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  private initId: RequestId | undefined;
+  private closing = false;
+
+  constructor(private readonly inner: Transport & HttpClientExtras) {
+    inner.onmessage = (message, extra) => {
+      if (this.initId !== undefined && isJSONRPCResultResponse(message)) {
+        const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
+        if (message.id === this.initId && typeof version === "string") {
+          inner.setProtocolVersion?.(version);
+          this.initId = undefined;
+        }
+      }
+      this.onmessage?.(message, extra);
+    };
+    inner.onclose = () => this.onclose?.();
+    inner.onerror = (error) => this.onerror?.(error);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (isJSONRPCRequest(message) && message.method === "initialize") this.initId = message.id;
+    try {
+      await this.inner.send(message);
+    } catch (err) {
+      if (this.inner.terminateSession !== undefined && upstreamGone(err)) {
+        this.onerror?.(new Error(`the upstream MCP server is gone: ${errorText(err)}`));
+        void this.close();
+        return;
+      }
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.inner.terminateSession !== undefined && this.inner.sessionId !== undefined) {
+      const terminate = this.inner.terminateSession().catch(() => {});
+      await Promise.race([terminate, delay(2_000)]);
+    }
+    await this.inner.close();
+  }
+}
+
+/** What a StreamableHTTPClientTransport has beyond Transport. */
+interface HttpClientExtras {
+  setProtocolVersion?: (version: string) => void;
+  terminateSession?: () => Promise<void>;
+}
+
+function upstreamGone(err: unknown): boolean {
+  // fetch() failing outright (refused, reset) is a TypeError; a 404 is "no such session".
+  if (err instanceof TypeError) return true;
+  return (err as { code?: unknown } | null)?.code === 404;
+}
+
+const NO_BODY = Symbol("no body");
+
+/** Read and parse a JSON body of at most `max` bytes, or answer 413 / 400 and say NO_BODY. */
+function readJson(req: IncomingMessage, res: ServerResponse, max: number): Promise<unknown> {
+  const tooLarge = (): typeof NO_BODY => {
+    sendError(res, 413, -32000, `Payload Too Large: the body limit is ${max} bytes`);
+    // Read the rest into nothing, so the client sees the answer rather than a reset socket.
+    req.resume();
+    return NO_BODY;
+  };
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      req.off("data", onData).off("end", onEnd);
+      resolve(tooLarge());
+    };
+    const onEnd = (): void => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks, size).toString("utf8")) as unknown);
+      } catch {
+        sendError(res, 400, -32700, "Parse error: Invalid JSON");
+        resolve(NO_BODY);
+      }
+    };
+    req.on("data", onData).on("end", onEnd).once("error", reject);
+  });
+}
+
+/** The agent's token goes no further: not to the SDK transport, not upstream, not into the
+ * store (the SDK builds its request from rawHeaders, so both go). */
+function forgetAuthorization(req: IncomingMessage): void {
+  delete req.headers.authorization;
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if (raw[i]?.toLowerCase() === "authorization") raw.splice(i, 2);
+  }
+}
+
+function sendError(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  id: RequestId | null = null,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }));
+}
+
+function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  try {
+    return LOOPBACK_HOSTS.has(new URL(`http://${host}`).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** http(s)://localhost|127.0.0.1|[::1] on any port. */
+export function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const u = new URL(origin);
+    return (u.protocol === "http:" || u.protocol === "https:") && LOOPBACK_HOSTS.has(u.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function normalizeOrigin(origin: string): string {
+  try {
+    const u = new URL(origin);
+    return u.origin === "null" ? origin : u.origin;
+  } catch {
+    return origin;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

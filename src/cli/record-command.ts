@@ -9,7 +9,7 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { compile, createState } from "../engine/index.js";
 import { InputError, UsageError } from "../errors.js";
 import { describeIoError } from "../policy/load.js";
-import { serveHttp } from "../proxy/http.js";
+import { serveHttp, upstreamTransport } from "../proxy/http.js";
 import { loadPolicyFile } from "../policy/load.js";
 import { monotonicClock, relay } from "../proxy/relay.js";
 import { createRedactor } from "../store/redact.js";
@@ -117,7 +117,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     process.once("SIGINT", leave);
     const { closed } = await relay({
       client: toAgent,
-      server: upstream(),
+      server: upstreamTransport(upstream()),
       compiled,
       state: createState(compiled),
       clock: monotonicClock(),

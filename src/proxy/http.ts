@@ -415,6 +415,11 @@ class Upstream implements Transport {
   }
 }
 
+/** The upstream side of a session, as serveHttp wraps it; stdio mode uses it for --upstream. */
+export function upstreamTransport(inner: Transport): Transport {
+  return new Upstream(inner);
+}
+
 /** What a StreamableHTTPClientTransport has beyond Transport. */
 interface HttpClientExtras {
   setProtocolVersion?: (version: string) => void;

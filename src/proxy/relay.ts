@@ -11,6 +11,7 @@ import { type CompiledPolicy, type CounterState, decide, type Decision } from ".
 import type { ApprovalAnswer, Direction, Mode, Redactor, Store } from "../store/types.js";
 import { denialResult } from "./denial.js";
 import { isHidden } from "../engine/index.js";
+import { type BadInput, BadInputError } from "./stdio.js";
 
 /** Monotonic wall-clock milliseconds: never goes backwards, as the engine requires. */
 export interface Clock {
@@ -63,6 +64,7 @@ interface PendingCall {
 export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void> }> {
   const { client, server, store, clock, session } = opts;
   let seq = 0;
+  let sessionEnded = false;
   let clientCanElicit = false;
   let approvals = 0;
   /** Client requests forwarded and not yet answered, to fail them if the server goes away. */
@@ -196,6 +198,8 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     if (decision.decision === "approval_required" && clientCanElicit) {
       const text = `Allow the agent to call ${tool}?${decision.reason ? ` (${decision.reason})` : ""}\n${JSON.stringify(params.arguments ?? {})}`;
       void elicit(text).then((answer) => {
+        // The session may have ended while the human thought it over: nothing left to answer.
+        if (sessionEnded) return;
         store.recordApproval(callId, answer);
         if (answer === "approved") forward();
         else deny(message.id, tool, decision, callId, ts);
@@ -206,9 +210,13 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     deny(message.id, tool, decision, callId, ts);
   };
 
-  client.onmessage = (message: JSONRPCMessage) => {
+  // `direction` is the proxy's own when it answers in the agent's place (see onBadInput).
+  const onClientMessage = (
+    message: JSONRPCMessage,
+    direction: Direction = "client_to_server",
+  ): void => {
     const ts = clock.now();
-    const s = record("client_to_server", message, ts);
+    const s = record(direction, message, ts);
     if (isJSONRPCRequest(message)) {
       if (message.method === "initialize") {
         const p = message.params as {
@@ -237,9 +245,13 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     toServer(message);
   };
 
-  server.onmessage = (message: JSONRPCMessage) => {
+  // `direction` is the proxy's own when it answers in the server's place (see onBadInput).
+  const onServerMessage = (
+    message: JSONRPCMessage,
+    direction: Direction = "server_to_client",
+  ): void => {
     const ts = clock.now();
-    record("server_to_client", message, ts);
+    record(direction, message, ts);
     if (
       (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) &&
       message.id !== undefined
@@ -282,11 +294,67 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     toClient(message);
   };
 
+  /**
+   * A line that one side sent and the stdio transport could not pass on (not JSON, not
+   * JSON-RPC, over the size limit): say so on stderr, record it as a message without a method
+   * whose body is {"$malformed": <its first characters, secrets masked>, reason, bytes}, and
+   * answer whoever would otherwise wait: the sender of an unreadable request gets a JSON-RPC
+   * error (the agent gets one even when the id is unknown: id null, as JSON-RPC 2.0 says); the
+   * side waiting for an unreadable answer gets an error in its place.
+   */
+  const onBadInput = (from: "agent" | "server", bad: BadInput): void => {
+    const s = ++seq;
+    store.recordMessage({
+      session: session.id,
+      direction: from === "agent" ? "client_to_server" : "server_to_client",
+      seq: s,
+      ts: clock.now(),
+      method: null,
+      jsonrpcId: bad.id === undefined ? null : idKey(bad.id),
+      message: {
+        $malformed: redactHead(bad.head, opts.redactor),
+        reason: bad.reason,
+        bytes: bad.bytes,
+      },
+    });
+    const who = from === "agent" ? "the agent" : "the MCP server";
+    opts.log(
+      `${who} sent a ${bad.kind} message (${bad.bytes} bytes: ${bad.reason}); recorded as message ${s}`,
+    );
+    const error = (id: RequestId | null, code: number, message: string): JSONRPCMessage =>
+      // id null is JSON-RPC 2.0's answer to a request whose id cannot be read.
+      ({ jsonrpc: "2.0", id, error: { code, message } }) as JSONRPCMessage;
+    if (bad.response && bad.id !== undefined) {
+      const lost = error(
+        bad.id,
+        ErrorCode.InternalError,
+        `policy-replay: ${who}'s answer could not be passed on (${bad.kind}: ${bad.reason})`,
+      );
+      if (from === "agent") onClientMessage(lost, "proxy_to_server");
+      else if (openClientRequests.has(idKey(bad.id))) onServerMessage(lost, "proxy_to_client");
+      return;
+    }
+    const answer = error(
+      bad.id ?? null,
+      bad.notJson ? ErrorCode.ParseError : ErrorCode.InvalidRequest,
+      `policy-replay: ${bad.notJson ? "Parse error" : "Invalid Request"} (${bad.kind}: ${bad.reason})`,
+    );
+    if (from === "agent") return toClient(answer, "proxy_to_client");
+    if (bad.id !== undefined) {
+      record("proxy_to_server", answer);
+      toServer(answer);
+    }
+  };
+
+  client.onmessage = (message) => onClientMessage(message);
+  server.onmessage = (message) => onServerMessage(message);
+
   const closed = new Promise<void>((resolve) => {
     let ended = false;
     const end = (reason: string): void => {
       if (ended) return;
       ended = true;
+      sessionEnded = true;
       if (reason === "server_exited") {
         // Nobody will answer these now: say so rather than leave the agent waiting.
         for (const id of openClientRequests.values()) {
@@ -314,8 +382,14 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     };
     client.onclose = () => end("client_disconnected");
     server.onclose = () => end("server_exited");
-    client.onerror = (err) => opts.log(`agent side: ${err.message}`);
-    server.onerror = (err) => opts.log(`server side: ${err.message}`);
+    client.onerror = (err) =>
+      err instanceof BadInputError
+        ? onBadInput("agent", err.bad)
+        : opts.log(`agent side: ${err.message}`);
+    server.onerror = (err) =>
+      err instanceof BadInputError
+        ? onBadInput("server", err.bad)
+        : opts.log(`server side: ${err.message}`);
   });
   // The server first, so nothing from the agent arrives before there is somewhere to send it.
   await server.start();
@@ -338,4 +412,29 @@ function redactMessage(message: JSONRPCMessage, redactor: Redactor): JSONRPCMess
     }
   }
   return message;
+}
+
+/**
+ * The first characters of a line that was turned away, with secret-looking values masked. The
+ * line need not be JSON, so `"key": value` pairs are found by pattern (a string cut off at the
+ * end counts too) and each is put to the redactor as {key: value}; a string that still holds
+ * a token shape is then redacted whole.
+ */
+function redactHead(head: string, redactor: Redactor): unknown {
+  const masked = head.replace(
+    /"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"?|[-+.\w]+)/g,
+    (pair: string, key: string, value: string) => {
+      const probe = { [parseOr(`"${key}"`, key) as string]: parseOr(value, value.slice(1)) };
+      return redactor.redact(probe) === probe ? pair : `"${key}":"$redacted"`;
+    },
+  );
+  return redactor.redact(masked);
+}
+
+function parseOr(text: string, fallback: unknown): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return fallback;
+  }
 }

@@ -2,16 +2,15 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { compile, createState } from "../engine/index.js";
 import { InputError, UsageError } from "../errors.js";
 import { describeIoError } from "../policy/load.js";
 import { serveHttp, upstreamTransport } from "../proxy/http.js";
 import { loadPolicyFile } from "../policy/load.js";
 import { monotonicClock, relay } from "../proxy/relay.js";
+import { StdioAgentTransport, StdioServerProcess } from "../proxy/stdio.js";
 import { createRedactor } from "../store/redact.js";
 import { openStore } from "../store/sqlite.js";
 import type { Mode } from "../store/types.js";
@@ -60,10 +59,15 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   if (!opts.listen && (opts.tokens || opts.requireToken || opts.allowedOrigins?.length)) {
     throw new UsageError("record: --tokens, --require-token and --allow-origin need --listen");
   }
+  // Our own stdio transports, not the SDK's: they report a line they turn away (malformed, over
+  // the size limit) with its text and id and keep going, where the SDK's drop it unseen or close
+  // (see src/proxy/stdio.ts). The server gets the proxy's whole environment: the agent's MCP
+  // config sets the server's variables (API keys, ...) on the proxy's entry, and the SDK's
+  // transport would pass on only HOME, PATH, SHELL, TERM, USER and LOGNAME.
   const upstream = (): Transport =>
     opts.upstream
       ? new StreamableHTTPClientTransport(new URL(opts.upstream))
-      : new StdioClientTransport({ command: command!, args, cwd: io.cwd, stderr: "inherit" });
+      : new StdioServerProcess({ command: command!, args, cwd: io.cwd, stderr: "inherit" });
   const listen = opts.listen ? parseListen(opts.listen) : null;
   const tokens = opts.tokens ? loadTokens(resolve(io.cwd, opts.tokens)) : undefined;
   const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
@@ -108,26 +112,40 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
       startedAt: Date.now(),
     });
     const agent = opts.agent ?? { stdin: process.stdin, stdout: process.stdout };
-    const toAgent = new StdioServerTransport(agent.stdin, agent.stdout);
+    // bin/policy-replay.js exits at once on EPIPE (right for `replay ... | head`). Here an agent
+    // that stops reading must end the session cleanly instead, its end recorded and the queue
+    // flushed: StdioAgentTransport takes a failed write as the agent leaving.
+    if (agent.stdout === process.stdout) process.stdout.removeAllListeners("error");
+    const toAgent = new StdioAgentTransport(agent.stdin, agent.stdout);
     // The agent leaving (stdin ends, or it signals us) ends the session cleanly: the session
     // row gets its end, queued messages are flushed, and the server is stopped.
     const leave = (): void => void toAgent.close();
     agent.stdin.once("end", leave);
     process.once("SIGTERM", leave);
     process.once("SIGINT", leave);
-    const { closed } = await relay({
-      client: toAgent,
-      server: upstreamTransport(upstream()),
-      compiled,
-      state: createState(compiled),
-      clock: monotonicClock(),
-      session,
-      mode: opts.mode,
-      store,
-      redactor,
-      approvalTimeoutMs: opts.approvalTimeoutMs,
-      log,
-    });
+    let closed: Promise<void>;
+    try {
+      ({ closed } = await relay({
+        client: toAgent,
+        server: upstreamTransport(upstream()),
+        compiled,
+        state: createState(compiled),
+        clock: monotonicClock(),
+        session,
+        mode: opts.mode,
+        store,
+        redactor,
+        approvalTimeoutMs: opts.approvalTimeoutMs,
+        log,
+      }));
+    } catch (err) {
+      // A server command that cannot be run (not found, not executable) is the user's to fix:
+      // a plain message and exit 2, with the session's end on record, not a stack trace.
+      store.updateSession(session.id, { endedAt: Date.now(), endReason: "server_failed_to_start" });
+      throw new UsageError(
+        `record: could not start the MCP server "${command}": ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
     await closed;
     process.off("SIGTERM", leave);
     process.off("SIGINT", leave);

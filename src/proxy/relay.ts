@@ -80,7 +80,8 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
   const record = (direction: Direction, message: JSONRPCMessage, ts = clock.now()): number => {
     const s = ++seq;
     const method = "method" in message ? message.method : null;
-    const id = "id" in message && message.id !== undefined ? idKey(message.id) : null;
+    // (An error answering an unreadable request has id null: stored as no id.)
+    const id = "id" in message && message.id != null ? idKey(message.id) : null;
     store.recordMessage({
       session: session.id,
       direction,
@@ -319,7 +320,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     });
     const who = from === "agent" ? "the agent" : "the MCP server";
     opts.log(
-      `${who} sent a ${bad.kind} message (${bad.bytes} bytes: ${bad.reason}); recorded as message ${s}`,
+      `${who} sent ${bad.kind === "oversized" ? "an" : "a"} ${bad.kind} message (${bad.bytes} bytes: ${bad.reason}); recorded as message ${s}`,
     );
     const error = (id: RequestId | null, code: number, message: string): JSONRPCMessage =>
       // id null is JSON-RPC 2.0's answer to a request whose id cannot be read.
@@ -392,7 +393,14 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
         : opts.log(`server side: ${err.message}`);
   });
   // The server first, so nothing from the agent arrives before there is somewhere to send it.
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    // Nothing was relayed and the caller winds the session up (and may close the store): the
+    // failed server's close event must not end it a second time.
+    server.onclose = client.onclose = undefined;
+    throw err;
+  }
   await client.start();
   return { closed };
 }
@@ -424,7 +432,8 @@ function redactHead(head: string, redactor: Redactor): unknown {
   const masked = head.replace(
     /"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"?|[-+.\w]+)/g,
     (pair: string, key: string, value: string) => {
-      const probe = { [parseOr(`"${key}"`, key) as string]: parseOr(value, value.slice(1)) };
+      const name = parseOr(`"${key}"`, key) as string;
+      const probe = { [name]: parseOr(value, value.startsWith('"') ? value.slice(1) : value) };
       return redactor.redact(probe) === probe ? pair : `"${key}":"$redacted"`;
     },
   );

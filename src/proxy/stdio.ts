@@ -1,0 +1,374 @@
+// The proxy's two stdio pipes: newline-delimited JSON-RPC, as MCP's stdio transport says.
+//
+// Why not the SDK's StdioServerTransport / StdioClientTransport: a line they cannot parse is
+// dropped with only the parser's message (not the line, nor its id), and a message over their
+// buffer limit closes the connection. The proxy must say what it was sent, record it, answer
+// what it can and keep going (issue 3, "Bad input"), so it frames the lines itself and reports
+// a line it turns away as a BadInputError through the transport's onerror; relay() handles it.
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+
+/** Largest message the agent may send over stdio: the same as --listen's body limit. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Largest message a spawned server may send (answers can carry images): the SDK's default. */
+export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 10 * 1024 * 1024;
+/** How much of a turned-away line is kept, for the log's reader and the recording. */
+export const BAD_INPUT_HEAD_CHARS = 200;
+
+/** A line turned away: not JSON, not a JSON-RPC message, or over the size limit. */
+export interface BadInput {
+  kind: "malformed" | "oversized";
+  /** The line's length in bytes. */
+  bytes: number;
+  /** Its first BAD_INPUT_HEAD_CHARS characters, as received (not redacted). */
+  head: string;
+  /** Why it was turned away, in words. */
+  reason: string;
+  /** The JSON-RPC id, when it could be told: the sender may be waiting on an answer to it. */
+  id?: RequestId;
+  /** It was an answer (it had a result or an error), not a request or notification. */
+  response: boolean;
+  /** It was not even JSON (for a JSON-RPC "Parse error" answer, rather than "Invalid Request"). */
+  notJson: boolean;
+}
+
+/** What a transport here passes to onerror for a line it turned away. */
+export class BadInputError extends Error {
+  constructor(readonly bad: BadInput) {
+    super(`${bad.kind} message (${bad.bytes} bytes): ${bad.reason}`);
+    this.name = "BadInputError";
+  }
+}
+
+const TAIL_BYTES = 256;
+
+/**
+ * Splits a byte stream into newline-delimited messages. A line over `maxBytes` is skipped
+ * without being held (only its head and tail are kept, to tell its id); a line that is not a
+ * JSON-RPC message is reported. Blank lines are ignored.
+ */
+export class LineReader {
+  private parts: Buffer[] = [];
+  private size = 0;
+  private skipping: { bytes: number; head: Buffer; tail: Buffer } | null = null;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onMessage: (message: JSONRPCMessage) => void,
+    private readonly onBad: (bad: BadInput) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      this.take(chunk.subarray(start, nl === -1 ? chunk.length : nl));
+      if (nl === -1) return;
+      this.endLine();
+      start = nl + 1;
+    }
+  }
+
+  private take(piece: Buffer): void {
+    if (piece.length === 0) return;
+    const s = this.skipping;
+    if (s) {
+      s.bytes += piece.length;
+      s.tail = lastBytes(Buffer.concat([s.tail, piece]), TAIL_BYTES);
+      return;
+    }
+    if (this.size + piece.length <= this.maxBytes) {
+      this.parts.push(piece);
+      this.size += piece.length;
+      return;
+    }
+    const held = Buffer.concat([...this.parts, piece]);
+    this.skipping = {
+      bytes: held.length,
+      head: held.subarray(0, BAD_INPUT_HEAD_CHARS * 4),
+      tail: lastBytes(held, TAIL_BYTES),
+    };
+    this.parts = [];
+    this.size = 0;
+  }
+
+  private endLine(): void {
+    const s = this.skipping;
+    if (s) {
+      this.skipping = null;
+      const head = s.head.toString("utf8");
+      const top = topLevelKeys(head);
+      const id = top.id ?? tailId(s.tail.toString("utf8"));
+      return this.onBad({
+        kind: "oversized",
+        bytes: s.bytes,
+        head: head.slice(0, BAD_INPUT_HEAD_CHARS),
+        reason: `over the limit of ${this.maxBytes} bytes`,
+        ...(id !== undefined ? { id } : {}),
+        response: top.response,
+        notJson: false,
+      });
+    }
+    const bytes = this.size;
+    const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, bytes);
+    this.parts = [];
+    this.size = 0;
+    const text = line.toString("utf8");
+    if (text.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      // Often a message cut short: its id may still be there to answer.
+      const top = topLevelKeys(text.slice(0, BAD_INPUT_HEAD_CHARS * 4));
+      const id = top.id ?? tailId(text.slice(-TAIL_BYTES));
+      return this.onBad({
+        kind: "malformed",
+        bytes,
+        head: text.slice(0, BAD_INPUT_HEAD_CHARS),
+        reason: `not JSON (${(err as Error).message})`,
+        ...(id !== undefined ? { id } : {}),
+        response: top.response,
+        notJson: true,
+      });
+    }
+    const parsed = JSONRPCMessageSchema.safeParse(value);
+    if (parsed.success) return this.onMessage(parsed.data);
+    const obj = (value !== null && typeof value === "object" ? value : {}) as Record<
+      string,
+      unknown
+    >;
+    const id = isRequestId(obj.id) ? obj.id : undefined;
+    this.onBad({
+      kind: "malformed",
+      bytes,
+      head: text.slice(0, BAD_INPUT_HEAD_CHARS),
+      reason: "not a JSON-RPC 2.0 message",
+      ...(id !== undefined ? { id } : {}),
+      response: "result" in obj || "error" in obj,
+      notJson: false,
+    });
+  }
+}
+
+/** The agent's side over stdio: the proxy is its MCP server, on the given streams. */
+export class StdioAgentTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  private closed = false;
+  private readonly reader: LineReader;
+  private readonly ondata = (chunk: Buffer): void => this.reader.push(chunk);
+  private readonly onstreamerror = (error: Error): void => this.onerror?.(error);
+  /** A write to an agent that has gone (EPIPE) is that agent leaving: the session ends. */
+  private readonly onwriteerror = (error: Error): void => {
+    this.onerror?.(error);
+    void this.close();
+  };
+
+  constructor(
+    private readonly stdin: Readable,
+    private readonly stdout: Writable,
+    opts: { maxMessageBytes?: number } = {},
+  ) {
+    this.reader = new LineReader(
+      opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      (message) => this.onmessage?.(message),
+      (bad) => this.onerror?.(new BadInputError(bad)),
+    );
+  }
+
+  start(): Promise<void> {
+    this.stdin.on("data", this.ondata);
+    this.stdin.on("error", this.onstreamerror);
+    this.stdout.on("error", this.onwriteerror);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.stdin.off("data", this.ondata);
+    this.stdin.off("error", this.onstreamerror);
+    if (this.stdin.listenerCount("data") === 0) this.stdin.pause();
+    this.onclose?.();
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    // The agent has gone: whatever was still on its way to it has nowhere to go.
+    if (this.closed) return Promise.resolve();
+    return writeLine(this.stdout, message);
+  }
+}
+
+export interface ServerProcessOptions {
+  command: string;
+  args?: string[];
+  cwd?: string;
+  /** The server's environment; by default the proxy's own, since the agent's MCP config sets
+   * the server's variables (API keys, ...) on the proxy's entry. */
+  env?: NodeJS.ProcessEnv;
+  stderr?: "inherit" | "pipe" | "ignore";
+  maxMessageBytes?: number;
+}
+
+/** The server's side over stdio: spawn the real MCP server and be its client. */
+export class StdioServerProcess implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  private child: ChildProcess | undefined;
+  private readonly reader: LineReader;
+
+  constructor(private readonly opts: ServerProcessOptions) {
+    this.reader = new LineReader(
+      opts.maxMessageBytes ?? DEFAULT_MAX_SERVER_MESSAGE_BYTES,
+      (message) => this.onmessage?.(message),
+      (bad) => this.onerror?.(new BadInputError(bad)),
+    );
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  /** The server's stderr, with `stderr: "pipe"`, once started. */
+  get stderr(): Readable | null {
+    return this.child?.stderr ?? null;
+  }
+
+  start(): Promise<void> {
+    if (this.child) return Promise.reject(new Error("StdioServerProcess already started"));
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.opts.command, this.opts.args ?? [], {
+        cwd: this.opts.cwd,
+        env: this.opts.env ?? process.env,
+        stdio: ["pipe", "pipe", this.opts.stderr ?? "inherit"],
+        shell: false,
+        windowsHide: true,
+      });
+      this.child = child;
+      let spawned = false;
+      child.once("spawn", () => {
+        spawned = true;
+        resolve();
+      });
+      // Failing to spawn (ENOENT, EACCES) is start()'s failure; later errors are the session's.
+      child.on("error", (error) => (spawned ? this.onerror?.(error) : reject(error)));
+      child.once("close", () => {
+        this.child = undefined;
+        this.onclose?.();
+      });
+      child.stdin!.on("error", (error) => this.onerror?.(error));
+      child.stdout!.on("error", (error) => this.onerror?.(error));
+      child.stdout!.on("data", (chunk: Buffer) => this.reader.push(chunk));
+    });
+  }
+
+  /** As the SDK's transport does: end its stdin, then SIGTERM after 2 s, then SIGKILL. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = undefined;
+    const gone = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    const within = (ms: number): Promise<void> =>
+      Promise.race([gone, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    child.stdin?.end();
+    await within(2_000);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await within(2_000);
+    }
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin;
+    if (!stdin) return Promise.reject(new Error("Not connected"));
+    return writeLine(stdin, message);
+  }
+}
+
+/** Writers waiting for a stream to drain: one "drain" listener per stream releases them all. */
+const waitingForDrain = new WeakMap<Writable, (() => void)[]>();
+
+function writeLine(out: Writable, message: JSONRPCMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (out.write(JSON.stringify(message) + "\n")) return resolve();
+    let waiting = waitingForDrain.get(out);
+    if (!waiting) {
+      const list: (() => void)[] = [];
+      waiting = list;
+      waitingForDrain.set(out, list);
+      out.once("drain", () => {
+        waitingForDrain.delete(out);
+        for (const release of list) release();
+      });
+    }
+    waiting.push(resolve);
+  });
+}
+
+function lastBytes(b: Buffer, n: number): Buffer {
+  return b.length <= n ? b : b.subarray(b.length - n);
+}
+
+function isRequestId(v: unknown): v is RequestId {
+  return typeof v === "string" || (typeof v === "number" && Number.isInteger(v));
+}
+
+/**
+ * What the start of a JSON object says about its top level: its "id" (when the head holds the
+ * whole value) and whether it is a response. Strings are skipped whole, so keys nested deeper
+ * or inside strings do not count.
+ */
+function topLevelKeys(head: string): { id?: RequestId; response: boolean } {
+  const out: { id?: RequestId; response: boolean } = { response: false };
+  let depth = 0;
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < head.length && head[j] !== '"') j += head[j] === "\\" ? 2 : 1;
+      if (j >= head.length) break;
+      if (depth === 1) {
+        const key = head.slice(i + 1, j);
+        const value = /^\s*:\s*(-?\d+(?![\d.eE])|"(?:[^"\\]|\\.)*")/.exec(head.slice(j + 1));
+        if (value && key === "id" && out.id === undefined) {
+          const id = parseOr(value[1]!);
+          if (isRequestId(id)) out.id = id;
+        }
+        if (/^\s*:/.test(head.slice(j + 1)) && (key === "result" || key === "error"))
+          out.response = true;
+      }
+      i = j;
+    } else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+  }
+  return out;
+}
+
+/**
+ * The id of a message that ends `"id": <id>}` (the SDK writes the id last): the final brace
+ * closes the outermost object, so that "id" is a top-level member.
+ */
+function tailId(tail: string): RequestId | undefined {
+  const m = /"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*\}\s*$/.exec(tail);
+  const id = m ? parseOr(m[1]!) : undefined;
+  return isRequestId(id) ? id : undefined;
+}
+
+function parseOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,119 @@
+// The stdio framing under the proxy's two pipes (src/proxy/stdio.ts): however the bytes are cut
+// into chunks, the same messages and the same turned-away lines come out, in order.
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type BadInput, LineReader } from "../../src/proxy/stdio.js";
+
+type Out = { message: JSONRPCMessage } | { bad: BadInput };
+
+function read(chunks: readonly Buffer[], maxBytes: number): Out[] {
+  const out: Out[] = [];
+  const reader = new LineReader(
+    maxBytes,
+    (message) => out.push({ message }),
+    (bad) => out.push({ bad }),
+  );
+  for (const c of chunks) reader.push(c);
+  return out;
+}
+
+/** Cut `bytes` at the given fractions (anywhere, also inside a multi-byte character). */
+function cut(bytes: Buffer, at: readonly number[]): Buffer[] {
+  const points = [...new Set(at.map((f) => Math.floor(f * bytes.length)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const p of points) {
+    chunks.push(bytes.subarray(from, p));
+    from = p;
+  }
+  chunks.push(bytes.subarray(from));
+  return chunks;
+}
+
+const lineArb = fc.oneof(
+  fc
+    .record({ id: fc.oneof(fc.nat(), fc.string()), text: fc.string({ unit: "grapheme" }) })
+    .map(({ id, text }) =>
+      JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: text } }),
+    ),
+  fc
+    .string({ unit: "grapheme", maxLength: 300 })
+    .map((text) =>
+      JSON.stringify({ jsonrpc: "2.0", method: "notifications/message", params: { text } }),
+    ),
+  fc.constantFrom(
+    "{not json}",
+    '{"jsonrpc":"2.0","id":3,"method":7}',
+    "",
+    "  ",
+    "[]",
+    "plain text",
+  ),
+  fc
+    .nat({ max: 400 })
+    .map((n) => JSON.stringify({ jsonrpc: "2.0", id: n, result: { pad: "é".repeat(n) } })),
+);
+
+describe("LineReader", () => {
+  it("frames the same messages whatever the chunking, with CRLF or LF", () => {
+    fc.assert(
+      fc.property(
+        fc.array(lineArb, { maxLength: 20 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 12 }),
+        fc.boolean(),
+        (lines, at, crlf) => {
+          const ended = lines.map((l) => l + (crlf ? "\r\n" : "\n"));
+          const bytes = Buffer.from(ended.join(""));
+          const whole = read([bytes], 512);
+          expect(read(cut(bytes, at), 512)).toEqual(whole);
+          expect(
+            read(
+              ended.map((l) => Buffer.from(l)),
+              512,
+            ),
+          ).toEqual(whole);
+          // Blank lines are nothing; every other line is one message or one bad line.
+          expect(whole).toHaveLength(lines.filter((l) => l.trim() !== "").length);
+        },
+      ),
+    );
+  });
+
+  it("skips a line over the limit without holding it, telling its id from its head or tail", () => {
+    const big = "x".repeat(10_000);
+    const lines = [
+      JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { big } }),
+      JSON.stringify({ method: "tools/call", params: { big, id: 99 }, jsonrpc: "2.0", id: "s" }),
+      JSON.stringify({ jsonrpc: "2.0", method: "notifications/x", params: { big, id: 5 } }),
+      JSON.stringify({ jsonrpc: "2.0", id: 4, result: { big } }),
+      JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }),
+    ];
+    const bytes = Buffer.from(lines.join("\n") + "\n");
+    const out = read(cut(bytes, [0.1, 0.2, 0.3, 0.5, 0.7, 0.9]), 1024);
+    expect(out.map((o) => ("bad" in o ? [o.bad.kind, o.bad.id, o.bad.response] : "ok"))).toEqual([
+      ["oversized", 1, false],
+      ["oversized", "s", false],
+      ["oversized", undefined, false], // an id nested in params is not the message's
+      ["oversized", 4, true],
+      "ok",
+    ]);
+    const first = out[0] as { bad: BadInput };
+    expect(first.bad.bytes).toBe(Buffer.byteLength(lines[0]!));
+    expect(first.bad.head).toBe(lines[0]!.slice(0, 200));
+  });
+
+  it("tells the id of a line cut short, and whether it was an answer", () => {
+    const out = read([Buffer.from('{"jsonrpc":"2.0","id":"a\\"b","result":{"content":[\n')], 1024);
+    expect(out).toEqual([
+      {
+        bad: expect.objectContaining({
+          kind: "malformed",
+          id: 'a"b',
+          response: true,
+          notJson: true,
+        }),
+      },
+    ]);
+  });
+});

@@ -82,14 +82,6 @@ export class CounterState {
   peek(counter: number, scopeIndex: number, scopeValue: string): Consumptions | undefined {
     return this.slots[counter]![scopeIndex]!.get(scopeValue);
   }
-
-  /** Number of keys that hold at least one consumption (for tests and diagnostics). */
-  liveKeys(): number {
-    let n = 0;
-    for (const scopes of this.slots)
-      for (const m of scopes) for (const c of m.values()) if (c.size > 0) n++;
-    return n;
-  }
 }
 
 /** A fresh, empty counters' state for `compiled`. */

@@ -10,16 +10,14 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   isInitializeRequest,
-  isJSONRPCErrorResponse,
-  isJSONRPCNotification,
   isJSONRPCRequest,
-  isJSONRPCResultResponse,
   type JSONRPCMessage,
   type MessageExtraInfo,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { CompiledPolicy, CounterState } from "../engine/index.js";
 import type { Mode, Redactor, Store } from "../store/types.js";
+import { isErrorResponse, isNotification, isRequest, isResult } from "./guards.js";
 import { type Clock, monotonicClock, relay } from "./relay.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -297,7 +295,7 @@ class AgentSide implements Transport {
     onClosed: () => void,
   ) {
     inner.onmessage = (message, extra) => {
-      if (isJSONRPCRequest(message)) {
+      if (isRequest(message)) {
         const token = (message.params?._meta as { progressToken?: unknown } | undefined)
           ?.progressToken;
         const entry: { id: RequestId; progressToken?: string } = { id: message.id };
@@ -329,7 +327,7 @@ class AgentSide implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+    if (isResult(message) || isErrorResponse(message)) {
       if (message.id !== undefined) {
         const key = JSON.stringify(message.id);
         const entry = this.open.get(key);
@@ -346,7 +344,7 @@ class AgentSide implements Transport {
   }
 
   private relatedRequest(message: JSONRPCMessage): RequestId | undefined {
-    if (isJSONRPCNotification(message) && message.method === "notifications/progress") {
+    if (isNotification(message) && message.method === "notifications/progress") {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
       const id = token === undefined ? undefined : this.progress.get(JSON.stringify(token));
       if (id !== undefined) return id;
@@ -373,7 +371,7 @@ class Upstream implements Transport {
 
   constructor(private readonly inner: Transport & HttpClientExtras) {
     inner.onmessage = (message, extra) => {
-      if (this.initId !== undefined && isJSONRPCResultResponse(message)) {
+      if (this.initId !== undefined && isResult(message)) {
         const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
         if (message.id === this.initId && typeof version === "string") {
           inner.setProtocolVersion?.(version);
@@ -391,7 +389,7 @@ class Upstream implements Transport {
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
-    if (isJSONRPCRequest(message) && message.method === "initialize") this.initId = message.id;
+    if (isRequest(message) && message.method === "initialize") this.initId = message.id;
     try {
       await this.inner.send(message);
     } catch (err) {

@@ -1,15 +1,9 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import {
-  ErrorCode,
-  type JSONRPCErrorResponse,
-  type JSONRPCRequest,
-  type JSONRPCResultResponse,
-  type JSONRPCMessage,
-  type RequestId,
-} from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, type JSONRPCMessage, type RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { type CompiledPolicy, type CounterState, decide, type Decision } from "../engine/index.js";
 import type { ApprovalAnswer, Direction, Mode, Redactor, Store } from "../store/types.js";
 import { denialResult } from "./denial.js";
+import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { isHidden } from "../engine/index.js";
 import { type BadInput, BadInputError } from "./stdio.js";
 
@@ -49,13 +43,6 @@ export interface RelayOptions {
 }
 
 const idKey = (id: RequestId): string => JSON.stringify(id);
-
-// Shape checks, not the SDK's guards: those run a full zod parse on every call (a quarter of
-// the proxy's CPU in the benchmark's profile), and both transports have already validated
-// every message they hand over.
-const isRequest = (m: JSONRPCMessage): m is JSONRPCRequest => "method" in m && "id" in m;
-const isResult = (m: JSONRPCMessage): m is JSONRPCResultResponse => "result" in m && "id" in m;
-const isErrorResponse = (m: JSONRPCMessage): m is JSONRPCErrorResponse => "error" in m;
 
 interface PendingCall {
   callId: number;

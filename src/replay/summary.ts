@@ -1,5 +1,5 @@
 import type { DecisionKind } from "../engine/index.js";
-import { CHANGE_CLASSES, type ChangeClass } from "./diff.js";
+import type { ChangeClass } from "./diff.js";
 import type { Basis, CallResult } from "./replay.js";
 
 /** Counts for one tool or one identity. */
@@ -141,5 +141,3 @@ function sortedTallies(map: Map<string, Tally>): Record<string, Tally> {
     ),
   );
 }
-
-export { CHANGE_CLASSES };

@@ -200,7 +200,7 @@ function limitArb(o: PolicyOptions): fc.Arbitrary<LimitObj> {
 }
 
 /** `arb` with weight `present`, else undefined with weight `absent`. */
-function maybe<T>(
+export function maybe<T>(
   arb: fc.Arbitrary<T>,
   present: number,
   absent: number,
@@ -212,7 +212,7 @@ function maybe<T>(
 }
 
 /** Drop keys whose value is undefined, so the JSON and the object say the same thing. */
-function compact<T extends object>(o: T): T {
+export function compact<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
 }

@@ -23,8 +23,10 @@ import {
   type ActionName,
   type ConditionObj,
   type GrantObj,
+  compact,
   type LimitObj,
   load,
+  maybe,
   type PolicyObj,
   type RuleObj,
   type ScopeName,
@@ -175,18 +177,6 @@ const conditionArb: fc.Arbitrary<ConditionObj> = fc.oneof(
     value: fc.boolean(),
   }),
 );
-
-function maybe<T>(arb: fc.Arbitrary<T>, present: number, absent: number) {
-  return fc.oneof(
-    { weight: present, arbitrary: arb },
-    { weight: absent, arbitrary: fc.constant(undefined) },
-  );
-}
-
-function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
 
 const actionArb = fc.constantFrom<ActionName>("allow", "deny", "require_approval");
 const patternArb = fc.oneof(

@@ -37,15 +37,6 @@ function table(head: string[], rows: (string | number)[][], aligns: ("left" | "r
   return t.toString();
 }
 
-/** `deny rate_limited by fleet_* (retry 1.2s)` — one decision, readable on one line. */
-export function describeOutcome(o: Outcome): string {
-  let s = `${o.decision} ${o.code}`;
-  if (o.rule !== null) s += ` by ${o.rule}`;
-  if (o.approval) s += ` (${o.approval})`;
-  if (o.retry_after_ms !== null) s += ` (retry in ${formatMs(o.retry_after_ms)})`;
-  return s;
-}
-
 /** `deny rate_limited, retry 1.2s` — a decision without its rule, for table cells. */
 function shortOutcome(o: Outcome): string {
   let s = `${o.decision} ${o.code}`;

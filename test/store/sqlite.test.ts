@@ -96,10 +96,9 @@ describe("opening", () => {
     // A clean close leaves the one file: the WAL is checkpointed into it and removed.
     expect(existsSync(`${file}-wal`)).toBe(false);
     expect(indexes(file)).toEqual([
-      "calls_by_code",
       "calls_by_session",
-      "calls_by_tool",
       "calls_by_ts",
+      "run_results_by_class",
       "sessions_by_start",
     ]);
   });

@@ -92,6 +92,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     )
     .option("--approval-timeout <seconds>", "how long to wait for a human's approval", "120")
     .option(
+      "--request-timeout <seconds>",
+      "answer the agent with an error when the server leaves a request unanswered this long (0: never)",
+      "300",
+    )
+    .option(
       "--listen <host:port>",
       "serve MCP over Streamable HTTP here (loopback unless told) instead of stdio",
     )
@@ -115,6 +120,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           identity: string;
           redact: "default" | "none";
           approvalTimeout: string;
+          requestTimeout: string;
           listen?: string;
           upstream?: string;
           tokens?: string;
@@ -128,6 +134,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             `--approval-timeout: expected a positive number of seconds, not "${opts.approvalTimeout}"`,
           );
         }
+        const requestSeconds = Number(opts.requestTimeout);
+        if (!Number.isFinite(requestSeconds) || requestSeconds < 0) {
+          throw new UsageError(
+            `--request-timeout: expected a number of seconds (0 for none), not "${opts.requestTimeout}"`,
+          );
+        }
         // Loaded only here: the proxy pulls in the MCP SDK and SQLite, which replay never needs.
         const { recordCommand } = await import("./record-command.js");
         exitCode = await recordCommand(
@@ -138,6 +150,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             identity: opts.identity,
             redact: opts.redact,
             approvalTimeoutMs: seconds * 1000,
+            requestTimeoutMs: requestSeconds * 1000,
             command: server,
             ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
             ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),

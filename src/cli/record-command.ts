@@ -34,6 +34,8 @@ export interface RecordCommandOptions {
   identity?: string;
   redact: "default" | "none";
   approvalTimeoutMs: number;
+  /** See RelayOptions.requestTimeoutMs. */
+  requestTimeoutMs?: number;
   /** The MCP server to spawn: command and arguments. */
   command: string[];
   /** The agent's side of the wire; the process's stdin and stdout by default. */
@@ -90,6 +92,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         store,
         redactor,
         approvalTimeoutMs: opts.approvalTimeoutMs,
+        ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
         ...(tokens ? { tokens } : {}),
         ...(opts.requireToken ? { requireToken: true } : {}),
         ...(opts.allowedOrigins?.length ? { allowedOrigins: opts.allowedOrigins } : {}),
@@ -136,6 +139,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         store,
         redactor,
         approvalTimeoutMs: opts.approvalTimeoutMs,
+        ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
         log,
       }));
     } catch (err) {

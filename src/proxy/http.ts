@@ -41,6 +41,8 @@ export interface HttpProxyOptions {
   store: Store;
   redactor: Redactor;
   approvalTimeoutMs: number;
+  /** See RelayOptions.requestTimeoutMs. */
+  requestTimeoutMs?: number;
   /** Bearer token -> identity. Tokens are only looked up, never stored or logged. */
   tokens?: Record<string, string>;
   /** Refuse (401) requests without a known token, instead of treating them as "anonymous". */
@@ -132,6 +134,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         store: opts.store,
         redactor: opts.redactor,
         approvalTimeoutMs: opts.approvalTimeoutMs,
+        ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
         log,
       }));
     } catch (err) {

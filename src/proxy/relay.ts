@@ -38,11 +38,29 @@ export interface RelayOptions {
   redactor: Redactor;
   /** How long to wait for a human's approval; then the call is denied (answer "timeout"). */
   approvalTimeoutMs: number;
+  /**
+   * How long a request forwarded to the server may go unanswered (progress notifications for
+   * it restart the clock); then the agent gets a JSON-RPC error and the server a cancellation.
+   * 0: wait for ever. Default DEFAULT_REQUEST_TIMEOUT_MS.
+   */
+  requestTimeoutMs?: number;
   /** Where the proxy says what went wrong (stderr in the CLI). */
   log: (line: string) => void;
 }
 
 const idKey = (id: RequestId): string => JSON.stringify(id);
+
+/** A backstop above MCP clients' usual request timeouts (the SDK's is 60 s). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+
+/** JSON-RPC error code for a request that timed out (the MCP SDK's RequestTimeout). */
+const REQUEST_TIMEOUT = -32001;
+
+interface Waiting {
+  method: string;
+  timer: NodeJS.Timeout;
+  progressToken: unknown;
+}
 
 interface PendingCall {
   callId: number;
@@ -70,6 +88,13 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
   const ownRequests = new Map<string, (msg: JSONRPCMessage) => void>();
   /** Tools whose answers carry an outputSchema: their denials keep structuredContent out. */
   const outputSchemaTools = new Set<string>();
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  /** Forwarded requests the server has yet to answer, with their timeout. */
+  const waiting = new Map<string, Waiting>();
+  /** Progress tokens of waiting requests, so progress restarts their clock. */
+  const byProgressToken = new Map<string, string>();
+  /** Requests the proxy gave up on: a late answer is recorded but not passed on. */
+  const abandoned = new Set<string>();
 
   const record = (direction: Direction, message: JSONRPCMessage, ts = clock.now()): number => {
     const s = ++seq;
@@ -98,6 +123,72 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     server
       .send(message)
       .catch((err: unknown) => opts.log(`sending to the server failed: ${String(err)}`));
+  };
+
+  const stopWaiting = (key: string): void => {
+    const w = waiting.get(key);
+    if (!w) return;
+    clearTimeout(w.timer);
+    waiting.delete(key);
+    if (w.progressToken !== undefined) byProgressToken.delete(idKey(w.progressToken as RequestId));
+  };
+
+  /** The server has not answered in time: answer the agent, cancel at the server. */
+  const giveUp = (key: string): void => {
+    const w = waiting.get(key);
+    const id = openClientRequests.get(key);
+    stopWaiting(key);
+    if (!w || id === undefined || sessionEnded) return;
+    openClientRequests.delete(key);
+    abandoned.add(key);
+    const seconds = requestTimeoutMs / 1000;
+    opts.log(
+      `the MCP server did not answer ${w.method} (id ${key}) within ${seconds}s; answered the agent with an error and cancelled it`,
+    );
+    const pending = pendingCalls.get(key);
+    if (pending) {
+      pendingCalls.delete(key);
+      store.recordOutcome(pending.callId, { outcome: "no_answer", latencyMs: null });
+    }
+    toClient(
+      {
+        jsonrpc: "2.0",
+        id,
+        error: {
+          code: REQUEST_TIMEOUT,
+          message: `policy-replay: the MCP server did not answer within ${seconds}s`,
+        },
+      },
+      "proxy_to_client",
+    );
+    const cancel: JSONRPCMessage = {
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: id, reason: `no answer within ${seconds}s (policy-replay)` },
+    };
+    record("proxy_to_server", cancel);
+    toServer(cancel);
+  };
+
+  const startWaiting = (key: string, method: string, params: unknown): void => {
+    if (requestTimeoutMs <= 0) return;
+    const token = (params as { _meta?: { progressToken?: unknown } } | undefined)?._meta
+      ?.progressToken;
+    const timer = setTimeout(() => giveUp(key), requestTimeoutMs);
+    timer.unref();
+    waiting.set(key, { method, timer, progressToken: token });
+    if (typeof token === "string" || typeof token === "number")
+      byProgressToken.set(idKey(token), key);
+  };
+
+  /** A request from the agent goes on to the server, and the clock starts. */
+  const forwardRequest = (
+    message: JSONRPCMessage & { id: RequestId; method: string; params?: unknown },
+  ): void => {
+    const key = idKey(message.id);
+    openClientRequests.set(key, message.id);
+    startWaiting(key, message.method, message.params);
+    toServer(message);
   };
 
   const elicit = (message: string): Promise<ApprovalAnswer> => {
@@ -186,8 +277,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     });
     const forward = (): void => {
       pendingCalls.set(idKey(message.id), { callId, ts });
-      openClientRequests.set(idKey(message.id), message.id);
-      toServer(message);
+      forwardRequest({ ...message, method: "tools/call" });
     };
     if (opts.mode === "observe" || decision.decision === "allow") return forward();
     if (decision.decision === "approval_required" && clientCanElicit) {
@@ -224,8 +314,17 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
       if (message.method === "tools/call") return onToolsCall(message, ts, s);
       if (message.method === "tools/list" && opts.mode === "enforce")
         listRequests.add(idKey(message.id));
-      openClientRequests.set(idKey(message.id), message.id);
-      return toServer(message);
+      return forwardRequest(message);
+    }
+    if (
+      "method" in message &&
+      message.method === "notifications/cancelled" &&
+      !("id" in message && message.id !== undefined)
+    ) {
+      // The agent gave up: the server need not answer, so stop the clock.
+      const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
+      if (typeof requestId === "string" || typeof requestId === "number")
+        stopWaiting(idKey(requestId));
     }
     if ((isResult(message) || isErrorResponse(message)) && message.id !== undefined) {
       const own = ownRequests.get(idKey(message.id));
@@ -244,8 +343,29 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
   ): void => {
     const ts = clock.now();
     record(direction, message, ts);
+    if (
+      waiting.size > 0 &&
+      "method" in message &&
+      message.method === "notifications/progress" &&
+      !("id" in message && message.id !== undefined)
+    ) {
+      const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
+      const key =
+        typeof token === "string" || typeof token === "number"
+          ? byProgressToken.get(idKey(token))
+          : undefined;
+      // Progress means the server is working on it: the clock starts again.
+      if (key !== undefined) waiting.get(key)?.timer.refresh();
+    }
     if ((isResult(message) || isErrorResponse(message)) && message.id !== undefined) {
       const key = idKey(message.id);
+      if (abandoned.delete(key)) {
+        opts.log(
+          `the MCP server answered id ${key} after the proxy gave up on it; recorded, not passed on`,
+        );
+        return;
+      }
+      stopWaiting(key);
       openClientRequests.delete(key);
       const pending = pendingCalls.get(key);
       if (pending) {
@@ -362,6 +482,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
           `the MCP server exited; answered ${openClientRequests.size} pending request(s) with an error`,
         );
       }
+      for (const key of [...waiting.keys()]) stopWaiting(key);
       for (const p of pendingCalls.values())
         store.recordOutcome(p.callId, { outcome: "no_answer", latencyMs: null });
       store.updateSession(session.id, { endedAt: clock.now(), endReason: reason });

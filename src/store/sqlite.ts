@@ -670,10 +670,20 @@ type WriteStatement = Database.Statement<[BindValue[]]>;
 interface QueuedWrite {
   stmt: WriteStatement;
   params: BindValue[];
+  /** Serialised when the batch is written, not when queued: off the relay's path. */
+  body?: unknown;
 }
 
 const json = (value: unknown): string | null =>
   value === undefined ? null : (JSON.stringify(value) ?? null);
+
+/** A queued write's parameters, with a deferred message body serialised into the last one. */
+function bind(w: QueuedWrite): BindValue[] {
+  if (w.body === undefined) return w.params;
+  w.params[w.params.length - 1] = json(w.body) ?? "null";
+  w.body = undefined;
+  return w.params;
+}
 
 class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly batchSize: number;
@@ -731,13 +741,13 @@ class SqliteStore extends SqliteReader implements RecordingStore {
       "UPDATE calls SET outcome = ?, latency_ms = ? WHERE id = ?",
     );
     this.writeBatch = db.transaction((writes: QueuedWrite[]) => {
-      for (const w of writes) w.stmt.run(w.params);
+      for (const w of writes) w.stmt.run(bind(w));
     });
     /** The queued writes and then one more, committed together. */
     this.writeBatchThen = db.transaction(
       (writes: QueuedWrite[], last: QueuedWrite): Database.RunResult => {
-        for (const w of writes) w.stmt.run(w.params);
-        return last.stmt.run(last.params);
+        for (const w of writes) w.stmt.run(bind(w));
+        return last.stmt.run(bind(last));
       },
     );
   }
@@ -768,23 +778,19 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   }
 
   recordMessage(m: MessageRecord): void {
+    // The message is serialised at flush time; the relay never mutates a message it passed on.
     this.enqueue({
       stmt: this.insertMessage,
-      params: [
-        m.session,
-        m.seq,
-        m.ts,
-        DIRECTION_CODE[m.direction],
-        m.method,
-        m.jsonrpcId,
-        json(m.message) ?? "null",
-      ],
+      params: [m.session, m.seq, m.ts, DIRECTION_CODE[m.direction], m.method, m.jsonrpcId, null],
+      body: m.message,
     });
   }
 
   recordDecision(d: DecisionRecord): number {
     const dec = d.decision;
-    const result = this.writeNow({
+    // Alone in its commit: the queued messages would add their pages to the write-ahead path
+    // of this call (measured: ~60 us against ~20 us at p50). They follow in the next batch.
+    const result = this.writeAlone({
       stmt: this.insertCall,
       params: [
         d.session,
@@ -810,7 +816,7 @@ class SqliteStore extends SqliteReader implements RecordingStore {
 
   recordApproval(callId: number, answer: ApprovalAnswer): void {
     // Committed at once: an approved call goes to the server next, and the log is write-ahead.
-    this.writeNow({ stmt: this.updateApproval, params: [answer, callId] });
+    this.writeAlone({ stmt: this.updateApproval, params: [answer, callId] });
   }
 
   recordOutcome(callId: number, outcome: CallOutcome): void {
@@ -897,9 +903,21 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     }
   }
 
+  /** Commit one write now, on its own; whatever is queued stays queued. */
+  private writeAlone(w: QueuedWrite): Database.RunResult {
+    this.checkOpen();
+    if (this.reading > 0)
+      throw new StoreError(
+        "store_write_failed",
+        this.file,
+        `${this.file}: cannot write while a read of the same store is in progress`,
+      );
+    return this.run(w);
+  }
+
   private run(w: QueuedWrite): Database.RunResult {
     try {
-      return w.stmt.run(w.params);
+      return w.stmt.run(bind(w));
     } catch (err) {
       throw this.writeFailed(err);
     }
@@ -911,7 +929,7 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     let first: unknown = null;
     for (const w of writes) {
       try {
-        w.stmt.run(w.params);
+        w.stmt.run(bind(w));
       } catch (err) {
         failed++;
         first ??= err;

@@ -42,6 +42,7 @@ async function start(opts: {
   capabilities?: ClientCapabilities;
   approve?: boolean;
   approvalTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }) {
   const compiled = compile(parsePolicyText(JSON.stringify(POLICY)).policy);
   const store = new MemoryStore();
@@ -71,6 +72,7 @@ async function start(opts: {
     store,
     redactor: { redact: (v) => v },
     approvalTimeoutMs: opts.approvalTimeoutMs ?? 5_000,
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     log: (l) => logs.push(l),
   });
   const client = new Client(
@@ -220,6 +222,33 @@ describe("relay over stdio to server-everything", () => {
     expect(text(r)).toContain("sampled!");
     expect(store.messages.some((m) => m.method === "sampling/createMessage")).toBe(true);
     expect(store.messages.some((m) => m.method === "notifications/progress")).toBe(true);
+  });
+
+  it("a server that does not answer in time: the agent gets -32001, the server a cancellation", async () => {
+    // (Long enough for server-everything to answer initialize on a busy machine.)
+    const { client, store, logs } = await start({ requestTimeoutMs: 1_000 });
+    const started = Date.now();
+    const err: unknown = await client
+      .callTool(
+        { name: "trigger-long-running-operation", arguments: { duration: 2.5, steps: 1 } },
+        undefined,
+        { timeout: 10_000 },
+      )
+      .catch((e: unknown) => e);
+    expect((err as { code?: unknown }).code).toBe(-32001);
+    expect(Date.now() - started).toBeLessThan(2_400);
+    expect(logs.join("\n")).toMatch(/did not answer tools\/call .* within 1s/);
+    const cancel = store.messages.find((m) => m.method === "notifications/cancelled");
+    expect(cancel?.direction).toBe("proxy_to_server");
+    expect(store.decisions[0]?.outcome?.outcome).toBe("no_answer");
+    // The session goes on; progress restarts the clock, so a slow call that reports progress
+    // more often than the timeout gets through.
+    const r = await client.callTool(
+      { name: "trigger-long-running-operation", arguments: { duration: 1.5, steps: 5 } },
+      undefined,
+      { onprogress: () => {}, timeout: 10_000 },
+    );
+    expect(text(r)).toContain("completed");
   });
 
   it("records every message in order, with a decision for every tools/call", async () => {

@@ -83,11 +83,13 @@ it("SIGKILL in the middle of a burst: the file opens intact and holds every deci
       (r) => r.seq,
     ),
   );
-  for (const [id, seq] of reported) {
-    expect(calls.get(id)).toBe(seq);
-    // Write-ahead of the call means its request message was written with it.
-    expect(requests.has(seq)).toBe(true);
-  }
+  for (const [id, seq] of reported) expect(calls.get(id)).toBe(seq);
+  // Messages are batched off the write-ahead path: the ones lost are the newest, at most one
+  // batch (16 writes) of them, never a gap in the middle.
+  const missing = reported.filter(([, seq]) => !requests.has(seq)).map(([, seq]) => seq);
+  expect(missing.length).toBeLessThanOrEqual(16);
+  const lastKept = Math.max(0, ...requests);
+  for (const seq of missing) expect(seq).toBeGreaterThan(lastKept);
   db.close();
 
   const reader = openStoreReadOnly(file);

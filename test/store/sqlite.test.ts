@@ -199,8 +199,7 @@ describe("writing", () => {
       store.startSession(session());
       store.recordMessage(message(1));
       const id = store.recordDecision(decision(1, { decision: rateLimited }));
-      // Before close, before any flush: a read-only connection of its own sees the call and the
-      // message that led to it.
+      // Before close, before any flush: a read-only connection of its own sees the call.
       expect(
         peek(file, "SELECT id, tool, decision, code, counter, retry_after_ms FROM calls"),
       ).toEqual([
@@ -213,6 +212,9 @@ describe("writing", () => {
           retry_after_ms: 1500,
         },
       ]);
+      // The message that led to it waits for its batch: only decisions are write-ahead.
+      expect(peek(file, "SELECT seq FROM messages")).toEqual([]);
+      store.flush();
       expect(peek(file, "SELECT seq FROM messages")).toEqual([{ seq: 1 }]);
       store.close();
       expect(peek(file, "SELECT count(*) AS n FROM calls")).toEqual([{ n: 1 }]);
@@ -234,7 +236,7 @@ describe("writing", () => {
     store.close();
   });
 
-  it("batches messages: written at batchSize, on the timer, on flush, before a decision", async () => {
+  it("batches messages: written at batchSize, on the timer, on flush, not with a decision", async () => {
     const file = dbIn();
     const store = openStore(file, { batchSize: 4, flushIntervalMs: 30 });
     store.startSession(session());
@@ -257,7 +259,7 @@ describe("writing", () => {
     store.recordMessage(message(7));
     store.recordDecision(decision(7));
     store.recordMessage(message(8, { direction: "server_to_client", method: null }));
-    expect(onDisk()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(onDisk()).toEqual([1, 2, 3, 4, 5, 6]);
     store.close();
     expect(onDisk()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
@@ -346,6 +348,7 @@ describe("writing", () => {
     store.recordMessage(message(2));
     const id = store.recordDecision(decision(2));
     expect(id).toBeGreaterThan(0);
+    store.flush();
     expect(onError).toHaveBeenCalledOnce();
     expect((onError.mock.calls[0]?.[0] as StoreError).code).toBe("store_write_failed");
     expect(peek(file, "SELECT seq FROM messages ORDER BY seq")).toEqual([{ seq: 1 }, { seq: 2 }]);

@@ -19,6 +19,7 @@ import type { CompiledPolicy, CounterState } from "../engine/index.js";
 import type { Mode, Redactor, Store } from "../store/types.js";
 import { isErrorResponse, isNotification, isRequest, isResult } from "./guards.js";
 import { type Clock, monotonicClock, relay } from "./relay.js";
+import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./stdio.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -212,7 +213,10 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
       if (session.identity !== identity)
         return sendError(res, 403, -32000, "Forbidden: the session belongs to another identity");
       if (req.method === "POST") {
-        const body = await readJson(req, res, maxBody);
+        // A body turned away here is answered with 400/413 and recorded in its session.
+        const body = await readJson(req, res, maxBody, (bad) =>
+          session.agent.onerror?.(new BadInputError(bad)),
+        );
         if (body === NO_BODY) return;
         return session.agent.inner.handleRequest(req, res, body);
       }
@@ -435,30 +439,58 @@ function upstreamGone(err: unknown): boolean {
 
 const NO_BODY = Symbol("no body");
 
-/** Read and parse a JSON body of at most `max` bytes, or answer 413 / 400 and say NO_BODY. */
-function readJson(req: IncomingMessage, res: ServerResponse, max: number): Promise<unknown> {
-  const tooLarge = (): typeof NO_BODY => {
+/**
+ * Read and parse a JSON body of at most `max` bytes, or answer 413 / 400, tell `onBad` what was
+ * turned away, and say NO_BODY.
+ */
+function readJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+  max: number,
+  onBad: (bad: BadInput) => void = () => {},
+): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const head = (): string => Buffer.concat(chunks).toString("utf8").slice(0, BAD_INPUT_HEAD_CHARS);
+  const tooLarge = (bytes: number): typeof NO_BODY => {
     sendError(res, 413, -32000, `Payload Too Large: the body limit is ${max} bytes`);
+    onBad({
+      kind: "oversized",
+      bytes,
+      head: head(),
+      reason: `an HTTP body over the ${max}-byte limit`,
+      response: false,
+      notJson: false,
+      answered: true,
+    });
     // Read the rest into nothing, so the client sees the answer rather than a reset socket.
     req.resume();
     return NO_BODY;
   };
   const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge());
+  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge(declared));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size <= max) return void chunks.push(chunk);
       req.off("data", onData).off("end", onEnd);
-      resolve(tooLarge());
+      resolve(tooLarge(size));
     };
     const onEnd = (): void => {
+      const text = Buffer.concat(chunks, size).toString("utf8");
       try {
-        resolve(JSON.parse(Buffer.concat(chunks, size).toString("utf8")) as unknown);
-      } catch {
+        resolve(JSON.parse(text) as unknown);
+      } catch (err) {
         sendError(res, 400, -32700, "Parse error: Invalid JSON");
+        onBad({
+          kind: "malformed",
+          bytes: size,
+          head: text.slice(0, BAD_INPUT_HEAD_CHARS),
+          reason: `not JSON: ${(err as Error).message}`,
+          response: false,
+          notJson: true,
+          answered: true,
+        });
         resolve(NO_BODY);
       }
     };

@@ -429,6 +429,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     opts.log(
       `${who} sent ${bad.kind === "oversized" ? "an" : "a"} ${bad.kind} message (${bad.bytes} bytes: ${bad.reason}); recorded as message ${s}`,
     );
+    if (bad.answered) return;
     const error = (id: RequestId | null, code: number, message: string): JSONRPCMessage =>
       // id null is JSON-RPC 2.0's answer to a request whose id cannot be read.
       ({ jsonrpc: "2.0", id, error: { code, message } }) as JSONRPCMessage;

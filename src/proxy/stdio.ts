@@ -36,6 +36,8 @@ export interface BadInput {
   response: boolean;
   /** It was not even JSON (for a JSON-RPC "Parse error" answer, rather than "Invalid Request"). */
   notJson: boolean;
+  /** The transport has answered the sender already (HTTP: the 400 or 413 response). */
+  answered?: boolean;
 }
 
 /** What a transport here passes to onerror for a line it turned away. */

@@ -418,6 +418,19 @@ describe("serveHttp with a spawned stdio server per session", () => {
     expect(proxy.store.messages.some((m) => m.method === "ping" && m.session === sessionId)).toBe(
       false,
     );
+    // The bodies turned away within the session are recorded there, as stdio's bad lines are.
+    const turnedAway = proxy.store.messages
+      .filter(
+        (m) => m.session === sessionId && m.method === null && "$malformed" in Object(m.message),
+      )
+      .map((m) => m.message as { $malformed: string; reason: string; bytes: number });
+    expect(turnedAway.map((m) => m.reason.split(":")[0])).toEqual([
+      "not JSON",
+      "an HTTP body over the 65536-byte limit",
+      "an HTTP body over the 65536-byte limit",
+    ]);
+    expect(turnedAway[0]?.$malformed).toBe("{not json");
+    expect(turnedAway[1]?.bytes).toBe(Buffer.byteLength(big));
     const noSession = await raw(proxy.url, { body: list });
     expect(noSession.status).toBe(400);
     const elsewhere = await raw(proxy.url.replace(/\/mcp$/, "/other"), { body: INIT });

@@ -106,6 +106,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "HTTP: JSON object of bearer token -> identity (tokens are never stored)",
     )
     .option("--require-token", "HTTP: refuse requests without a known bearer token (401)")
+    .option(
+      "--idle-timeout <seconds>",
+      "HTTP: end a session (and stop its server) after this long without requests (0: never)",
+      "1800",
+    )
     .option("--allow-origin <origin...>", "HTTP: browser origins to accept besides loopback ones")
     .argument("[server...]", "the MCP server's command and arguments, after --")
     .passThroughOptions()
@@ -125,6 +130,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           upstream?: string;
           tokens?: string;
           requireToken?: boolean;
+          idleTimeout: string;
           allowOrigin?: string[];
         },
       ) => {
@@ -140,6 +146,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             `--request-timeout: expected a number of seconds (0 for none), not "${opts.requestTimeout}"`,
           );
         }
+        const idleSeconds = Number(opts.idleTimeout);
+        if (!Number.isFinite(idleSeconds) || idleSeconds < 0) {
+          throw new UsageError(
+            `--idle-timeout: expected a number of seconds (0 for none), not "${opts.idleTimeout}"`,
+          );
+        }
         // Loaded only here: the proxy pulls in the MCP SDK and SQLite, which replay never needs.
         const { recordCommand } = await import("./record-command.js");
         exitCode = await recordCommand(
@@ -151,6 +163,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             redact: opts.redact,
             approvalTimeoutMs: seconds * 1000,
             requestTimeoutMs: requestSeconds * 1000,
+            idleTimeoutMs: idleSeconds * 1000,
             command: server,
             ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
             ...(opts.upstream !== undefined ? { upstream: opts.upstream } : {}),

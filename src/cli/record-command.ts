@@ -36,6 +36,8 @@ export interface RecordCommandOptions {
   approvalTimeoutMs: number;
   /** See RelayOptions.requestTimeoutMs. */
   requestTimeoutMs?: number;
+  /** HTTP: see HttpProxyOptions.idleTimeoutMs. */
+  idleTimeoutMs?: number;
   /** The MCP server to spawn: command and arguments. */
   command: string[];
   /** The agent's side of the wire; the process's stdin and stdout by default. */
@@ -93,6 +95,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         redactor,
         approvalTimeoutMs: opts.approvalTimeoutMs,
         ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+        ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
         ...(tokens ? { tokens } : {}),
         ...(opts.requireToken ? { requireToken: true } : {}),
         ...(opts.allowedOrigins?.length ? { allowedOrigins: opts.allowedOrigins } : {}),

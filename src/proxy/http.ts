@@ -52,8 +52,16 @@ export interface HttpProxyOptions {
   allowedOrigins?: string[];
   /** Largest POST body accepted; larger ones get 413. */
   maxBodyBytes?: number;
+  /**
+   * A session with no request and no open GET stream for this long is ended (its server
+   * stopped), since an agent that goes away without DELETE would leave it running for ever.
+   * 0: never. Default DEFAULT_IDLE_TIMEOUT_MS.
+   */
+  idleTimeoutMs?: number;
   log: (line: string) => void;
 }
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
 
 export interface HttpProxy {
   /** e.g. http://127.0.0.1:PORT/mcp */
@@ -69,6 +77,10 @@ interface Session {
   closed: Promise<void>;
   /** Set when the proxy knows better why the session ends than the relay can. */
   endReason?: string;
+  /** When the agent last sent a request on this session, or one was last answered (clock ms). */
+  lastActive: number;
+  /** HTTP requests of this session still open (a POST whose answer is still streaming). */
+  inFlight: number;
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
@@ -87,6 +99,36 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
   const loopbackOnly = LOOPBACK_HOSTS.has(host);
   const sessions = new Map<string, Session>();
   let closing = false;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const sweep =
+    idleTimeoutMs > 0
+      ? setInterval(
+          () => {
+            const now = clock.now();
+            for (const s of sessions.values()) {
+              if (s.agent.getStreams > 0 || s.inFlight > 0 || now - s.lastActive < idleTimeoutMs)
+                continue;
+              s.endReason ??= "idle";
+              opts.log(
+                `session ${s.id} (${s.identity}): idle for ${Math.round((now - s.lastActive) / 1000)}s; ending it`,
+              );
+              void s.agent.close();
+            }
+          },
+          Math.max(10, Math.min(idleTimeoutMs / 4, 30_000)),
+        )
+      : null;
+  sweep?.unref();
+
+  /** The session is busy until this request's response ends. */
+  const track = (session: Session, res: ServerResponse): void => {
+    session.inFlight++;
+    session.lastActive = clock.now();
+    res.once("close", () => {
+      session.inFlight--;
+      session.lastActive = clock.now();
+    });
+  };
 
   const identify = (req: IncomingMessage): string | undefined => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "");
@@ -144,7 +186,8 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
       opts.store.flush();
       return sendError(res, 502, -32603, "policy-replay: could not start the MCP server", initId);
     }
-    const session: Session = { id, identity, agent, closed };
+    const session: Session = { id, identity, agent, closed, lastActive: clock.now(), inFlight: 0 };
+    track(session, res);
     sessions.set(id, session);
     void closed.then(() => {
       sessions.delete(id);
@@ -212,6 +255,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
       if (!session) return sendError(res, 404, -32001, "Session not found");
       if (session.identity !== identity)
         return sendError(res, 403, -32000, "Forbidden: the session belongs to another identity");
+      track(session, res);
       if (req.method === "POST") {
         // A body turned away here is answered with 400/413 and recorded in its session.
         const body = await readJson(req, res, maxBody, (bad) =>
@@ -267,6 +311,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
     url: `http://${urlHost}:${port}/mcp`,
     async close() {
       closing = true;
+      if (sweep) clearInterval(sweep);
       const all = [...sessions.values()];
       for (const s of all) s.endReason ??= "proxy_closed";
       await Promise.allSettled(all.map((s) => s.agent.close()));

@@ -45,6 +45,7 @@ interface StartOptions {
   requireToken?: boolean;
   allowedOrigins?: string[];
   maxBodyBytes?: number;
+  idleTimeoutMs?: number;
   upstream?: () => Transport;
 }
 
@@ -78,6 +79,7 @@ async function startProxy(o: StartOptions = {}) {
     requireToken: o.requireToken,
     allowedOrigins: o.allowedOrigins,
     maxBodyBytes: o.maxBodyBytes,
+    idleTimeoutMs: o.idleTimeoutMs,
     log: (l) => logs.push(l),
   });
   closers.push(() => proxy.close());
@@ -514,6 +516,28 @@ describe("serveHttp with a spawned stdio server per session", () => {
     await proxy.close();
     expect(proxy.store.sessions.get(c.sessionId)).toMatchObject({ endReason: "proxy_closed" });
     await expect(raw(proxy.url, { body: INIT })).rejects.toThrow();
+  });
+});
+
+describe("serveHttp idle sessions", () => {
+  it("ends a session the agent left without DELETE, but not one with a GET stream open", async () => {
+    const proxy = await startProxy({ idleTimeoutMs: 400 });
+    const left = await raw(proxy.url, { body: INIT });
+    const leftId = left.headers["mcp-session-id"] as string;
+    const kept = await connect(proxy.url);
+    await vi.waitFor(
+      () => expect(proxy.store.sessions.get(leftId)).toMatchObject({ endReason: "idle" }),
+      { timeout: 5_000 },
+    );
+    expect(proxy.logs.join("\n")).toMatch(/idle for \d+s; ending it/);
+    const after = await raw(proxy.url, {
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }),
+      headers: { "mcp-session-id": leftId },
+    });
+    expect(after.status).toBe(404);
+    // The SDK client holds a GET stream open: its session lives on.
+    const r = await kept.client.callTool({ name: "echo", arguments: { message: "awake" } });
+    expect(text(r)).toBe("Echo: awake");
   });
 });
 

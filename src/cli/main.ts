@@ -176,6 +176,29 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
+  program
+    .command("check")
+    .description(
+      "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
+    )
+    .requiredOption("--policy <file>", "the policy to check")
+    .option("--db <file...>", "recordings to check against; default every *.sqlite in recordings/")
+    .addOption(new Option("--format <format>", "report format").choices(FORMATS).default("text"))
+    .option("--strict", "exit 1 when there is any warning")
+    .exitOverride()
+    .action(async (opts: { policy: string; db?: string[]; format: Format; strict?: boolean }) => {
+      const { checkCommand } = await import("./check-command.js");
+      exitCode = await checkCommand(
+        {
+          policy: opts.policy,
+          ...(opts.db !== undefined ? { db: opts.db } : {}),
+          format: opts.format,
+          strict: opts.strict === true,
+        },
+        io,
+      );
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;

@@ -80,6 +80,19 @@ export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
 
 type Segment = string | number;
 
+/**
+ * Where JSON paths sit in policy text: a function from a path to its 1-based line and column
+ * (of the key, with `onKey`, else of the value); neither when the path is not in the text.
+ */
+export function policyLocator(
+  text: string,
+): (path: readonly Segment[], onKey?: boolean) => { line?: number; column?: number } {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const tree = parseTree(body, [], { disallowComments: true });
+  const lines = lineStarts(body);
+  return (path, onKey = false) => (tree ? locate(tree, [...path], lines, onKey) : {});
+}
+
 function issueToFaults(
   issue: z.core.$ZodIssue,
   root: unknown,

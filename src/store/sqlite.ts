@@ -246,6 +246,11 @@ export interface StoreReader {
   messages(session?: string): IterableIterator<StoredMessage>;
   /** A policy's text by its hash, or null if the recording does not hold it. */
   policy(hash: string): string | null;
+  /**
+   * The server's answers to the agent's `tools/list` requests, by session then seq: for each
+   * request, the first later server_to_client response in its session with the same JSON-RPC id.
+   */
+  toolListAnswers(): IterableIterator<StoredMessage>;
   close(): void;
 }
 
@@ -590,6 +595,7 @@ class SqliteReader implements StoreReader {
   protected readonly messagesStmt;
   protected readonly allMessagesStmt;
   protected readonly policyStmt;
+  protected readonly toolListAnswersStmt;
   /** Open iterators: the connection cannot run other statements while one is open. */
   protected reading = 0;
 
@@ -612,6 +618,18 @@ class SqliteReader implements StoreReader {
     this.policyStmt = db.prepare<[string], { text: string }>(
       "SELECT text FROM policies WHERE hash = ?",
     );
+    // An answer has no method, and the server's own requests may reuse the agent's ids: only
+    // method-less server_to_client rows answer.
+    this.toolListAnswersStmt = db.prepare<[], MessageRow>(
+      `SELECT a.session, a.seq, a.ts, a.direction, a.method, a.jsonrpc_id, a.body
+         FROM messages r JOIN messages a ON a.session = r.session AND a.seq = (
+           SELECT b.seq FROM messages b
+            WHERE b.session = r.session AND b.seq > r.seq AND b.direction = 1
+              AND b.method IS NULL AND b.jsonrpc_id = r.jsonrpc_id
+            ORDER BY b.seq LIMIT 1)
+        WHERE r.direction = 0 AND r.method = 'tools/list' AND r.jsonrpc_id IS NOT NULL
+        ORDER BY a.session, a.seq`,
+    );
   }
 
   calls(): IterableIterator<RecordedCall> {
@@ -633,6 +651,10 @@ class SqliteReader implements StoreReader {
   policy(hash: string): string | null {
     this.checkOpen();
     return this.policyStmt.get(hash)?.text ?? null;
+  }
+
+  toolListAnswers(): IterableIterator<StoredMessage> {
+    return this.stream(() => this.toolListAnswersStmt.iterate(), toMessage);
   }
 
   close(): void {

@@ -1,0 +1,231 @@
+import type { CheckResult, Finding, FindingKind } from "./analyze.js";
+import type { Evidence } from "./evidence.js";
+import type { PolicyIndex, RuleRef } from "./policy-index.js";
+import { describeRef } from "./policy-index.js";
+
+/** What a report says about the run besides the findings. */
+export interface CheckContext {
+  /** The policy file as the user named it. */
+  policy: string;
+  index: PolicyIndex;
+  /** Null when there was no recording to check against. */
+  evidence: Evidence | null;
+  /** Why there is no recording, for the text report. */
+  noRecording: string | null;
+}
+
+/** Counts of findings by severity and kind, and whether --strict fails the run. */
+export interface CheckSummary {
+  warnings: number;
+  notes: number;
+  by_kind: Record<FindingKind, number>;
+  strict: boolean;
+  failed: boolean;
+}
+
+/** Tally the findings; with `strict`, any warning fails the run. */
+export function summarize(result: CheckResult, strict: boolean): CheckSummary {
+  const by_kind: Record<FindingKind, number> = {
+    unreached_rule: 0,
+    unseen_identity: 0,
+    shadowed_rule: 0,
+    unnamed_tool: 0,
+    unlisted_call: 0,
+    overridden_rule: 0,
+  };
+  let warnings = 0;
+  let notes = 0;
+  for (const f of result.findings) {
+    by_kind[f.kind]++;
+    if (f.severity === "warning") warnings++;
+    else notes++;
+  }
+  return { warnings, notes, by_kind, strict, failed: strict && warnings > 0 };
+}
+
+/** The machine-readable report: one JSON document. */
+export function jsonReport(ctx: CheckContext, result: CheckResult, summary: CheckSummary): string {
+  const ev = ctx.evidence;
+  const doc = {
+    policy: ctx.policy,
+    valid: true,
+    recordings: ev?.recordings ?? [],
+    scope: ev
+      ? {
+          calls: ev.calls,
+          sessions: ev.sessions,
+          identities: [...ev.identities].sort(),
+          tools_list_answers: ev.answers,
+          listed_tools: ev.listed.size,
+          known_tools: new Set([...ev.listed.keys(), ...ev.called]).size,
+          unjudged_calls: ev.unjudged.calls,
+          unjudged_sessions: ev.unjudged.sessions,
+        }
+      : null,
+    defaults: result.defaults,
+    findings: result.findings,
+    rules: result.tallies.map(({ rule, tally }) => ({ rule, ...tally })),
+    summary,
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+const plural = (n: number, word: string, words = `${word}s`): string =>
+  `${n} ${n === 1 ? word : words}`;
+
+const TITLES: Record<FindingKind, string> = {
+  unreached_rule: "Rules that no recorded call reached",
+  unseen_identity: "Grants whose identity never appears in the recordings",
+  shadowed_rule: "Rules that can never win",
+  unnamed_tool: "Listed tools that the policy never names",
+  unlisted_call: "Calls of tools that their session's server never listed",
+  overridden_rule: "Notes: top-level rules that a grant takes over for its identity",
+};
+
+/** The report for people: what was checked, then the findings grouped by kind. */
+export function textReport(ctx: CheckContext, result: CheckResult, summary: CheckSummary): string {
+  const out: string[] = [];
+  const ev = ctx.evidence;
+  const where = (r: { line: number | null; column: number | null }): string =>
+    r.line === null ? ctx.policy : `${ctx.policy}:${r.line}:${r.column ?? 1}`;
+  const at = (r: RuleRef): string => `${describeRef(r)} (${r.line ?? "?"}:${r.column ?? "?"})`;
+
+  const rules = ctx.index.refs.filter((r) => r.kind === "rule").length;
+  const hides = ctx.index.refs.length - rules;
+  out.push(
+    `${ctx.policy}: valid — ${plural(rules, "rule")}, ${plural(hides, "hide entry", "hide entries")}, ${plural(ctx.index.grants.length, "grant")}`,
+  );
+  if (ev) {
+    const known = new Set([...ev.listed.keys(), ...ev.called]).size;
+    out.push(
+      `Checked against ${ev.recordings.join(", ")}: ${plural(ev.calls, "call")} in ${plural(ev.sessions, "session")} ` +
+        `(identities: ${[...ev.identities].sort().join(", ") || "none"}); ` +
+        `${plural(ev.answers, "tools/list answer")} listing ${plural(ev.listed.size, "tool")}; ${plural(known, "known tool")}.`,
+    );
+  } else {
+    out.push(`${ctx.noRecording ?? "No recording"}: only the policy itself was checked.`);
+  }
+
+  // Grants' defaults are worth a word only where they differ from the top level's.
+  const top = result.defaults.find((d) => d.grant === null)?.action ?? "deny";
+  const defaults = [
+    top,
+    ...result.defaults
+      .filter((d) => d.grant !== null && d.action !== top)
+      .map((d) => `grant ${d.grant}: ${d.action}`),
+  ].join("; ");
+
+  const groups = new Map<FindingKind, Finding[]>();
+  for (const f of result.findings) {
+    const g = groups.get(f.kind);
+    if (g) g.push(f);
+    else groups.set(f.kind, [f]);
+  }
+
+  for (const [kind, findings] of groups) {
+    out.push("", `${TITLES[kind]} (${findings.length})`);
+    if (kind === "unnamed_tool") {
+      const caught = findings.some((f) => f.kind === "unnamed_tool" && f.caught_by.length > 0);
+      out.push(
+        `  (they get the default: ${defaults}${caught ? "; but where it says so, a catch-all rule takes them" : ""})`,
+      );
+    }
+    if (kind === "overridden_rule") {
+      out.push(...overrides(findings, ctx, where));
+      continue;
+    }
+    for (const f of findings) {
+      switch (f.kind) {
+        case "unreached_rule": {
+          let why: string;
+          if (f.reason === "shadowed") why = "it can never win (see below)";
+          else if (f.reason === "no_known_tool")
+            why = "it matches no tool that was listed or called";
+          else if (f.rule.kind === "hide")
+            why = `it hides ${f.would_decide.join(", ")}, but no session it applies to listed or called them`;
+          else why = `no call; it would decide ${f.would_decide.join(", ")}`;
+          out.push(`  ${where(f.rule)}: ${describeRef(f.rule)}: ${why}`);
+          break;
+        }
+        case "unseen_identity":
+          out.push(
+            `  ${where(f.grant)}: grant ${f.grant.identity}: no session has this identity; ` +
+              `its ${plural(f.grant.entries, "rule or hide entry", "rules and hide entries")} went unexercised`,
+          );
+          break;
+        case "shadowed_rule":
+          if (f.certainty === "certain") {
+            out.push(
+              `  ${where(f.rule)}: ${describeRef(f.rule)}: every name it matches goes first to ${f.by.map(at).join(", ")}`,
+            );
+          } else {
+            out.push(
+              `  ${where(f.rule)}: ${describeRef(f.rule)}: wins none of the ${plural(f.tools?.length ?? 0, "known tool")} it matches:`,
+            );
+            for (const t of f.tools ?? []) out.push(`      ${t.tool} -> ${takenBy(t.by, at)}`);
+          }
+          break;
+        case "unnamed_tool": {
+          const fate =
+            f.caught_by.length > 0 ? `; taken by catch-all ${f.caught_by.map(at).join(", ")}` : "";
+          out.push(
+            `  ${f.tool}: listed in ${plural(f.sessions, "session")} by ${f.servers.join(", ")}${fate}`,
+          );
+          break;
+        }
+        case "unlisted_call": {
+          const codes = Object.entries(f.codes)
+            .map(([code, n]) => `${code} x${n}`)
+            .join(", ");
+          out.push(
+            `  ${f.tool}: ${plural(f.calls, "call")} in ${plural(f.sessions, "session")} ` +
+              `(${f.identities.join(", ")}; server ${f.servers.join(", ")}); decided ${codes}`,
+          );
+          break;
+        }
+      }
+    }
+    if (kind === "unlisted_call" && ev && ev.unjudged.calls > 0) {
+      out.push(
+        `  (${plural(ev.unjudged.calls, "call")} in ${plural(ev.unjudged.sessions, "session")} without a tools/list answer to judge by were not judged)`,
+      );
+    }
+  }
+
+  out.push("");
+  if (summary.warnings + summary.notes === 0) out.push("No findings.");
+  else
+    out.push(
+      `${plural(summary.warnings, "warning")}, ${plural(summary.notes, "note")}.` +
+        (summary.failed ? " --strict: FAIL." : ""),
+    );
+  return out.join("\n") + "\n";
+}
+
+function takenBy(by: RuleRef[], at: (r: RuleRef) => string): string {
+  return by.length === 0 ? "the default" : by.map(at).join(", ");
+}
+
+/** One line per grant: the top-level rules it takes over. */
+function overrides(
+  findings: Finding[],
+  ctx: CheckContext,
+  where: (r: { line: number | null; column: number | null }) => string,
+): string[] {
+  const byGrant = new Map<string, RuleRef[]>();
+  for (const f of findings) {
+    if (f.kind !== "overridden_rule") continue;
+    const list = byGrant.get(f.grant);
+    if (list) list.push(f.rule);
+    else byGrant.set(f.grant, [f.rule]);
+  }
+  const out: string[] = [];
+  for (const [grant, refs] of byGrant) {
+    const g = ctx.index.grants.find((x) => x.identity === grant);
+    const loc = g ? where(g) : ctx.policy;
+    out.push(
+      `  ${loc}: grant ${grant}: ${refs.map((r) => `${r.pattern} (${r.line ?? "?"}:${r.column ?? "?"})`).join(", ")}`,
+    );
+  }
+  return out;
+}

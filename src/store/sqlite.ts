@@ -906,13 +906,7 @@ class SqliteStore extends SqliteReader implements RecordingStore {
 
   /** Commit one write now, together with whatever is queued (queued first, keeping order). */
   private writeNow(w: QueuedWrite): Database.RunResult {
-    this.checkOpen();
-    if (this.reading > 0)
-      throw new StoreError(
-        "store_write_failed",
-        this.file,
-        `${this.file}: cannot write while a read of the same store is in progress`,
-      );
+    this.checkWritable();
     if (this.queue.length === 0) return this.run(w);
     this.clearTimer();
     const writes = this.takeQueue();
@@ -925,8 +919,7 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     }
   }
 
-  /** Commit one write now, on its own; whatever is queued stays queued. */
-  private writeAlone(w: QueuedWrite): Database.RunResult {
+  private checkWritable(): void {
     this.checkOpen();
     if (this.reading > 0)
       throw new StoreError(
@@ -934,6 +927,11 @@ class SqliteStore extends SqliteReader implements RecordingStore {
         this.file,
         `${this.file}: cannot write while a read of the same store is in progress`,
       );
+  }
+
+  /** Commit one write now, on its own; whatever is queued stays queued. */
+  private writeAlone(w: QueuedWrite): Database.RunResult {
+    this.checkWritable();
     return this.run(w);
   }
 

@@ -17,6 +17,7 @@ import { styleFor } from "./colour.js";
 import type { Io } from "./io.js";
 import { PROGRESS_EVERY, startProgress } from "./progress.js";
 
+/** The values of --format. */
 export const FORMATS = ["text", "json", "markdown", "junit", "github"] as const;
 export type Format = (typeof FORMATS)[number];
 

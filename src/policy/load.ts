@@ -194,6 +194,7 @@ export function locate(
   return position(lines, (keyNode ?? node).offset);
 }
 
+/** The JSON path (keys and indexes) from the document's root to `node`. */
 export function pathOf(node: JsonNode): Segment[] {
   const path: Segment[] = [];
   let cur: JsonNode | undefined = node;

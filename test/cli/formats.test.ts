@@ -796,6 +796,11 @@ describe("colour", () => {
   it("the gate is red when it fails and green when it passes", async () => {
     const fail = await textRun({ stdoutTTY: true });
     expect(fail.stdout).toContain(`${ESC}31mGate: FAIL`);
+    // The headline is bold throughout: its coloured counts do not end the bold early.
+    const head = fail.stdout.split("\n")[0]!;
+    expect(head.startsWith(`${ESC}1m`)).toBe(true);
+    expect(head.split(`${ESC}22m`)).toHaveLength(2);
+    expect(head.endsWith(`${ESC}22m`)).toBe(true);
     const pass = await cli([...FLEET_TIGHTENED, "--fail-on", "none"], { stdoutTTY: true });
     expect(pass.stdout).toContain(`${ESC}32mGate: pass`);
   });

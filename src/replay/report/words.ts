@@ -13,6 +13,7 @@ export const n = (x: number): string => x.toLocaleString("en-US");
 export const plural = (x: number, word: string, words = `${word}s`): string =>
   `${n(x)} ${x === 1 ? word : words}`;
 
+/** A call's time as ISO 8601 UTC. */
 export const iso = (ts: number): string => new Date(ts).toISOString();
 
 /** `2025-11-22 08:27:22.217`: a call's time in UTC, for tables. */
@@ -43,7 +44,9 @@ export function headline(s: Summary, style: Style = plain): string {
   if (s.changes.total === 0) return `${head}. No decision changed.`;
   const count = (c: ChangeClass) => {
     const text = `${n(s.changes[c])} ${c}`;
-    return s.changes[c] > 0 ? style.bold(classStyle(c, style)(text)) : text;
+    // Colour only: the report sets the whole headline in bold, and a nested bold's reset
+    // would end it early.
+    return s.changes[c] > 0 ? classStyle(c, style)(text) : text;
   };
   const accepted = s.accepted.total > 0 ? `; ${n(s.accepted.total)} accepted` : "";
   return `${head}; ${count("tightened")}, ${count("loosened")}, ${count("changed")}${accepted}.`;
@@ -89,9 +92,4 @@ export function marks(r: CallResult): string[] {
 /** Whether this changed call fails the gate: its class is in --fail-on and it is not accepted. */
 export function fails(r: CallResult, failOn: readonly ChangeClass[]): boolean {
   return r.change !== null && !r.accepted && failOn.includes(r.change);
-}
-
-/** How a changed call is named everywhere: `session "s1" call 3`. */
-export function callName(r: CallResult): string {
-  return `${r.source.call.session} #${r.ordinal}`;
 }

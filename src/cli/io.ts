@@ -1,12 +1,22 @@
 import type { Sink } from "../replay/report/sink.js";
 
+/** An output stream as a command sees it: a Sink that may say it is a terminal. */
+export interface TerminalSink extends Sink {
+  /** True when this is an interactive terminal (colour, progress); absent means not. */
+  isTTY?: boolean;
+  /** The terminal's width in characters, when it is one. */
+  columns?: number;
+}
+
 /** Everything a command touches outside itself, so tests can call commands directly. */
 export interface Io {
-  stdout: Sink;
-  stderr: Sink;
+  stdout: TerminalSink;
+  stderr: TerminalSink;
   /** Relative paths in options are resolved against this. */
   cwd: string;
   env: Record<string, string | undefined>;
+  /** A monotonic clock in milliseconds (performance.now by default); tests pass a fake one. */
+  now?: () => number;
 }
 
 /** The real process's streams and working directory. */

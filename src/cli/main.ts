@@ -32,7 +32,19 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "change classes that fail the run (exit 1): tightened,loosened,changed, all or none",
       "tightened,loosened",
     )
-    .option("--show <n>", "how many changed calls the text report lists, or all", "50")
+    .option(
+      "--show <n>",
+      "how many changed calls the text, markdown and github reports list, or all",
+      "50",
+    )
+    .option(
+      "--accept <file>",
+      "a JSON list of accepted changes: still reported, but they never fail the run",
+    )
+    .option(
+      "--out <file>",
+      "write the full report to this file; stdout gets the headline and the gate",
+    )
     .showHelpAfterError("(run policy-replay --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -48,6 +60,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         format: Format;
         failOn: string;
         show: string;
+        accept?: string;
+        out?: string;
       }) => {
         if (!opts.policy) {
           program.error("error: required option '--policy <file>' not specified", {
@@ -64,6 +78,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             format: opts.format,
             failOn: parseFailOn(opts.failOn),
             show: parseShow(opts.show),
+            ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
+            ...(opts.out !== undefined ? { out: opts.out } : {}),
           },
           io,
         );
@@ -215,9 +231,12 @@ function reportError(err: unknown, io: Io): number {
   }
   if (err instanceof PolicyError || err instanceof InputError) {
     const count = err.faults.length;
-    io.stderr.write(
-      `policy-replay: ${err.file}: ${count === 1 ? "1 fault" : `${count} faults`}\n${err.message}\n`,
-    );
+    // One fault reads best as one line, `file:line:col: path: message`, like a compiler's.
+    if (count === 1) {
+      io.stderr.write(`policy-replay: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`policy-replay: ${err.file}: ${count} faults\n${err.message}\n`);
     return err.exitCode;
   }
   if (err instanceof PolicyReplayError) {

@@ -3,17 +3,16 @@ import { resolve } from "node:path";
 import { compile } from "../engine/index.js";
 import { UsageError } from "../errors.js";
 import { loadPolicyFile } from "../policy/load.js";
+import { loadAcceptFile } from "../replay/accept.js";
 import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
 import { createReplayer } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
-import { jsonReportWriter } from "../replay/report/json.js";
-import { textReportWriter } from "../replay/report/text.js";
 import { SummaryBuilder } from "../replay/summary.js";
 import { readTrace } from "../replay/trace.js";
 import type { Io } from "./io.js";
+import { type Format, openReport } from "./report-output.js";
 
-export const FORMATS = ["text", "json"] as const;
-export type Format = (typeof FORMATS)[number];
+export { FORMATS, type Format } from "./report-output.js";
 
 /** The default source when neither --calls nor --db is given: the recording shipped with the project. */
 export const DEFAULT_DB = "recordings/demo.sqlite";
@@ -27,6 +26,10 @@ export interface ReplayCommandOptions {
   format: Format;
   failOn: ChangeClass[];
   show: number;
+  /** An accept list: changes it names still show, but never fail the gate. */
+  accept?: string;
+  /** Write the full report here; stdout then gets the headline and the gate. */
+  out?: string;
 }
 
 /** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
@@ -66,6 +69,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
   }
   const candidate = loadPolicyFile(resolve(io.cwd, opts.policy));
   const baseline = opts.baseline ? loadPolicyFile(resolve(io.cwd, opts.baseline)) : null;
+  const accept = opts.accept ? loadAcceptFile(resolve(io.cwd, opts.accept), opts.accept) : null;
   const db = opts.calls === undefined ? (opts.db ?? DEFAULT_DB) : undefined;
   const callsFile = db ?? opts.calls!;
   const callsPath = resolve(io.cwd, callsFile);
@@ -80,6 +84,8 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     source: callsFile,
     failOn: opts.failOn,
     show: opts.show,
+    accept: opts.accept ?? null,
+    candidateText: candidate.text,
   };
   const step = createReplayer({
     candidate: compile(candidate.policy),
@@ -87,15 +93,26 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     file: callsFile,
   });
   const builder = new SummaryBuilder(baseline ? "baseline" : "recorded", opts.failOn);
-  const report =
-    opts.format === "json"
-      ? jsonReportWriter(ctx, builder, io.stdout)
-      : textReportWriter(ctx, builder, io.stdout);
   // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
   const source = db
     ? (await import("../replay/recording.js")).readRecording(callsPath)
     : readTrace(callsPath, callsFile);
-  for (const tc of source) report.add(step(tc));
+  const report = openReport(
+    {
+      format: opts.format,
+      ctx,
+      builder,
+      accept,
+      ...(opts.out !== undefined ? { out: opts.out } : {}),
+    },
+    io,
+  );
+  try {
+    for (const tc of source) report.add(step(tc));
+  } catch (err) {
+    report.abort();
+    throw err;
+  }
   const summary = report.finish();
   return summary.gate.failed ? 1 : 0;
 }

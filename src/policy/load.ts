@@ -194,7 +194,8 @@ export function formatPath(path: readonly Segment[]): string {
   return out;
 }
 
-function locate(
+/** The line and column of the value (or, with onKey, the key) at `path`; {} when absent. */
+export function locate(
   tree: JsonNode,
   path: Segment[],
   lines: number[],
@@ -206,7 +207,8 @@ function locate(
   return position(lines, (keyNode ?? node).offset);
 }
 
-function pathOf(node: JsonNode): Segment[] {
+/** The JSON path (keys and indexes) from the document's root to `node`. */
+export function pathOf(node: JsonNode): Segment[] {
   const path: Segment[] = [];
   let cur: JsonNode | undefined = node;
   while (cur?.parent) {
@@ -252,7 +254,7 @@ function nodeAt(tree: JsonNode, path: Segment[]): JsonNode | undefined {
  * Faults in the keys themselves: a repeated key (JSON.parse would silently keep the last), and
  * "__proto__", which JavaScript objects cannot hold as a plain name (it would vanish).
  */
-function keyFaults(node: JsonNode): { node: JsonNode; message: string }[] {
+export function keyFaults(node: JsonNode): { node: JsonNode; message: string }[] {
   const out: { node: JsonNode; message: string }[] = [];
   const visit = (n: JsonNode): void => {
     if (n.type === "object") {
@@ -298,13 +300,15 @@ function dropEchoedMissingKeys(faults: Fault[]): void {
   }
 }
 
-function lineStarts(text: string): number[] {
+/** Offsets at which each line of `text` starts, for position(). */
+export function lineStarts(text: string): number[] {
   const starts = [0];
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
   return starts;
 }
 
-function position(starts: number[], offset: number): { line: number; column: number } {
+/** 1-based line and column of `offset`, given lineStarts(). */
+export function position(starts: number[], offset: number): { line: number; column: number } {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo < hi) {
@@ -334,7 +338,8 @@ const SYNTAX: Record<string, string> = {
   InvalidCharacter: "invalid character in string",
 };
 
-function syntaxFault(body: string, lines: number[], e: ParseError): Fault {
+/** A jsonc-parser syntax error as a located, plainly worded fault. */
+export function syntaxFault(body: string, lines: number[], e: ParseError): Fault {
   const code = printParseErrorCode(e.error);
   // A comma right before a closing bracket is the commonest slip; say so, at the comma.
   if (code === "PropertyNameExpected" || code === "ValueExpected") {

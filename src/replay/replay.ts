@@ -28,6 +28,13 @@ export interface CallResult {
   inexact: boolean;
   /** This is the first call of its session in the replay. */
   firstInSession: boolean;
+  /**
+   * 1-based position of the call within its session, in replay order: with the session id it
+   * names a call stably across JSONL and SQLite sources (accept lists use it).
+   */
+  ordinal: number;
+  /** A listed, reviewed change (an accept list); the replayer leaves it false. */
+  accepted: boolean;
 }
 
 export interface ReplayOptions {
@@ -49,7 +56,8 @@ export type Replayer = (tc: TraceCall) => CallResult;
 export function createReplayer(opts: ReplayOptions): Replayer {
   const candidateState = createState(opts.candidate);
   const baselineState = opts.baseline ? createState(opts.baseline) : null;
-  const sessions = new Map<string, boolean>();
+  // Per session: how many calls so far, and whether one has changed yet.
+  const sessions = new Map<string, { calls: number; changed: boolean }>();
   return (tc) => {
     let decision: Decision;
     let base: Decision | null = null;
@@ -69,12 +77,15 @@ export function createReplayer(opts: ReplayOptions): Replayer {
         ? withApproval(tc.recorded, tc.approval)
         : null;
     const change = before ? classify(before, after) : null;
-    const session = tc.call.session;
-    const seen = sessions.get(session);
-    const counterfactual = seen === true;
-    if (seen === undefined || (change !== null && !counterfactual)) {
-      sessions.set(session, change !== null);
+    let seen = sessions.get(tc.call.session);
+    const first = seen === undefined;
+    if (seen === undefined) {
+      seen = { calls: 0, changed: false };
+      sessions.set(tc.call.session, seen);
     }
+    const counterfactual = seen.changed;
+    if (change !== null) seen.changed = true;
+    const ordinal = ++seen.calls;
     return {
       source: tc,
       decision,
@@ -83,7 +94,9 @@ export function createReplayer(opts: ReplayOptions): Replayer {
       change,
       counterfactual,
       inexact: decision.inexact || (base?.inexact ?? false),
-      firstInSession: seen === undefined,
+      firstInSession: first,
+      ordinal,
+      accepted: false,
     };
   };
 }

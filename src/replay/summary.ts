@@ -25,6 +25,8 @@ export interface Summary {
   decisions: Record<DecisionKind, number>;
   codes: Record<string, number>;
   changes: Record<ChangeClass, number> & { total: number };
+  /** Changes an accept list names (--accept): still counted in `changes`, never failing. */
+  accepted: Record<ChangeClass, number> & { total: number };
   /** Changed calls that follow an earlier change in their session. */
   counterfactual_changes: number;
   /** Calls marked counterfactual, changed or not. */
@@ -32,6 +34,7 @@ export interface Summary {
   inexact: number;
   by_tool: Record<string, Tally>;
   by_identity: Record<string, Tally>;
+  /** `failing`: changes of a class in `fail_on` that no accept entry covers. */
   gate: { fail_on: ChangeClass[]; failing: number; failed: boolean };
 }
 
@@ -59,6 +62,11 @@ export class SummaryBuilder {
   // A plain object: codes are a handful of constant strings, and this is the per-call path.
   private readonly codes: Record<string, number> = {};
   private readonly changes: Record<ChangeClass, number> = { tightened: 0, loosened: 0, changed: 0 };
+  private readonly accepted: Record<ChangeClass, number> = {
+    tightened: 0,
+    loosened: 0,
+    changed: 0,
+  };
   private counterfactualChanges = 0;
   private counterfactualCalls = 0;
   private inexact = 0;
@@ -93,12 +101,14 @@ export class SummaryBuilder {
       tool[r.change]++;
       identity[r.change]++;
       if (r.counterfactual) this.counterfactualChanges++;
+      if (r.accepted) this.accepted[r.change]++;
     }
   }
 
   finish(): Summary {
     const total = this.changes.tightened + this.changes.loosened + this.changes.changed;
-    const failing = this.failOn.reduce((n, c) => n + this.changes[c], 0);
+    const failing = this.failOn.reduce((n, c) => n + this.changes[c] - this.accepted[c], 0);
+    const a = this.accepted;
     return {
       calls: this.calls,
       sessions: this.sessions,
@@ -112,6 +122,7 @@ export class SummaryBuilder {
         Object.entries(this.codes).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
       ),
       changes: { ...this.changes, total },
+      accepted: { ...a, total: a.tightened + a.loosened + a.changed },
       counterfactual_changes: this.counterfactualChanges,
       counterfactual_calls: this.counterfactualCalls,
       inexact: this.inexact,

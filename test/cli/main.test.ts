@@ -1015,7 +1015,7 @@ describe("exit codes: bad input and usage exit 2 with a message, never a stack t
 // ---------------------------------------------------------------------------------------------
 
 describe("the text report", () => {
-  it("leads with the summary, then the tables, then the changed calls", async () => {
+  it("leads with the answer and the gate, then the context, the tables, the changed calls", async () => {
     const r = await cli([
       "--policy",
       policyPath("fleet.tightened"),
@@ -1024,22 +1024,24 @@ describe("the text report", () => {
     ]);
     expect(r.code).toBe(1);
     const lines = r.stdout.split("\n");
-    expect(lines[0]).toBe(
-      "Replayed 501 calls in 8 sessions (3 identities) from fixtures/traces/fleet-loop.recorded.jsonl",
-    );
+    expect(lines[0]).toBe("501 calls in 8 sessions replayed; 55 tightened, 0 loosened, 1 changed.");
     expect(lines[1]).toBe(
-      "under fixtures/policies/fleet.tightened.json, compared with the recorded decisions.",
+      "Gate: FAIL — 55 changes of a failing class (fails on tightened, loosened).",
     );
-    const changedLine = lines.findIndex((l) =>
-      l.startsWith("56 decisions changed: 55 tightened, 0 loosened, 1 changed"),
+    expect(lines[2]).toBe("");
+    expect(lines[3]).toBe(
+      "Source: fixtures/traces/fleet-loop.recorded.jsonl (3 identities; calls from 2025-11-22T08:26:41.500Z to 2025-11-22T08:37:30.000Z).",
     );
-    expect(changedLine).toBeGreaterThan(1);
-    expect(changedLine).toBeLessThan(6);
-    expect(lines[changedLine + 1]).toMatch(/^52 of them follow an earlier change in their session/);
+    expect(lines[4]).toBe(
+      "Policy: fixtures/policies/fleet.tightened.json, compared with the recorded decisions.",
+    );
+    expect(lines[5]).toMatch(
+      /^52 of the 56 changed calls follow an earlier change in their session \(counterfactual/,
+    );
     const byTool = lines.indexOf("By tool:");
     const byIdentity = lines.indexOf("By identity:");
     const changedCalls = lines.findIndex((l) => l.startsWith("Changed calls"));
-    expect(changedLine).toBeLessThan(byTool);
+    expect(5).toBeLessThan(byTool);
     expect(byTool).toBeLessThan(byIdentity);
     expect(byIdentity).toBeLessThan(changedCalls);
     // Table rows: tool, calls, allow, deny, approval, tightened, loosened, changed.
@@ -1085,7 +1087,15 @@ describe("the text report", () => {
     expect(lines[byIdentity + 2]!.trim()).toMatch(/^agent-ops /);
   });
 
-  it("--show 3 lists 3 changed calls and says how many there are", async () => {
+  /** The rows of the changed-calls table: from its header to the blank line before the legend. */
+  const changedRowsOf = (stdout: string): { title: string; head: string; rows: string[] } => {
+    const lines = stdout.trimEnd().split("\n");
+    const at = lines.findIndex((l) => l.startsWith("Changed calls"));
+    const end = lines.indexOf("", at);
+    return { title: lines[at]!, head: lines[at + 1]!, rows: lines.slice(at + 2, end) };
+  };
+
+  it("--show 3 lists 3 changed calls with session, call, time, tool, before, after, rule, marks", async () => {
     const r = await cli([
       "--policy",
       policyPath("fleet.tightened"),
@@ -1094,15 +1104,26 @@ describe("the text report", () => {
       "--show",
       "3",
     ]);
-    const lines = r.stdout.trimEnd().split("\n");
-    const at = lines.findIndex((l) => l.startsWith("Changed calls"));
-    expect(lines[at]).toBe("Changed calls (first 3 of 56; --show all lists every one):");
-    const rows = lines.slice(at + 2);
+    const { title, head, rows } = changedRowsOf(r.stdout);
+    expect(title).toBe("Changed calls (first 3 of 56; --show all lists every one):");
+    expect(head.trim().split(/\s+/)).toEqual([
+      "#",
+      "session",
+      "call",
+      "time",
+      "(UTC)",
+      "tool",
+      "class",
+      "before",
+      "after",
+      "rule",
+      "marks",
+    ]);
     expect(rows).toHaveLength(3);
-    expect(rows.map((l) => l.trim().split(/\s+/).slice(0, 5))).toEqual([
-      ["14", "ops-93314522", "2025-11-22", "08:27:22.217", "fleet_secrets_get"],
-      ["41", "stdio-300b8572", "2025-11-22", "08:30:00.000", "fleet_status"],
-      ["42", "stdio-300b8572", "2025-11-22", "08:30:03.322", "fleet_hosts_list"],
+    expect(rows.map((l) => l.trim().split(/\s+/).slice(0, 6))).toEqual([
+      ["14", "ops-93314522", "14", "2025-11-22", "08:27:22.217", "fleet_secrets_get"],
+      ["41", "stdio-300b8572", "1", "2025-11-22", "08:30:00.000", "fleet_status"],
+      ["42", "stdio-300b8572", "2", "2025-11-22", "08:30:03.322", "fleet_hosts_list"],
     ]);
     expect(rows[0]).toMatch(
       /tightened\s+allow rule_allow\s+deny condition_deny\s+fleet_secrets_get/,
@@ -1123,10 +1144,9 @@ describe("the text report", () => {
       "--show",
       "all",
     ]);
-    const lines = r.stdout.trimEnd().split("\n");
-    const at = lines.findIndex((l) => l.startsWith("Changed calls"));
-    expect(lines[at]).toBe("Changed calls:");
-    expect(lines.slice(at + 2)).toHaveLength(56);
+    const { title, rows } = changedRowsOf(r.stdout);
+    expect(title).toBe("Changed calls:");
+    expect(rows).toHaveLength(56);
   });
 
   it("the default --show is 50", async () => {
@@ -1150,14 +1170,14 @@ describe("the text report", () => {
     ]);
     expect(r.code).toBe(0);
     const lines = r.stdout.split("\n");
-    expect(lines[0]).toBe(
-      "Replayed 882 calls in 7 sessions (6 identities) from fixtures/traces/game-session.jsonl",
+    expect(lines[0]).toBe("882 calls in 7 sessions replayed. No decision changed.");
+    expect(lines[1]).toBe("Gate: pass (fails on tightened, loosened).");
+    expect(lines[3]).toBe(
+      "Source: fixtures/traces/game-session.jsonl (6 identities; calls from 2025-11-22T08:26:44.335Z to 2025-11-22T08:31:01.961Z).",
     );
-    expect(lines[1]).toBe(
-      "under fixtures/policies/game.json, compared with baseline fixtures/policies/game.json.",
+    expect(lines[4]).toBe(
+      "Policy: fixtures/policies/game.json, compared with baseline fixtures/policies/game.json.",
     );
-    expect(lines.slice(0, 6)).toContain("No decision changed.");
-    expect(r.stdout).toContain("Gate: pass");
     expect(r.stdout).toContain("By tool:");
     expect(r.stdout).not.toContain("Changed calls");
   });
@@ -1170,7 +1190,9 @@ describe("the text report", () => {
       tracePath("game-session"),
     ]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("Nothing to compare with");
+    expect(r.stdout.split("\n")[0]).toBe(
+      "882 calls in 7 sessions replayed; nothing to compare with (no --baseline, and the calls carry no recorded decisions).",
+    );
     expect(r.stdout).not.toContain("Gate:");
   });
 });

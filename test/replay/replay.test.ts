@@ -309,3 +309,63 @@ describe("replay: determinism", () => {
     expect(c).toEqual(a);
   });
 });
+
+describe("replay: ordinals (a call's 1-based position in its session)", () => {
+  /** Each session's ordinals, in replay order. */
+  const ordinals = (results: Iterable<CallResult>) => {
+    const by = new Map<string, number[]>();
+    for (const r of results) {
+      const s = r.source.call.session;
+      by.set(s, [...(by.get(s) ?? []), r.ordinal]);
+      expect(r.firstInSession).toBe(r.ordinal === 1);
+      expect(r.accepted).toBe(false);
+    }
+    return by;
+  };
+  const counting = (by: Map<string, number[]>) => {
+    for (const list of by.values()) expect(list).toEqual(list.map((_, i) => i + 1));
+  };
+
+  it("count per session, however sessions interleave", () => {
+    const results = [
+      ...replay(
+        calls([
+          { tool: "t", session: "a" },
+          { tool: "t", session: "b" },
+          { tool: "t", session: "a" },
+          { tool: "t", session: "a" },
+          { tool: "t", session: "b" },
+        ]),
+        { candidate: policy({ default: "allow" }), file: "<test>" },
+      ),
+    ];
+    expect(results.map((r) => `${r.source.call.session}${r.ordinal}`)).toEqual([
+      "a1",
+      "b1",
+      "a2",
+      "a3",
+      "b2",
+    ]);
+  });
+
+  it("the same for a JSONL trace and a SQLite recording", async () => {
+    const candidate = compile(loadPolicyFile(join(root, "fixtures/policies/fleet.json")).policy);
+    const jsonl = ordinals(
+      replay(readTrace(join(root, "fixtures/traces/fleet-loop.jsonl")), {
+        candidate,
+        file: "fleet-loop.jsonl",
+      }),
+    );
+    counting(jsonl);
+    expect(jsonl.size).toBe(8);
+    const { readRecording } = await import("../../src/replay/recording.js");
+    const sqlite = ordinals(
+      replay(readRecording(join(root, "recordings/demo.sqlite")), {
+        candidate,
+        file: "demo.sqlite",
+      }),
+    );
+    counting(sqlite);
+    expect([...sqlite.values()].reduce((n, l) => n + l.length, 0)).toBe(60);
+  });
+});

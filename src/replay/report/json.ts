@@ -1,6 +1,6 @@
 import type { CallResult } from "../replay.js";
 import type { SummaryBuilder } from "../summary.js";
-import type { ReportContext, ReportWriter } from "./context.js";
+import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import { BufferedSink, type Sink } from "./sink.js";
 
 /** The machine-readable form of one result (SPEC section 7's `calls` entries, and more). */
@@ -10,6 +10,7 @@ export function resultJson(r: CallResult): Record<string, unknown> {
     index: r.source.index,
     line: r.source.line,
     session: call.session,
+    ordinal: r.ordinal,
     identity: call.identity,
     ts: call.ts,
     tool: call.tool,
@@ -28,6 +29,7 @@ export function resultJson(r: CallResult): Record<string, unknown> {
       retry_after_ms: r.before.retry_after_ms,
     },
     change: r.change,
+    accepted: r.accepted,
     counterfactual: r.counterfactual,
   };
 }
@@ -50,40 +52,43 @@ export function resultJsonLine(r: CallResult): string {
       : `{"decision":"${b.decision}","code":${str(b.code)},"rule":${orNull(b.rule)},"retry_after_ms":${b.retry_after_ms ?? "null"}}`;
   return (
     `{"index":${r.source.index},"line":${r.source.line},"session":${str(call.session)},` +
-    `"identity":${str(call.identity)},"ts":${call.ts},"tool":${str(call.tool)},` +
+    `"ordinal":${r.ordinal},"identity":${str(call.identity)},"ts":${call.ts},"tool":${str(call.tool)},` +
     `"decision":"${a.decision}","code":${str(a.code)},"rule":${orNull(a.rule)},` +
     `"reason":${orNull(r.decision.reason)},"retry_after_ms":${a.retry_after_ms ?? "null"},` +
     `"limit":${limit},"approval":${orNull(a.approval)},"inexact":${r.inexact},` +
     `"before":${before},"change":${r.change === null ? "null" : `"${r.change}"`},` +
-    `"counterfactual":${r.counterfactual}}`
+    `"accepted":${r.accepted},"counterfactual":${r.counterfactual}}`
   );
 }
 
 /**
- * Writes `{candidate, baseline, source, calls: [...], summary}` as results arrive: the calls
- * array call by call, the summary last, so memory stays flat.
+ * Writes `{candidate, baseline, source, accept, calls: [...], summary}` as results arrive: the
+ * calls array call by call, the summary last, so memory stays flat.
  */
 export function jsonReportWriter(
   ctx: ReportContext,
   builder: SummaryBuilder,
   out: Sink,
 ): ReportWriter {
+  return combine(builder, [jsonReportPart(ctx, out)]);
+}
+
+/** jsonReportWriter's view, for combining with others over one summary. */
+export function jsonReportPart(ctx: ReportContext, out: Sink): ReportPart {
   const sink = new BufferedSink(out);
   sink.write(
-    `{"candidate":${JSON.stringify(ctx.candidate)},"baseline":${JSON.stringify(ctx.baseline)},"source":${JSON.stringify(ctx.source)},\n"calls":[`,
+    `{"candidate":${str(ctx.candidate)},"baseline":${str(ctx.baseline)},"source":${str(ctx.source)},` +
+      `"accept":${str(ctx.accept ?? null)},\n"calls":[`,
   );
   let first = true;
   return {
     add(r) {
-      builder.add(r);
       sink.write((first ? "\n" : ",\n") + resultJsonLine(r));
       first = false;
     },
-    finish() {
-      const summary = builder.finish();
+    finish(summary) {
       sink.write(`\n],\n"summary":${JSON.stringify(summary, null, 2)}}\n`);
       sink.flush();
-      return summary;
     },
   };
 }

@@ -1,14 +1,26 @@
 import Table from "cli-table3";
 import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder, Tally } from "../summary.js";
-import type { Outcome } from "../diff.js";
-import type { ReportContext, ReportWriter } from "./context.js";
+import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import type { Sink } from "./sink.js";
+import { plain, type Style } from "./style.js";
+import {
+  classStyle,
+  gateLine,
+  headline,
+  iso,
+  marks,
+  n,
+  outcomeText,
+  plural,
+  ruleText,
+  tableTime,
+} from "./words.js";
 
-const n = (x: number): string => x.toLocaleString("en-US");
-const plural = (x: number, word: string, words = `${word}s`): string =>
-  `${n(x)} ${x === 1 ? word : words}`;
-const iso = (ts: number): string => new Date(ts).toISOString();
+export { formatMs } from "./words.js";
+
+/** How many rows the by-tool and by-identity tables show. */
+export const TABLE_ROWS = 20;
 
 function table(head: string[], rows: (string | number)[][], aligns: ("left" | "right")[]): string {
   const t = new Table({
@@ -30,6 +42,8 @@ function table(head: string[], rows: (string | number)[][], aligns: ("left" | "r
       "right-mid": "",
       middle: "  ",
     },
+    // No colours from cli-table3 itself: it would decide on its own whether the terminal
+    // takes them. Cells arrive already styled (or not).
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0, compact: true },
     colAligns: aligns,
   });
@@ -37,88 +51,56 @@ function table(head: string[], rows: (string | number)[][], aligns: ("left" | "r
   return t.toString();
 }
 
-/** `deny rate_limited, retry 1.2s` — a decision without its rule, for table cells. */
-function shortOutcome(o: Outcome): string {
-  let s = `${o.decision} ${o.code}`;
-  if (o.approval) s += ` (${o.approval})`;
-  if (o.retry_after_ms !== null) s += `, retry ${formatMs(o.retry_after_ms)}`;
-  return s;
+/** The by-tool / by-identity table's columns after the key. */
+export function tallyHead(compared: boolean): string[] {
+  return compared
+    ? ["calls", "allow", "deny", "approval", "tightened", "loosened", "changed"]
+    : ["calls", "allow", "deny", "approval"];
 }
 
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
-}
-
-function tallyRows(
+/** The first `limit` rows of a tally table, most-changed first (the summary's order). */
+export function tallyRows(
   byKey: Record<string, Tally>,
   compared: boolean,
   limit: number,
 ): (string | number)[][] {
-  const rows = Object.entries(byKey)
+  return Object.entries(byKey)
     .slice(0, limit)
     .map(([k, t]) =>
       compared
         ? [k, t.calls, t.allow, t.deny, t.approval_required, t.tightened, t.loosened, t.changed]
         : [k, t.calls, t.allow, t.deny, t.approval_required],
     );
-  return rows;
 }
 
-/**
- * The human report: the answer first (how many calls, how many changed and how), then tables
- * by tool and identity, then the changed calls. Changed calls beyond `show` are counted, not kept.
- */
-export function textReportWriter(
-  ctx: ReportContext,
-  builder: SummaryBuilder,
-  out: Sink,
-): ReportWriter {
-  const listed: CallResult[] = [];
-  return {
-    add(r) {
-      builder.add(r);
-      if (r.change !== null && listed.length < ctx.show) listed.push(r);
-    },
-    finish: () => finishText(ctx, builder.finish(), listed, out),
-  };
-}
-
-function finishText(ctx: ReportContext, s: Summary, listed: CallResult[], out: Sink): Summary {
-  const compared = s.basis !== "none";
+/** The lines under the headline and gate: where the calls came from and what they were held to. */
+export function contextLines(ctx: ReportContext, s: Summary): string[] {
   const lines: string[] = [];
+  const span =
+    s.from_ts !== null && s.to_ts !== null
+      ? `; calls from ${iso(s.from_ts)} to ${iso(s.to_ts)}`
+      : "";
+  lines.push(`Source: ${ctx.source} (${plural(s.identities, "identity", "identities")}${span}).`);
   const against =
     s.basis === "baseline"
-      ? `baseline ${ctx.baseline}`
+      ? `, compared with baseline ${ctx.baseline}`
       : s.basis === "recorded"
-        ? "the recorded decisions"
-        : null;
-
-  lines.push(
-    `Replayed ${plural(s.calls, "call")} in ${plural(s.sessions, "session")} (${plural(s.identities, "identity", "identities")}) from ${ctx.source}`,
-  );
-  lines.push(`under ${ctx.candidate}${against ? `, compared with ${against}` : ""}.`);
-  if (s.from_ts !== null && s.to_ts !== null)
-    lines.push(`Calls from ${iso(s.from_ts)} to ${iso(s.to_ts)}.`);
-  lines.push("");
-  if (compared) {
-    if (s.changes.total === 0) {
-      lines.push("No decision changed.");
-    } else {
-      lines.push(
-        `${plural(s.changes.total, "decision")} changed: ${n(s.changes.tightened)} tightened, ${n(s.changes.loosened)} loosened, ${n(s.changes.changed)} changed (same decision, other code or rule).`,
-      );
-      if (s.counterfactual_changes > 0) {
-        lines.push(
-          `${n(s.counterfactual_changes)} of them follow an earlier change in their session (counterfactual: the agent might have acted differently).`,
-        );
-      }
-    }
-  } else {
+        ? ", compared with the recorded decisions"
+        : "";
+  lines.push(`Policy: ${ctx.candidate}${against}.`);
+  if (ctx.accept) {
+    const a = s.accepted;
+    const by = (["tightened", "loosened", "changed"] as const)
+      .filter((c) => a[c] > 0)
+      .map((c) => `${n(a[c])} ${c}`)
+      .join(", ");
     lines.push(
-      "Nothing to compare with (no --baseline, and the calls carry no recorded decisions).",
+      `Accept list: ${ctx.accept}; ${plural(a.total, "change")} accepted${by ? ` (${by})` : ""}, which never fail the gate.`,
+    );
+  }
+  if (s.counterfactual_changes > 0) {
+    lines.push(
+      `${n(s.counterfactual_changes)} of the ${plural(s.changes.total, "changed call")} follow an earlier change in their session (counterfactual: the agent might have acted differently).`,
     );
   }
   lines.push(
@@ -128,64 +110,123 @@ function finishText(ctx: ReportContext, s: Summary, listed: CallResult[], out: S
     lines.push(
       `${plural(s.inexact, "call")} depended on values the recording does not hold in clear (inexact).`,
     );
-  if (compared) {
-    const gate =
-      s.gate.fail_on.length === 0 ? "nothing (--fail-on none)" : s.gate.fail_on.join(", ");
-    lines.push(
-      s.gate.failed
-        ? `Gate: FAIL — ${plural(s.gate.failing, "change")} of a failing class (fails on ${gate}).`
-        : `Gate: pass (fails on ${gate}).`,
-    );
-  }
+  return lines;
+}
 
-  const head = compared
-    ? ["calls", "allow", "deny", "approval", "tightened", "loosened", "changed"]
-    : ["calls", "allow", "deny", "approval"];
+/**
+ * The human report: the answer first (how many calls, how many changed and how, the gate), then
+ * tables by tool and identity, then the changed calls. Changed calls beyond `show` are counted,
+ * not kept. `style` colours it (for a terminal).
+ */
+export function textReportWriter(
+  ctx: ReportContext,
+  builder: SummaryBuilder,
+  out: Sink,
+  style: Style = plain,
+): ReportWriter {
+  return combine(builder, [textReportPart(ctx, out, style)]);
+}
+
+/** textReportWriter's view, for combining with others over one summary. */
+export function textReportPart(ctx: ReportContext, out: Sink, style: Style = plain): ReportPart {
+  const listed: CallResult[] = [];
+  return {
+    add(r) {
+      if (r.change !== null && listed.length < ctx.show) listed.push(r);
+    },
+    finish(s) {
+      out.write(textReport(ctx, s, listed, style));
+    },
+  };
+}
+
+/** The whole text report for a finished replay; `listed` holds the changed calls to show. */
+export function textReport(
+  ctx: ReportContext,
+  s: Summary,
+  listed: CallResult[],
+  style: Style = plain,
+): string {
+  const compared = s.basis !== "none";
+  const lines: string[] = [style.bold(headline(s, style))];
+  const gate = gateLine(s, style);
+  if (gate) lines.push(gate);
+  lines.push("", ...contextLines(ctx, s));
+
+  const head = tallyHead(compared);
   const aligns = (k: number): ("left" | "right")[] => ["left", ...Array<"right">(k).fill("right")];
-  const TABLE_ROWS = 20;
   for (const [title, by] of [
     ["tool", s.by_tool],
     ["identity", s.by_identity],
   ] as const) {
     const keys = Object.keys(by).length;
-    lines.push("", `By ${title}${keys > TABLE_ROWS ? ` (top ${TABLE_ROWS} of ${n(keys)})` : ""}:`);
-    lines.push(table([title, ...head], tallyRows(by, compared, TABLE_ROWS), aligns(head.length)));
+    lines.push(
+      "",
+      style.bold(`By ${title}${keys > TABLE_ROWS ? ` (top ${TABLE_ROWS} of ${n(keys)})` : ""}:`),
+    );
+    lines.push(
+      table(
+        [title, ...head].map((h) => style.dim(h)),
+        tallyRows(by, compared, TABLE_ROWS),
+        aligns(head.length),
+      ),
+    );
   }
 
   if (compared && s.changes.total > 0) {
     const more = s.changes.total - listed.length;
     lines.push(
       "",
-      `Changed calls${more > 0 ? ` (first ${n(listed.length)} of ${n(s.changes.total)}; --show all lists every one)` : ""}:`,
+      style.bold(
+        `Changed calls${more > 0 ? ` (first ${n(listed.length)} of ${n(s.changes.total)}; --show all lists every one)` : ""}:`,
+      ),
     );
-    const rows = listed.map((r) => {
-      const before = r.before!;
-      const rule =
-        before.rule === r.after.rule
-          ? (r.after.rule ?? "-")
-          : `${before.rule ?? "-"} -> ${r.after.rule ?? "-"}`;
-      return [
+    if (listed.length > 0) {
+      const rows = listed.map((r) => [
         r.source.index,
         r.source.call.session,
-        iso(r.source.call.ts).replace("T", " ").replace("Z", ""),
+        r.ordinal,
+        tableTime(r.source.call.ts),
         r.source.call.tool,
-        r.change!,
-        shortOutcome(before),
-        shortOutcome(r.after),
-        rule,
-        [r.counterfactual ? "counterfactual" : "", r.inexact ? "inexact" : ""]
-          .filter(Boolean)
+        classStyle(r.change!, style)(r.change!),
+        outcomeText(r.before!),
+        outcomeText(r.after),
+        ruleText(r),
+        marks(r)
+          .map((m) => (m === "accepted" ? style.green(m) : style.dim(m)))
           .join(" "),
-      ];
-    });
+      ]);
+      lines.push(
+        table(
+          [
+            "#",
+            "session",
+            "call",
+            "time (UTC)",
+            "tool",
+            "class",
+            "before",
+            "after",
+            "rule",
+            "marks",
+          ].map((h) => style.dim(h)),
+          rows,
+          ["right", "left", "right", "left", "left", "left", "left", "left", "left", "left"],
+        ),
+      );
+    }
     lines.push(
-      table(
-        ["#", "session", "time (UTC)", "tool", "class", "before", "after", "rule", "marks"],
-        rows,
-        ["right", "left", "left", "left", "left", "left", "left", "left", "left"],
+      "",
+      style.dim(
+        "tightened: allow became deny or approval (or approval became deny); loosened: the reverse; changed: same decision, other code or rule.",
       ),
     );
   }
-  out.write(lines.join("\n") + "\n");
-  return s;
+  return lines.join("\n") + "\n";
+}
+
+/** The headline and the gate line: what --out leaves on stdout. */
+export function shortSummary(s: Summary, style: Style = plain): string {
+  const gate = gateLine(s, style);
+  return [style.bold(headline(s, style)), ...(gate ? [gate] : [])].join("\n") + "\n";
 }

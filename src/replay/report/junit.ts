@@ -1,0 +1,203 @@
+import type { CallResult } from "../replay.js";
+import type { Summary, SummaryBuilder } from "../summary.js";
+import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
+import type { Sink } from "./sink.js";
+import { contextLines } from "./text.js";
+import { fails, gateLine, headline, iso, marks, n, outcomeText, plural } from "./words.js";
+
+/**
+ * Characters XML 1.0 cannot hold at all, not even as character references: C0 controls other
+ * than tab, newline and return, U+FFFE/U+FFFF, and unpaired surrogates. They are written as
+ * a visible `\uXXXX` instead.
+ */
+const NOT_XML =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const visible = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/** Text content for XML: escaped, and characters XML cannot hold made visible. */
+export function xmlText(s: string): string {
+  return s
+    .replace(NOT_XML, visible)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;");
+}
+
+/** An attribute value for XML (in double quotes); newlines and tabs kept as references. */
+export function xmlAttr(s: string): string {
+  return xmlText(s)
+    .replace(/"/g, "&quot;")
+    .replace(/\n/g, "&#10;")
+    .replace(/\r/g, "&#13;")
+    .replace(/\t/g, "&#9;");
+}
+
+/**
+ * Most changed calls listed as test cases. Beyond it each tool gets one "and N more" case (a
+ * failure if any of them fails the gate), so memory stays bounded; --format json has them all.
+ */
+export const JUNIT_MAX_CASES = 10_000;
+
+interface ToolSuite {
+  cases: string[];
+  tests: number;
+  failures: number;
+  skipped: number;
+  /** Changed calls past JUNIT_MAX_CASES, and how many of those fail the gate. */
+  more: number;
+  moreFailing: number;
+}
+
+/**
+ * JUnit XML for CI: one <testsuite> per tool with a changed decision, one <testcase> per changed
+ * call (named `<session> call <n>: <before> -> <after>`, classname the tool) that fails when its
+ * class is in --fail-on, is skipped when an accept list covers it and passes otherwise; plus a
+ * first suite, "policy-replay", whose one passing case carries the summary, so an all-clear run
+ * still shows a test. Suites need their counts up front, so cases are kept (rendered) until the
+ * end, up to JUNIT_MAX_CASES.
+ */
+export function junitReportWriter(
+  ctx: ReportContext,
+  builder: SummaryBuilder,
+  out: Sink,
+): ReportWriter {
+  return combine(builder, [junitReportPart(ctx, out)]);
+}
+
+/** junitReportWriter's view, for combining with others over one summary. */
+export function junitReportPart(
+  ctx: ReportContext,
+  out: Sink,
+  maxCases = JUNIT_MAX_CASES,
+): ReportPart {
+  const suites = new Map<string, ToolSuite>();
+  let kept = 0;
+  return {
+    add(r) {
+      if (r.change === null) return;
+      const tool = r.source.call.tool;
+      let suite = suites.get(tool);
+      if (!suite) {
+        suite = { cases: [], tests: 0, failures: 0, skipped: 0, more: 0, moreFailing: 0 };
+        suites.set(tool, suite);
+      }
+      const failing = fails(r, ctx.failOn);
+      if (kept >= maxCases) {
+        suite.more++;
+        if (failing) suite.moreFailing++;
+        return;
+      }
+      kept++;
+      suite.tests++;
+      if (failing) suite.failures++;
+      else if (r.accepted) suite.skipped++;
+      suite.cases.push(testcase(r, failing, ctx));
+    },
+    finish(s) {
+      out.write(junitDocument(ctx, s, suites));
+    },
+  };
+}
+
+function testcase(r: CallResult, failing: boolean, ctx: ReportContext): string {
+  const { call } = r.source;
+  const before = outcomeText(r.before!);
+  const after = outcomeText(r.after);
+  // No retry time in the name: CI systems track a test's history by its name.
+  const name = `${call.session} call ${r.ordinal}: ${r.before!.decision} ${r.before!.code} -> ${r.after.decision} ${r.after.code}`;
+  const message = `${r.change}: ${before} -> ${after}${r.after.rule ? ` (rule ${r.after.rule})` : ""}`;
+  const open = `    <testcase classname="${xmlAttr(call.tool)}" name="${xmlAttr(name)}">\n`;
+  if (failing) {
+    return `${open}      <failure type="${r.change}" message="${xmlAttr(message)}">${xmlText(details(r, ctx))}</failure>\n    </testcase>\n`;
+  }
+  if (r.accepted) {
+    return `${open}      <skipped message="${xmlAttr(`accepted (${ctx.accept ?? "accept list"}): ${message}`)}"/>\n      <system-out>${xmlText(details(r, ctx))}</system-out>\n    </testcase>\n`;
+  }
+  return `${open}      <system-out>${xmlText(details(r, ctx))}</system-out>\n    </testcase>\n`;
+}
+
+/** What a reader of a failed case needs: where the call was, both decisions, how to accept it. */
+function details(r: CallResult, ctx: ReportContext): string {
+  const { call } = r.source;
+  const rule = (rule: string | null) => (rule === null ? "no rule" : `rule ${rule}`);
+  const lines = [
+    `${r.change}: call ${r.ordinal} of session ${call.session} (index ${r.source.index})`,
+    `identity: ${call.identity}`,
+    `time: ${iso(call.ts)}`,
+    `tool: ${call.tool}`,
+    `before: ${outcomeText(r.before!)} (${rule(r.before!.rule)})`,
+    `after: ${outcomeText(r.after)} (${rule(r.after.rule)}) under ${ctx.candidate}`,
+  ];
+  if (r.decision.reason) lines.push(`reason: ${r.decision.reason}`);
+  const m = marks(r);
+  if (m.length > 0) lines.push(`marks: ${m.join(", ")}`);
+  if (!r.accepted) {
+    lines.push(
+      `to accept it, add to the accept list: ${JSON.stringify({ session: call.session, call: r.ordinal, change: r.change, code: r.after.code })}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolSuite>): string {
+  // Suites in the summary's order: most-changed tool first.
+  const order = Object.keys(s.by_tool).filter((t) => suites.has(t));
+  let tests = 1;
+  let failures = 0;
+  let skipped = 0;
+  const body: string[] = [];
+  for (const tool of order) {
+    const suite = suites.get(tool)!;
+    const cases = [...suite.cases];
+    let t = suite.tests;
+    let f = suite.failures;
+    if (suite.more > 0) {
+      t++;
+      const name = `and ${plural(suite.more, "more changed call", "more changed calls")}`;
+      const why = `${n(suite.more)} more changed calls of ${tool} are not listed (${n(suite.moreFailing)} fail the gate); --format json lists every call`;
+      if (suite.moreFailing > 0) {
+        f++;
+        cases.push(
+          `    <testcase classname="${xmlAttr(tool)}" name="${xmlAttr(name)}">\n      <failure type="unlisted" message="${xmlAttr(why)}"/>\n    </testcase>\n`,
+        );
+      } else {
+        cases.push(
+          `    <testcase classname="${xmlAttr(tool)}" name="${xmlAttr(name)}">\n      <system-out>${xmlText(why)}</system-out>\n    </testcase>\n`,
+        );
+      }
+    }
+    tests += t;
+    failures += f;
+    skipped += suite.skipped;
+    body.push(
+      `  <testsuite name="${xmlAttr(tool)}" tests="${t}" failures="${f}" errors="0" skipped="${suite.skipped}">\n${cases.join("")}  </testsuite>\n`,
+    );
+  }
+  const props: [string, string | null | undefined][] = [
+    ["candidate", ctx.candidate],
+    ["baseline", ctx.baseline],
+    ["source", ctx.source],
+    ["accept", ctx.accept],
+    ["fail_on", ctx.failOn.join(",")],
+  ];
+  const summaryText = [headline(s), gateLine(s), "", ...contextLines(ctx, s)]
+    .filter((l) => l !== null)
+    .join("\n");
+  const head =
+    `<?xml version="1.0" encoding="UTF-8"?>\n` +
+    `<testsuites name="policy-replay" tests="${tests}" failures="${failures}" errors="0" skipped="${skipped}">\n` +
+    `  <testsuite name="policy-replay" tests="1" failures="0" errors="0" skipped="0">\n` +
+    `    <properties>\n` +
+    props
+      .filter((p): p is [string, string] => typeof p[1] === "string")
+      .map(([k, v]) => `      <property name="${k}" value="${xmlAttr(v)}"/>\n`)
+      .join("") +
+    `    </properties>\n` +
+    `    <testcase classname="policy-replay" name="replay summary">\n` +
+    `      <system-out>${xmlText(summaryText)}</system-out>\n` +
+    `    </testcase>\n` +
+    `  </testsuite>\n`;
+  return head + body.join("") + `</testsuites>\n`;
+}

@@ -150,6 +150,20 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
+  program
+    .command("tui")
+    .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
+    .option(
+      "--db <file>",
+      "the recording; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+    )
+    .exitOverride()
+    .action(async (opts: { db?: string }) => {
+      // Loaded only here: React and Ink are the UI's alone; replay never loads them.
+      const { tuiCommand } = await import("./tui-command.js");
+      exitCode = await tuiCommand(opts.db !== undefined ? { db: opts.db } : {}, io);
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;

@@ -15,10 +15,10 @@ import { LineView } from "../widgets/Lines.js";
 import { List } from "../widgets/list/List.js";
 
 export const SESSION_COLUMNS: readonly Column[] = [
-  { title: "identity", min: 9, grow: 2, max: 24 },
+  { title: "identity", min: 9, grow: 1, max: 24 },
   { title: "client", min: 8, grow: 2, max: 28, drop: 2 },
   { title: "server", min: 8, grow: 2, max: 28, drop: 1 },
-  { title: "started", min: 14, grow: 1, max: 19 },
+  { title: "started", min: 14 },
   { title: "duration", min: 8, align: "right" },
   { title: "calls", min: 6, align: "right" },
   { title: "deny", min: 5, align: "right" },
@@ -48,7 +48,7 @@ export function sessionRow(
   counts: CallCounts | null,
   widths: readonly number[],
 ): Line {
-  const started = (widths[3] ?? 0) >= 19 ? dateTime(s.startedAt) : dateTime(s.startedAt).slice(5);
+  const started = dateTime(s.startedAt).slice(5);
   const pending: Seg = { text: "…", tone: "muted" };
   return tableRow(
     [

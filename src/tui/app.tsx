@@ -42,6 +42,8 @@ export interface AppProps {
   theme: Theme;
   /** A fixed size (tests); by default the terminal's, following resizes. */
   size?: Size;
+  /** Called after each key is handled. */
+  onKey?: () => void;
 }
 
 /** The terminal's size, updated on every resize. */
@@ -85,7 +87,7 @@ function useStore(
 }
 
 /** The terminal UI: sessions, timelines, calls and saved runs of one recording. */
-export function App({ browser, theme, size: fixed }: AppProps) {
+export function App({ browser, theme, size: fixed, onKey }: AppProps) {
   const { exit } = useApp();
   const size = useTerminalSize(fixed);
   const [countsVersion, setCountsVersion] = useState(0);
@@ -144,6 +146,7 @@ export function App({ browser, theme, size: fixed }: AppProps) {
   }, [screen, counts]);
 
   useKeystrokes((input, key) => {
+    onKey?.();
     const now = stateRef.current;
     if (now.filter !== null) {
       const e = textEventForKey(input, key);

@@ -1,6 +1,7 @@
 import { render } from "ink";
 import type { Browser } from "../store/browse.js";
 import { App } from "./app.js";
+import { idleCollector } from "./gc.js";
 import { themeFor } from "./theme.js";
 
 export interface RunTuiOptions {
@@ -27,18 +28,23 @@ export async function runTui(opts: RunTuiOptions): Promise<number> {
   };
   // However the process ends (a signal, an uncaught error), the terminal gets its screen back.
   process.once("exit", leave);
-  const app = render(<App browser={opts.browser} theme={themeFor(opts.env)} />, {
-    stdin: opts.stdin,
-    stdout,
-    stderr: opts.stderr,
-    exitOnCtrlC: true,
-    patchConsole: false,
-    // A frame at most every 16 ms: a held key scrolls smoothly, and no key waits long for one.
-    maxFps: 60,
-  });
+  const collector = idleCollector();
+  const app = render(
+    <App browser={opts.browser} theme={themeFor(opts.env)} onKey={collector.key} />,
+    {
+      stdin: opts.stdin,
+      stdout,
+      stderr: opts.stderr,
+      exitOnCtrlC: true,
+      patchConsole: false,
+      // A frame at most every 16 ms: a held key scrolls smoothly, and no key waits long for one.
+      maxFps: 60,
+    },
+  );
   try {
     await app.waitUntilExit();
   } finally {
+    collector.stop();
     app.cleanup();
     opts.browser.close();
     leave();

@@ -37,15 +37,34 @@ export function clean(s: string): string {
   return s.replace(CONTROL, (c) => (c === "\n" ? "↵" : c === "\t" ? " " : "·"));
 }
 
+/**
+ * Whether every character of `s` takes exactly one column: printable ASCII, Latin and the
+ * arrows, marks and box shapes the screens draw with. string-width answers for the rest; it
+ * segments graphemes, which costs far more than this on every cell of every frame.
+ */
+function narrow(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) continue;
+    if (c >= 0xa0 && c < 0x300) continue;
+    // General punctuation, arrows, maths, box drawing, shapes, dingbats' ticks and crosses.
+    if (c >= 0x2010 && c < 0x2300) continue;
+    if (c >= 0x2500 && c < 0x2600) continue;
+    if (c === 0x2713 || c === 0x2717) continue;
+    return false;
+  }
+  return true;
+}
+
 /** Columns a string takes on a terminal. */
 export function width(s: string): number {
-  return PLAIN.test(s) ? s.length : stringWidth(s);
+  return narrow(s) ? s.length : stringWidth(s);
 }
 
 /** `s` cut to at most `w` columns, ending in … when cut. */
 export function cut(s: string, w: number): string {
   if (w <= 0) return "";
-  if (PLAIN.test(s)) return s.length <= w ? s : `${s.slice(0, w - 1)}…`;
+  if (narrow(s)) return s.length <= w ? s : `${s.slice(0, w - 1)}…`;
   if (stringWidth(s) <= w) return s;
   let out = "";
   let used = 0;

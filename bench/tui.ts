@@ -209,6 +209,8 @@ const KEYS = { j: "j", PgDn: "\x1b[6~", PgUp: "\x1b[5~", G: "G", g: "g", Enter: 
 interface Ui {
   /** ms from spawn to the first complete screen. */
   firstFrame: number;
+  /** CPU time (user + system, all threads) the UI process had used by then, ms. */
+  firstFrameCpu: number;
   /** Press a key and wait for the frame it causes; ms. */
   press(key: keyof typeof KEYS): Promise<number>;
   /** Wait until the screen has shown `text` since the last key. */
@@ -247,8 +249,17 @@ async function startUi(db: string): Promise<Ui> {
     });
   await wait(() => buffer.includes("q quit") && buffer.includes(ESU), 30_000);
   const firstFrame = performance.now() - t0;
+  const nodePid = (): string =>
+    spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")[0]!;
+  // utime and stime, in clock ticks (100 a second on Linux), after the command's parentheses.
+  const stat = readFileSync(`/proc/${nodePid()}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const firstFrameCpu = (Number(fields[11]) + Number(fields[12])) * 10;
   return {
     firstFrame,
+    firstFrameCpu,
     async press(key) {
       buffer = "";
       const start = performance.now();
@@ -300,9 +311,11 @@ async function main(): Promise<void> {
   }
 
   const firstFrames: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  const firstFrameCpu: number[] = [];
+  for (let i = 0; i < 5; i++) {
     const ui = await startUi(db);
     firstFrames.push(ui.firstFrame);
+    firstFrameCpu.push(ui.firstFrameCpu);
     await ui.quit();
   }
 
@@ -349,7 +362,7 @@ async function main(): Promise<void> {
   const all = Object.values(times).flat();
   const rows: [string, string, string, boolean][] = [
     [
-      "first frame after start (median of 3)",
+      `first frame after start, median of 5 (best ${Math.min(...firstFrames).toFixed(0)} ms; CPU used by then ${percentile(firstFrameCpu, 50)} ms)`,
       `${percentile(firstFrames, 50).toFixed(0)} ms`,
       "<= 300 ms",
       percentile(firstFrames, 50) <= 300,
@@ -384,7 +397,11 @@ async function main(): Promise<void> {
     );
   writeFileSync(
     join(dir, "tui-results.json"),
-    JSON.stringify({ node: process.version, firstFrames, times, rssMb: rss }, null, 2),
+    JSON.stringify(
+      { node: process.version, firstFrames, firstFrameCpu, times, rssMb: rss },
+      null,
+      2,
+    ),
   );
 }
 

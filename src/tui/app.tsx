@@ -216,7 +216,7 @@ export function App({ browser, theme, size: fixed, onKey }: AppProps) {
           />
         ) : (
           <StatusLine
-            where={where(state, counts)}
+            where={where(state, counts, (screen) => ctx.detail(screen, width).length)}
             note={state.note}
             hints={
               state.error !== null
@@ -346,7 +346,11 @@ function TitleBar({ state, file, width }: { state: AppState; file: string; width
 }
 
 /** Where you are: the path of screens down to this one, and the row you are on. */
-export function where(state: AppState, counts: SessionCounts): string {
+export function where(
+  state: AppState,
+  counts: SessionCounts,
+  detailLines: (screen: Extract<Screen, { kind: "call" }>) => number,
+): string {
   if (state.error !== null) return " error";
   if (state.help) return " help";
   const parts: string[] = [];
@@ -372,7 +376,12 @@ export function where(state: AppState, counts: SessionCounts): string {
   }
   const top = stack[stack.length - 1]!;
   let at = "";
-  if (top.kind !== "call") {
+  if (top.kind === "call") {
+    const lines = detailLines(top);
+    const height = bodyHeight("call", state.size.rows);
+    if (lines > height)
+      at = ` lines ${top.scroll.offset + 1}-${Math.min(lines, top.scroll.offset + height)}/${lines}`;
+  } else {
     const total =
       top.kind === "timeline"
         ? top.filter === ""

@@ -84,7 +84,7 @@ describe("the terminal UI", () => {
     expect(frame()).toMatch(/Retry +retry in \d+\.\d s/);
     expect(frame()).toContain("value: ‹redacted");
     expect(frame()).toContain("from the proxy: the call never reached the server");
-    expect(frame()).toMatch(/Sessions › agent-ops 76c81072 › call \d+/);
+    expect(frame()).toMatch(/Sessions › agent-ops 76c81072 › call \d+ lines 1-28\/\d+/);
     // Scroll to the rule and the messages around the call.
     await press("G");
     await see("Messages around it");

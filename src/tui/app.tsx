@@ -57,7 +57,9 @@ export function useTerminalSize(fixed?: Size): Size {
   useEffect(() => {
     if (fixed) return;
     const onResize = (): void => setSize(read());
-    stdout.on("resize", onResize);
+    // Before Ink's own listener, which redraws at once: it then draws the new layout, not the
+    // old one wrapped in a narrower terminal.
+    stdout.prependListener("resize", onResize);
     return () => {
       stdout.off("resize", onResize);
     };

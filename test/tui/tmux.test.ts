@@ -34,17 +34,28 @@ function terminal(env: Record<string, string> = {}) {
   const screen = (escapes = false): string =>
     tmux("capture-pane", "-p", ...(escapes ? ["-e"] : []), "-t", "0");
   /** Wait until the screen shows `text` (polling, no fixed sleeps). */
-  const until = async (text: string | RegExp, timeoutMs = 15_000): Promise<string> => {
+  const until = async (
+    text: string | RegExp | ((screen: string) => boolean),
+    timeoutMs = 15_000,
+  ): Promise<string> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = screen();
-      if (typeof text === "string" ? s.includes(text) : text.test(s)) return s;
+      const seen =
+        typeof text === "string"
+          ? s.includes(text)
+          : text instanceof RegExp
+            ? text.test(s)
+            : text(s);
+      if (seen) return s;
       if (Date.now() > deadline) throw new Error(`never saw ${String(text)} on screen:\n${s}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   };
   const keys = (...k: string[]): void => void tmux("send-keys", "-t", "0", ...k);
-  return { until, keys, screen };
+  const resize = (x: number, y: number): void =>
+    void tmux("resize-window", "-t", "0", "-x", String(x), "-y", String(y));
+  return { until, keys, screen, resize };
 }
 
 describe.skipIf(!hasTmux)("policy-replay tui in a real terminal", () => {
@@ -70,6 +81,16 @@ describe.skipIf(!hasTmux)("policy-replay tui in a real terminal", () => {
     expect(help).toContain("q Ctrl-C");
     t.keys("Escape");
     await t.until("53 calls");
+    // A smaller terminal: the screen is laid out again to fit it.
+    t.resize(60, 14);
+    const small = await t.until((s: string) => {
+      const rows = s.split("\n");
+      return (
+        rows[0]?.includes("policy-replay · ") === true && rows[13]?.includes("q quit") === true
+      );
+    });
+    for (const l of small.split("\n")) expect(l.length).toBeLessThanOrEqual(60);
+    expect(small).toMatch(/› \S+ +fleet_status/);
     t.keys("q");
     const after = await t.until("EXITED 0");
     // The alternate screen is gone: the terminal is back as it was.

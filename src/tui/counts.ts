@@ -9,6 +9,7 @@ const SLICE = 2_000;
 /** Sessions remembered; the oldest are forgotten past this. */
 const KEEP = 50_000;
 
+/** Counts for the sessions asked for, worked out in slices off the key path, and kept. */
 export class SessionCounts {
   private readonly done = new Map<string, CallCounts>();
   private readonly partial = new Map<string, CallCounts>();

@@ -25,7 +25,7 @@ export function decisionSeg(decision: string, code: string): Seg {
   return { text: `${d.symbol} ${d.word}`, tone: d.tone };
 }
 
-export const CLASS_LOOK: Record<string, { symbol: string; tone: Tone }> = {
+const CLASS_LOOK: Record<string, { symbol: string; tone: Tone }> = {
   tightened: { symbol: "▲", tone: "tightened" },
   loosened: { symbol: "▼", tone: "loosened" },
   changed: { symbol: "~", tone: "changed" },

@@ -95,7 +95,8 @@ describe("the terminal UI", () => {
     await press(ESC);
     await see("Sessions › agent-ops 76c81072");
     expect(frame()).not.toContain('filter "');
-    await press(ESC);
+    // Backspace goes back too (terminals send DEL for it).
+    await press("\x7f");
     await see("3 sessions");
   });
 

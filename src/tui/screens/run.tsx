@@ -87,6 +87,7 @@ export function runHeader(r: RunRow, cls: keyof typeof CLASS_WORDS, filter: stri
   ];
 }
 
+/** A saved run: its header, then its changed (and inexact) calls, filtered by class and text. */
 export function RunView({
   screen,
   width,

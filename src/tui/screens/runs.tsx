@@ -62,6 +62,7 @@ export function runRow(r: RunRow, widths: readonly number[]): Line {
   );
 }
 
+/** The saved runs, newest first, with their candidate policy and counts by class. */
 export function RunsView({
   screen,
   width,

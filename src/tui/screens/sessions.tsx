@@ -85,6 +85,7 @@ export function sessionsHeader(screen: Extract<Screen, { kind: "sessions" }>): L
   ];
 }
 
+/** The sessions list: a line on its order and filter, then the table (counts as they come). */
 export function SessionsView({
   screen,
   width,

@@ -98,6 +98,7 @@ export function timelineHeader(s: SessionRow, counts: CallCounts | null, filter:
   ];
 }
 
+/** A session's timeline: who, when and how it went, then its calls in order. */
 export function TimelineView({
   screen,
   width,

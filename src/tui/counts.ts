@@ -5,7 +5,7 @@ import type { Browser, CallCounts } from "../store/browse.js";
 // read), and kept: scrolling back costs nothing, and startup never counts the whole table.
 
 /** Calls read per slice: a few milliseconds, so a key press never waits long behind one. */
-const SLICE = 2_000;
+const SLICE = 500;
 /** Sessions remembered; the oldest are forgotten past this. */
 const KEEP = 50_000;
 

@@ -11,7 +11,7 @@ import { runInNewContext } from "node:vm";
 // right after a frame is out, where it makes no key wait.
 
 /** Keys after which a collection runs even without a pause. */
-const EVERY = 25;
+const EVERY = 10;
 /** A pause this long (ms) after a key counts as idle. */
 const IDLE_MS = 80;
 

@@ -111,6 +111,7 @@ export function RunView({
         header={tableHeader(DIFF_COLUMNS, widths)}
         row={(d) => diffRow(d, widths)}
         empty={empty}
+        rowKey={(d) => d.call}
       />
     </Box>
   );

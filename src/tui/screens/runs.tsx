@@ -86,6 +86,7 @@ export function RunsView({
         width={width}
         header={tableHeader(RUN_COLUMNS, widths)}
         row={(r) => runRow(r, widths)}
+        rowKey={(r) => r.id}
         empty="No saved replay runs in this recording. A replay that saves its run into the file shows here."
       />
     </Box>

@@ -108,6 +108,7 @@ export function SessionsView({
         header={tableHeader(SESSION_COLUMNS, widths)}
         row={(s) => sessionRow(s, counts(s.id), widths)}
         empty={empty}
+        rowKey={(s) => s.id}
       />
     </Box>
   );

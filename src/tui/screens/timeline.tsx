@@ -123,6 +123,7 @@ export function TimelineView({
         header={tableHeader(CALL_COLUMNS, widths)}
         row={(c) => callRow(c, widths)}
         empty={empty}
+        rowKey={(c) => c.id}
       />
     </Box>
   );

@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import { createContext, useContext } from "react";
+import { createContext, memo, useContext } from "react";
 import { fitLine, type Line } from "../text.js";
 import { type Theme, themeFor } from "../theme.js";
 
@@ -11,16 +11,30 @@ export function useTheme(): Theme {
   return useContext(ThemeContext);
 }
 
-/** One line of styled segments, cut to `width`. */
-export function LineView({
-  line,
-  width,
-  inverse,
-}: {
+interface LineProps {
   line: Line;
   width: number;
   inverse?: boolean;
-}) {
+}
+
+/** Same segments, same styles: the line draws the same, whatever array it came in. */
+function sameLine(a: LineProps, b: LineProps): boolean {
+  if (a.width !== b.width || a.inverse !== b.inverse || a.line.length !== b.line.length)
+    return false;
+  for (let i = 0; i < a.line.length; i++) {
+    const x = a.line[i]!;
+    const y = b.line[i]!;
+    if (x.text !== y.text || x.tone !== y.tone || x.bold !== y.bold || x.inverse !== y.inverse)
+      return false;
+  }
+  return true;
+}
+
+/**
+ * One line of styled segments, cut to `width`. Memoised on content: screens rebuild their
+ * lines on every key, and most of them come out the same.
+ */
+export const LineView = memo(function LineView({ line, width, inverse }: LineProps) {
   const theme = useTheme();
   const segs = fitLine(line, width);
   return (
@@ -39,7 +53,7 @@ export function LineView({
           ))}
     </Text>
   );
-}
+}, sameLine);
 
 /** Lines, cut to `width`, filling exactly `height` rows (blank ones below when short). */
 export function Lines({

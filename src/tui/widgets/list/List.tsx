@@ -12,13 +12,15 @@ export interface ListProps<T> {
   row: (row: T, selected: boolean) => Line;
   /** What an empty list says. */
   empty: string;
+  /** A row's identity, so that a row scrolled up or down keeps its drawn line. */
+  rowKey?: (row: T) => string | number;
 }
 
 /**
  * A table of the rows on screen: header, rows, the selected one marked with › (and shown in
  * reverse video), then blank lines down to the list's height.
  */
-export function List<T>({ state, width, header, row, empty }: ListProps<T>) {
+export function List<T>({ state, width, header, row, empty, rowKey }: ListProps<T>) {
   const inner = Math.max(1, width - 2);
   return (
     <Box flexDirection="column" width={width} height={state.height + 1}>
@@ -32,7 +34,7 @@ export function List<T>({ state, width, header, row, empty }: ListProps<T>) {
           const sel = i === state.cursor;
           return (
             <LineView
-              key={i}
+              key={rowKey ? rowKey(r) : i}
               line={[{ text: sel ? "› " : "  ", bold: sel }, ...row(r, sel)]}
               width={2 + inner}
               inverse={sel}

@@ -17,15 +17,15 @@ import { List } from "../widgets/list/List.js";
 
 export const RUN_COLUMNS: readonly Column[] = [
   { title: "run", min: 4, align: "right" },
-  { title: "created", min: 14, grow: 1, max: 19 },
+  { title: "created", min: 14 },
   { title: "candidate", min: 12, grow: 3, max: 40 },
   { title: "against", min: 9, grow: 1, max: 30, drop: 2 },
   { title: "calls", min: 7, align: "right" },
   { title: "▲", min: 5, align: "right" },
   { title: "▼", min: 5, align: "right" },
   { title: "~", min: 5, align: "right" },
-  { title: "cf", min: 5, align: "right", drop: 1 },
-  { title: "≈", min: 5, align: "right", drop: 3 },
+  { title: "cf", min: 5, align: "right", drop: 3 },
+  { title: "≈", min: 5, align: "right", drop: 1 },
   { title: "gate", min: 4 },
 ];
 
@@ -42,7 +42,7 @@ export function runRow(r: RunRow, widths: readonly number[]): Line {
     text: count(v),
     tone: v > 0 ? tone : "muted",
   });
-  const created = (widths[1] ?? 0) >= 19 ? dateTime(r.createdAt) : dateTime(r.createdAt).slice(5);
+  const created = dateTime(r.createdAt).slice(5);
   return tableRow(
     [
       { text: String(r.id) },

@@ -226,6 +226,13 @@ async function startUi(db: string): Promise<Ui> {
     ["-qfec", `stty rows 24 cols 80; exec node bin/policy-replay.js tui --db '${db}'`, "/dev/null"],
     { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, TERM: "xterm-256color" } },
   );
+  // A run that fails half-way must not leave the UI running in its pseudo-terminal.
+  const kill = (): void => {
+    const node = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).stdout.trim();
+    for (const pid of [node, String(child.pid)]) if (pid) spawnSync("kill", [pid]);
+  };
+  process.once("exit", kill);
+  child.on("exit", () => process.off("exit", kill));
   let buffer = "";
   let waiter: (() => void) | null = null;
   child.stdout.setEncoding("utf8");

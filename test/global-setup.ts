@@ -13,4 +13,6 @@ export default function setup(): void {
     cwd: root,
     stdio: "inherit",
   });
+  // And the terminal UI's bundle, as `npm run build` makes it (see scripts/bundle-tui.ts).
+  execFileSync(process.execPath, ["dist/scripts/bundle-tui.js"], { cwd: root, stdio: "inherit" });
 }

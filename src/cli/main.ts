@@ -199,20 +199,43 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     )
     .requiredOption("--policy <file>", "the policy to check")
     .option("--db <file...>", "recordings to check against; default every *.sqlite in recordings/")
-    .addOption(new Option("--format <format>", "report format").choices(FORMATS).default("text"))
+    .addOption(
+      new Option("--format <format>", "report format").choices(["text", "json"]).default("text"),
+    )
     .option("--strict", "exit 1 when there is any warning")
     .exitOverride()
-    .action(async (opts: { policy: string; db?: string[]; format: Format; strict?: boolean }) => {
-      const { checkCommand } = await import("./check-command.js");
-      exitCode = await checkCommand(
-        {
-          policy: opts.policy,
-          ...(opts.db !== undefined ? { db: opts.db } : {}),
-          format: opts.format,
-          strict: opts.strict === true,
-        },
-        io,
-      );
+    .action(
+      async (opts: {
+        policy: string;
+        db?: string[];
+        format: "text" | "json";
+        strict?: boolean;
+      }) => {
+        const { checkCommand } = await import("./check-command.js");
+        exitCode = await checkCommand(
+          {
+            policy: opts.policy,
+            ...(opts.db !== undefined ? { db: opts.db } : {}),
+            format: opts.format,
+            strict: opts.strict === true,
+          },
+          io,
+        );
+      },
+    );
+
+  program
+    .command("tui")
+    .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
+    .option(
+      "--db <file>",
+      "the recording; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+    )
+    .exitOverride()
+    .action(async (opts: { db?: string }) => {
+      // Loaded only here: React and Ink are the UI's alone; replay never loads them.
+      const { tuiCommand } = await import("./tui-command.js");
+      exitCode = await tuiCommand(opts.db !== undefined ? { db: opts.db } : {}, io);
     });
 
   try {

@@ -436,7 +436,7 @@ function connect(file: string, readonly: boolean): Db {
 }
 
 /** Run fn, turning SQLite's "not a database"/"corrupt" into store_corrupt and I/O into store_io. */
-function guard<T>(file: string, fn: () => T): T {
+export function guard<T>(file: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
@@ -453,11 +453,13 @@ function guard<T>(file: string, fn: () => T): T {
   }
 }
 
-function userVersion(db: Db): number {
+/** The file's schema version: the number of migrations it has had. */
+export function userVersion(db: Db): number {
   return db.pragma("user_version", { simple: true }) as number;
 }
 
-function checkNotNewer(file: string, version: number): void {
+/** Throw store_newer_schema when a file's schema is newer than this build understands. */
+export function checkNotNewer(file: string, version: number): void {
   if (version > SCHEMA_VERSION)
     throw new StoreError(
       "store_newer_schema",

@@ -1,0 +1,74 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { run } from "../../src/cli/main.js";
+import { defaultRecording } from "../../src/cli/tui-command.js";
+import { copyDemo, root, tempDirs } from "../tui/helpers.js";
+
+const temp = tempDirs();
+
+async function cli(args: string[], cwd = root): Promise<{ code: number; stderr: string }> {
+  let stderr = "";
+  const code = await run(args, {
+    stdout: { write: () => true },
+    stderr: { write: (s: string) => (stderr += s) },
+    cwd,
+    env: {},
+  });
+  return { code, stderr };
+}
+
+describe("policy-replay tui", () => {
+  it("a recording that cannot be opened: exit 2 and one clear line, before anything is drawn", async () => {
+    const dir = temp();
+    const missing = await cli(["tui", "--db", join(dir, "nope.sqlite")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^policy-replay: .*nope\.sqlite: no such recording\n$/);
+    writeFileSync(join(dir, "junk.sqlite"), "not a database ".repeat(500));
+    const junk = await cli(["tui", "--db", "junk.sqlite"], dir);
+    expect(junk.code).toBe(2);
+    expect(junk.stderr).toContain("junk.sqlite: not a recording");
+    expect(junk.stderr).not.toContain("    at ");
+  });
+
+  it("needs a terminal", async () => {
+    const r = await cli(["tui", "--db", copyDemo(temp())]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("tui needs a terminal");
+  });
+
+  it("opens recordings/demo.sqlite by default, else the first recording there", async () => {
+    expect(defaultRecording(root)).toBe("recordings/demo.sqlite");
+    const dir = temp();
+    expect(defaultRecording(dir)).toBeNull();
+    expect((await cli(["tui"], dir)).stderr).toContain("no recording to open: pass --db FILE");
+    mkdirSync(join(dir, "recordings"));
+    copyDemo(join(dir, "recordings"), "b.sqlite");
+    copyDemo(join(dir, "recordings"), "a.sqlite");
+    expect(defaultRecording(dir)).toBe(join("recordings", "a.sqlite"));
+  });
+
+  it("replay never loads React or Ink: the CLI reaches them only through a dynamic import", () => {
+    // Walk the static imports of the built CLI (dist/, built by global setup).
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const walk = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/^(?:import|export)\s[^;]*?from\s+["']([^"']+)["']/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith(".")) {
+          const next = resolve(dirname(file), spec);
+          if (existsSync(next)) walk(next);
+        } else packages.add(spec.split("/")[0]!);
+      }
+    };
+    walk(join(root, "dist/src/cli/main.js"));
+    expect(seen.size).toBeGreaterThan(10);
+    expect(packages.has("commander")).toBe(true);
+    for (const ui of ["ink", "react", "react-reconciler", "string-width"])
+      expect(packages.has(ui)).toBe(false);
+    expect([...seen].some((f) => f.includes("/tui/"))).toBe(false);
+  });
+});

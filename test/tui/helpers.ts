@@ -1,0 +1,110 @@
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach } from "vitest";
+import { compile } from "../../src/engine/index.js";
+import { loadPolicyFile } from "../../src/policy/load.js";
+import { readRecording } from "../../src/replay/recording.js";
+import { type CallResult, createReplayer } from "../../src/replay/replay.js";
+
+export const root = join(import.meta.dirname, "../..");
+export const DEMO = join(root, "recordings/demo.sqlite");
+export const TIGHTENED = join(root, "fixtures/policies/fleet.tightened.json");
+export const LOOSENED = join(root, "fixtures/policies/fleet.loosened.json");
+
+/** A fresh directory per test, removed afterwards. */
+export function tempDirs(): () => string {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = mkdtempSync(join(tmpdir(), "policy-replay-tui-"));
+    dirs.push(d);
+    return d;
+  };
+}
+
+/** A copy of the demo recording in `dir` (the original is never touched). */
+export function copyDemo(dir: string, name = "demo.sqlite"): string {
+  const file = join(dir, name);
+  copyFileSync(DEMO, file);
+  return file;
+}
+
+/**
+ * Replay a recording under `policy` and save the run into it the way a saved replay does:
+ * a `runs` row and a `run_results` row per call that changed or was inexact. Returns its id.
+ */
+export function saveRun(file: string, policy: string, opts: { createdAt?: number } = {}): number {
+  const loaded = loadPolicyFile(policy);
+  const step = createReplayer({ candidate: compile(loaded.policy), file });
+  const results: { id: number; r: CallResult }[] = [];
+  const sessions = new Set<string>();
+  let calls = 0;
+  for (const tc of readRecording(file)) {
+    const r = step(tc);
+    calls++;
+    sessions.add(tc.call.session);
+    if (r.change !== null || r.inexact) results.push({ id: tc.line, r });
+  }
+  const tally = (cls: string): number => results.filter((x) => x.r.change === cls).length;
+  const db = new Database(file);
+  try {
+    db.prepare("INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)").run(
+      loaded.hash,
+      loaded.text,
+      Date.now(),
+    );
+    const run = db
+      .prepare(
+        `INSERT INTO runs (created_at, policy_hash, policy_path, baseline_hash, baseline_path, options,
+           calls, sessions, tightened, loosened, changed, counterfactual, inexact, gate_failed)
+         VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        opts.createdAt ?? Date.now(),
+        loaded.hash,
+        policy,
+        JSON.stringify({ failOn: ["tightened", "loosened"] }),
+        calls,
+        sessions.size,
+        tally("tightened"),
+        tally("loosened"),
+        tally("changed"),
+        results.filter((x) => x.r.counterfactual && x.r.change !== null).length,
+        results.filter((x) => x.r.inexact).length,
+        tally("tightened") + tally("loosened") > 0 ? 1 : 0,
+      );
+    const id = Number(run.lastInsertRowid);
+    const insert = db.prepare(
+      `INSERT INTO run_results (run, call, class, old_decision, old_code, old_rule, new_decision,
+         new_code, new_rule, new_reason, new_retry_after_ms, counterfactual, inexact)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    db.transaction(() => {
+      for (const { id: call, r } of results) {
+        const before = r.before!;
+        insert.run(
+          id,
+          call,
+          r.change,
+          before.decision,
+          before.code,
+          before.rule,
+          r.after.decision,
+          r.after.code,
+          r.after.rule,
+          r.decision.reason,
+          r.decision.retry_after_ms,
+          r.counterfactual ? 1 : 0,
+          r.inexact ? 1 : 0,
+        );
+      }
+    })();
+    return id;
+  } finally {
+    db.close();
+  }
+}

@@ -1,6 +1,6 @@
 // A large, realistic SQLite recording for the benchmarks (replay from SQLite, the terminal UI):
-// the same traffic as bench/generate.ts's JSONL trace, decided by the 200-rule bench policy as
-// the proxy would have decided it live, written through the store in one transaction.
+// traffic made the way bench/generate.ts makes its JSONL trace, decided by the 200-rule bench
+// policy as the proxy would have decided it live, written through the store in one transaction.
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compile, createState, decide } from "../src/engine/index.js";
@@ -54,7 +54,7 @@ export function generateRecording(file: string, opts: RecordingOptions): boolean
     seq: 0,
     lastTs: 0,
   }));
-  const store = openStore(tmp, { checkpointWorker: false });
+  const store = openStore(tmp, { bulk: true });
   try {
     store.transaction(() => {
       store.putPolicy(loaded.hash, policyText);

@@ -5,23 +5,35 @@ import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
 import type { ApprovalAnswer, RecordedDecision, TraceCall } from "./trace.js";
 
 /**
- * A recorded call as the engine sees it. Its arguments are parsed from the recording's JSON
- * text on first use: most decisions never look at them, and parsing is the costliest step of
- * reading a row. `arguments` is a getter, so spreading the object drops it; use toJSON().
+ * A recorded call, both as replay takes it (a TraceCall) and as the engine sees it (its `call`
+ * is itself): one object a row, the replay's only allocation per call. Its arguments are parsed
+ * from the recording's JSON text on first use: most decisions never look at them, and parsing
+ * is the costliest step of reading a row. `arguments` and `call` are getters, so spreading the
+ * object drops them; toJSON() gives the plain call.
  */
-export class RecordedCall implements Call {
+export class RecordedCall implements TraceCall, Call {
   private parsed: unknown = undefined;
   private done = false;
 
   constructor(
+    readonly index: number,
+    /** The call's row id in its recording. */
+    readonly line: number,
+    readonly file: number,
     readonly session: string,
     readonly identity: string,
     readonly tool: string,
     readonly ts: number,
+    readonly recorded: RecordedDecision,
+    readonly approval: ApprovalAnswer | null,
     private readonly text: string,
     private readonly start: number,
     private readonly end: number,
   ) {}
+
+  get call(): RecordedCall {
+    return this;
+  }
 
   get arguments(): unknown {
     if (!this.done) {
@@ -79,28 +91,31 @@ export function* readRecordings(
   const query = toQuery(filter);
   if (opts.arguments === false) query.arguments = false;
   const tool = filter.tools ? toolMatcher(filter.tools) : null;
-  const infos: KeyInfo[][] = [];
+  const infos: KeyInfo[][] = files.map(() => []);
   let index = 0;
   const stream = new CallStream(files, query);
   const c = stream.cursor;
   try {
     while (stream.next()) {
-      const perSource = infos[c.source] ?? (infos[c.source] = []);
-      const info = perSource[c.keyId] ?? (perSource[c.keyId] = keyInfo(files[c.file]!, c, tool));
+      const perFile = infos[c.file]!;
+      const info = perFile[c.keyId] ?? (perFile[c.keyId] = keyInfo(files[c.file]!, c, tool));
       if (!info.keep) continue;
       const k = info.key;
-      yield {
-        index: index++,
-        line: c.id,
-        file: c.file,
-        call: new RecordedCall(k[0], k[1], k[2], c.ts, c.argsText, c.argsStart, c.argsEnd),
-        recorded:
-          c.retryAfterMs === null
-            ? info.recorded
-            : { ...info.recorded, retry_after_ms: c.retryAfterMs },
+      yield new RecordedCall(
+        index++,
+        c.id,
+        c.file,
+        k[0],
+        k[1],
+        k[2],
+        c.ts,
+        c.retryAfterMs === null ? info.recorded : recorded(k, c.retryAfterMs),
         // "unavailable": no human was asked, so there is no answer to reuse (SPEC section 5).
-        approval: c.approval === "unavailable" ? null : (c.approval as ApprovalAnswer | null),
-      };
+        c.approval === "unavailable" ? null : (c.approval as ApprovalAnswer | null),
+        c.argsText,
+        c.argsStart,
+        c.argsEnd,
+      );
     }
   } finally {
     stream.close();

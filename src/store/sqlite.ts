@@ -191,6 +191,12 @@ export interface OpenStoreOptions {
   onError?: (err: StoreError) => void;
   /** Checkpoint the WAL from a worker thread (default true); false: SQLite's own way. */
   checkpointWorker?: boolean;
+  /**
+   * A file filled in one go before anyone reads it (a generated recording): the rollback
+   * journal in memory, no syncs, a large page cache, no checkpointer. A crash leaves a damaged
+   * file, so write to a temporary name and rename it when closed.
+   */
+  bulk?: boolean;
 }
 
 const CHECKPOINT_EVERY_MS = 100;
@@ -334,15 +340,22 @@ export function openStore(file: string, opts: OpenStoreOptions = {}): RecordingS
   try {
     const sync = opts.synchronous === "full" ? "FULL" : "NORMAL";
     guard(file, () => {
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${sync}`);
+      if (opts.bulk) {
+        db.pragma("journal_mode = MEMORY");
+        db.pragma("synchronous = OFF");
+        db.pragma("cache_size = -262144");
+      } else {
+        db.pragma("journal_mode = WAL");
+        db.pragma(`synchronous = ${sync}`);
+      }
       migrate(db, file);
     });
   } catch (err) {
     db.close();
     throw err;
   }
-  const checkpointer = opts.checkpointWorker === false ? null : startCheckpointer(file);
+  const checkpointer =
+    opts.checkpointWorker === false || opts.bulk ? null : startCheckpointer(file);
   if (checkpointer) db.pragma(`wal_autocheckpoint = ${WRITER_CHECKPOINT_PAGES}`);
   // SQLite gives the -wal and -shm files the database file's mode; make sure anyway.
   for (const side of [`${file}-wal`, `${file}-shm`]) {

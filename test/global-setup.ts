@@ -1,13 +1,19 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
 /**
  * Build dist/ from the current sources once per test run, so the tests that spawn the real
- * launcher (bin/policy-replay.js imports dist/) never run a stale build.
+ * launcher (bin/policy-replay.js imports dist/) never run a stale build. Afterwards, check that
+ * no test wrote into the committed demo recording (replays save runs into what they read).
  */
-export default function setup(): void {
+export default function setup(): () => void {
   const root = join(import.meta.dirname, "..");
+  const demo = join(root, "recordings/demo.sqlite");
+  const digest = (): string => createHash("sha256").update(readFileSync(demo)).digest("hex");
+  const before = digest();
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
   execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
     cwd: root,
@@ -15,4 +21,9 @@ export default function setup(): void {
   });
   // And the terminal UI's bundle, as `npm run build` makes it (see scripts/bundle-tui.ts).
   execFileSync(process.execPath, ["dist/scripts/bundle-tui.js"], { cwd: root, stdio: "inherit" });
+  return () => {
+    if (digest() !== before) {
+      throw new Error(`a test modified ${demo}: copy it to a temporary directory first`);
+    }
+  };
 }

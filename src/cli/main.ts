@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
 import { FORMATS, type Format, parseFailOn, parseShow, replayCommand } from "./replay-command.js";
+import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 
 const VERSION = "0.1.0";
 
@@ -19,8 +20,9 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     .option("--policy <file>", "the candidate policy to replay under (required)")
     .option("--calls <file>", "a JSONL trace of calls (SPEC section 7), instead of --db")
     .option(
-      "--db <file>",
-      "a SQLite recording made by `policy-replay record`; default recordings/demo.sqlite",
+      "--db <path>",
+      "a SQLite recording made by `policy-replay record`, or a directory of them (every *.sqlite); repeatable, merged by time; default recordings/",
+      collect,
     )
     .option(
       "--baseline <file>",
@@ -45,6 +47,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "--out <file>",
       "write the full report to this file; stdout gets the headline and the gate",
     )
+    .option("--no-save", "do not save this run into the recordings it read");
+  addFilterOptions(program)
     .showHelpAfterError("(run policy-replay --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -52,17 +56,20 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       writeErr: (s) => void io.stderr.write(s),
     })
     .action(
-      async (opts: {
-        policy?: string;
-        calls?: string;
-        db?: string;
-        baseline?: string;
-        format: Format;
-        failOn: string;
-        show: string;
-        accept?: string;
-        out?: string;
-      }) => {
+      async (
+        opts: {
+          policy?: string;
+          calls?: string;
+          db?: string[];
+          baseline?: string;
+          format: Format;
+          failOn: string;
+          show: string;
+          save: boolean;
+          accept?: string;
+          out?: string;
+        } & FilterFlags,
+      ) => {
         if (!opts.policy) {
           program.error("error: required option '--policy <file>' not specified", {
             exitCode: 2,
@@ -80,11 +87,47 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             show: parseShow(opts.show),
             ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
             ...(opts.out !== undefined ? { out: opts.out } : {}),
+            filter: toFilter(opts),
+            save: opts.save,
           },
           io,
         );
       },
     );
+
+  addFilterOptions(
+    program
+      .command("export")
+      .description(
+        "Write recorded calls as JSONL (SPEC section 7), with their recorded decisions, to stdout.",
+      )
+      .option(
+        "--db <path>",
+        "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
+        collect,
+      ),
+  )
+    .exitOverride()
+    .action(async (opts: { db?: string[] } & FilterFlags) => {
+      const { exportCommand } = await import("./export-command.js");
+      exitCode = await exportCommand(
+        { filter: toFilter(opts), ...(opts.db ? { db: opts.db } : {}) },
+        io,
+      );
+    });
+
+  program
+    .command("import")
+    .description(
+      "Write the calls of a JSONL trace (SPEC section 7, with recorded decisions) into a recording.",
+    )
+    .argument("<calls>", "the JSONL file, e.g. from `policy-replay export`")
+    .requiredOption("--db <file>", "the recording to write into (created if missing)")
+    .exitOverride()
+    .action(async (calls: string, opts: { db: string }) => {
+      const { importCommand } = await import("./import-command.js");
+      exitCode = await importCommand({ calls, db: opts.db }, io);
+    });
 
   program.enablePositionalOptions();
   program
@@ -244,6 +287,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   } catch (err) {
     return reportError(err, io);
   }
+}
+
+/** Commander's way to make an option repeatable: each occurrence adds a value. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** Print a fatal error the way a user wants it (no stack trace) and return its exit code. */

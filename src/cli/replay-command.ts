@@ -1,27 +1,28 @@
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { compile } from "../engine/index.js";
 import { UsageError } from "../errors.js";
-import { loadPolicyFile } from "../policy/load.js";
+import { type LoadedPolicy, loadPolicyFile } from "../policy/load.js";
 import { loadAcceptFile } from "../replay/accept.js";
 import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
-import { createReplayer } from "../replay/replay.js";
+import { type CallFilter, filterCalls, isEmptyFilter } from "../replay/filter.js";
+import { type CallResult, createReplayer } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
-import { SummaryBuilder } from "../replay/summary.js";
-import { readTrace } from "../replay/trace.js";
+import { type Summary, SummaryBuilder } from "../replay/summary.js";
+import { readTrace, type TraceCall } from "../replay/trace.js";
+import type { ResultSpool, RunResultRecord } from "../store/runs.js";
 import type { Io } from "./io.js";
 import { type Format, openReport } from "./report-output.js";
+import { type Recordings, resolveRecordings } from "./sources.js";
+
+export { DEFAULT_DB } from "./sources.js";
 
 export { FORMATS, type Format } from "./report-output.js";
-
-/** The default source when neither --calls nor --db is given: the recording shipped with the project. */
-export const DEFAULT_DB = "recordings/demo.sqlite";
 
 export interface ReplayCommandOptions {
   policy: string;
   calls?: string;
-  /** A SQLite recording (from `policy-replay record`) instead of a JSONL trace. */
-  db?: string;
+  /** SQLite recordings or directories of them (from `policy-replay record`); default recordings/. */
+  db?: string[];
   baseline?: string;
   format: Format;
   failOn: ChangeClass[];
@@ -30,6 +31,9 @@ export interface ReplayCommandOptions {
   accept?: string;
   /** Write the full report here; stdout then gets the headline and the gate. */
   out?: string;
+  filter?: CallFilter;
+  /** Save the run into the recordings it read (default true; --no-save). */
+  save?: boolean;
 }
 
 /** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
@@ -59,44 +63,38 @@ export function parseShow(value: string): number {
 }
 
 /**
- * `policy-replay --policy P [--calls F | --db F] [--baseline B]`: replay, diff, report;
- * resolves to the exit code (0 pass, 1 the gate failed). Bad input rejects with a
- * PolicyReplayError (exit 2).
+ * `policy-replay --policy P [--calls F | --db F...] [--baseline B] [filters]`: replay, diff,
+ * report, and save the run into the recordings read; resolves to the exit code (0 pass, 1 the
+ * gate failed). Bad input rejects with a PolicyReplayError (exit 2). A run that cannot be saved
+ * (a read-only file) is said on stderr and does not change the exit code.
  */
 export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise<number> {
-  if (opts.calls !== undefined && opts.db !== undefined) {
+  if (opts.calls !== undefined && opts.db !== undefined && opts.db.length > 0) {
     throw new UsageError("--calls and --db: replay one source at a time");
   }
   const candidate = loadPolicyFile(resolve(io.cwd, opts.policy));
   const baseline = opts.baseline ? loadPolicyFile(resolve(io.cwd, opts.baseline)) : null;
   const accept = opts.accept ? loadAcceptFile(resolve(io.cwd, opts.accept), opts.accept) : null;
-  const db = opts.calls === undefined ? (opts.db ?? DEFAULT_DB) : undefined;
-  const callsFile = db ?? opts.calls!;
-  const callsPath = resolve(io.cwd, callsFile);
-  if (opts.calls === undefined && opts.db === undefined && !existsSync(callsPath)) {
-    throw new UsageError(
-      `no calls to replay: pass --db FILE or --calls FILE (the default ${DEFAULT_DB} does not exist in ${io.cwd})`,
-    );
-  }
+  const filter = opts.filter ?? {};
+  const recordings = opts.calls === undefined ? resolveRecordings(opts.db, io.cwd) : null;
+  const source = recordings ? recordings.label : opts.calls!;
   const ctx: ReportContext = {
     candidate: opts.policy,
     baseline: opts.baseline ?? null,
-    source: callsFile,
+    source,
     failOn: opts.failOn,
     show: opts.show,
     accept: opts.accept ?? null,
     candidateText: candidate.text,
   };
+  const compiledCandidate = compile(candidate.policy);
+  const compiledBaseline = baseline ? compile(baseline.policy) : null;
   const step = createReplayer({
-    candidate: compile(candidate.policy),
-    ...(baseline ? { baseline: compile(baseline.policy) } : {}),
-    file: callsFile,
+    candidate: compiledCandidate,
+    ...(compiledBaseline ? { baseline: compiledBaseline } : {}),
+    file: source,
   });
   const builder = new SummaryBuilder(baseline ? "baseline" : "recorded", opts.failOn);
-  // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
-  const source = db
-    ? (await import("../replay/recording.js")).readRecording(callsPath)
-    : readTrace(callsPath, callsFile);
   const report = openReport(
     {
       format: opts.format,
@@ -107,12 +105,134 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     },
     io,
   );
+
+  let calls: Iterable<TraceCall>;
+  let spool: ResultSpool | null = null;
+  if (recordings) {
+    // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
+    const { readRecordings } = await import("../replay/recording.js");
+    calls = readRecordings(recordings.paths, {
+      filter,
+      arguments: compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false),
+    });
+    if (opts.save !== false) spool = new (await import("../store/runs.js")).ResultSpool();
+  } else {
+    const trace = readTrace(resolve(io.cwd, opts.calls!), opts.calls!);
+    calls = isEmptyFilter(filter) ? trace : filterCalls(trace, filter);
+  }
+  const perFile: number[] = recordings ? recordings.paths.map(() => 0) : [];
   try {
-    for (const tc of source) report.add(step(tc));
+    if (spool) {
+      for (const tc of calls) {
+        const r = step(tc);
+        report.add(r);
+        perFile[tc.file ?? 0]!++;
+        if ((r.change !== null || r.inexact) && r.before) spool.add(tc.file ?? 0, resultRecord(r));
+      }
+    } else {
+      for (const tc of calls) report.add(step(tc));
+    }
   } catch (err) {
     report.abort();
+    spool?.close();
     throw err;
   }
-  const summary = report.finish();
-  return summary.gate.failed ? 1 : 0;
+  try {
+    const summary = report.finish();
+    if (spool && recordings) {
+      await saveRuns(recordings, spool, perFile, summary, {
+        opts,
+        candidate,
+        baseline,
+        filter,
+        io,
+      });
+    }
+    return summary.gate.failed ? 1 : 0;
+  } finally {
+    spool?.close();
+  }
+}
+
+function resultRecord(r: CallResult): RunResultRecord {
+  const b = r.before!;
+  return {
+    call: r.source.line,
+    class: r.change,
+    oldDecision: b.decision,
+    oldCode: b.code,
+    oldRule: b.rule,
+    newDecision: r.after.decision,
+    newCode: r.after.code,
+    newRule: r.after.rule,
+    newReason: r.decision.reason,
+    newRetryAfterMs: r.after.retry_after_ms,
+    counterfactual: r.counterfactual,
+    inexact: r.inexact,
+  };
+}
+
+/** Save the run into each recording read; one that cannot be written is said once, not fatal. */
+async function saveRuns(
+  recordings: Recordings,
+  spool: ResultSpool,
+  perFile: number[],
+  summary: Summary,
+  run: {
+    opts: ReplayCommandOptions;
+    candidate: LoadedPolicy;
+    baseline: LoadedPolicy | null;
+    filter: CallFilter;
+    io: Io;
+  },
+): Promise<void> {
+  const { saveRun } = await import("../store/runs.js");
+  const { StoreError } = await import("../store/errors.js");
+  const { opts, candidate, baseline, filter, io } = run;
+  const createdAt = Date.now();
+  recordings.paths.forEach((path, i) => {
+    try {
+      saveRun(
+        path,
+        {
+          createdAt,
+          policy: { hash: candidate.hash, path: opts.policy, text: candidate.text },
+          baseline:
+            baseline && opts.baseline
+              ? { hash: baseline.hash, path: opts.baseline, text: baseline.text }
+              : null,
+          options: {
+            filters: {
+              sessions: filter.sessions ?? null,
+              identities: filter.identities ?? null,
+              tools: filter.tools ?? null,
+              since: filter.since ?? null,
+              until: filter.until ?? null,
+            },
+            fail_on: opts.failOn,
+            sources: recordings.names,
+            // Which of the sources this file is, and how many of the run's calls it held.
+            source: i,
+            source_calls: perFile[i] ?? 0,
+          },
+          calls: summary.calls,
+          sessions: summary.sessions,
+          tightened: summary.changes.tightened,
+          loosened: summary.changes.loosened,
+          changed: summary.changes.changed,
+          counterfactual: summary.counterfactual_changes,
+          inexact: summary.inexact,
+          gateFailed: summary.gate.failed,
+        },
+        spool,
+        i,
+      );
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      const reason = err.message.startsWith(`${path}: `)
+        ? err.message.slice(path.length + 2)
+        : err.message;
+      io.stderr.write(`policy-replay: run not saved in ${recordings.names[i]}: ${reason}\n`);
+    }
+  });
 }

@@ -108,6 +108,8 @@ export interface CompiledPolicy {
   /** For identities that have no grant. */
   base: Resolver;
   grants: Map<string, Resolver>;
+  /** Some rule has conditions: only then can a decision depend on a call's arguments. */
+  needsArguments: boolean;
 }
 
 /** Prepare a validated policy for decide(): patterns, conditions and counters resolved once. */
@@ -117,6 +119,7 @@ export function compile(policy: Policy): CompiledPolicy {
   let privateCounters = 0;
   // `key` identifies the count: a user-named counter by its name, a rule's private shorthand
   // counter by a serial number no name can spell, so no two rules ever share one.
+  let needsArguments = false;
   const counterId = (key: string, name: string, ms: number): number => {
     let id = counterIds.get(key);
     if (id === undefined) {
@@ -169,6 +172,7 @@ export function compile(policy: Policy): CompiledPolicy {
     }
     const action = rule.action ?? "allow";
     const reason = rule.reason ?? null;
+    if (rule.deny_if?.length || rule.require?.length) needsArguments = true;
     const fixed = Object.freeze(
       action === "deny"
         ? plain("deny", "rule_deny", pattern, reason, false)
@@ -231,5 +235,11 @@ export function compile(policy: Policy): CompiledPolicy {
       ),
     );
   }
-  return { policy, counters, base: new Resolver([topRules], [topHide], topDefault), grants };
+  return {
+    policy,
+    counters,
+    base: new Resolver([topRules], [topHide], topDefault),
+    grants,
+    needsArguments,
+  };
 }

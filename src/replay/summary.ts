@@ -1,4 +1,4 @@
-import type { DecisionKind } from "../engine/index.js";
+import type { DecisionCode, DecisionKind } from "../engine/index.js";
 import type { ChangeClass } from "./diff.js";
 import type { Basis, CallResult } from "./replay.js";
 
@@ -59,8 +59,10 @@ export class SummaryBuilder {
     deny: 0,
     approval_required: 0,
   };
-  // A plain object: codes are a handful of constant strings, and this is the per-call path.
-  private readonly codes: Record<string, number> = {};
+  // Counted per known code in a fixed slot (see codeSlot): a keyed update by ten different
+  // names goes megamorphic, and this is the per-call path.
+  private readonly codeCounts = new Array<number>(CODES.length).fill(0);
+  private readonly otherCodes = new Map<string, number>();
   private readonly changes: Record<ChangeClass, number> = { tightened: 0, loosened: 0, changed: 0 };
   private readonly accepted: Record<ChangeClass, number> = {
     tightened: 0,
@@ -85,8 +87,10 @@ export class SummaryBuilder {
     if (r.firstInSession) this.sessions++;
     if (this.fromTs === null) this.fromTs = call.ts;
     this.toTs = call.ts;
-    this.decisions[r.after.decision]++;
-    this.codes[r.after.code] = (this.codes[r.after.code] ?? 0) + 1;
+    const code = r.after.code;
+    const slot = codeSlot(code);
+    if (slot >= 0) this.codeCounts[slot]!++;
+    else this.otherCodes.set(code, (this.otherCodes.get(code) ?? 0) + 1);
     if (r.before) this.sawBefore = true;
     if (r.counterfactual) this.counterfactualCalls++;
     if (r.inexact) this.inexact++;
@@ -94,12 +98,40 @@ export class SummaryBuilder {
     const identity = tally(this.byIdentity, call.identity);
     tool.calls++;
     identity.calls++;
-    tool[r.after.decision]++;
-    identity[r.after.decision]++;
+    // Switches, not t[name]++: named updates stay monomorphic on the per-call path.
+    switch (r.after.decision) {
+      case "allow":
+        this.decisions.allow++;
+        tool.allow++;
+        identity.allow++;
+        break;
+      case "deny":
+        this.decisions.deny++;
+        tool.deny++;
+        identity.deny++;
+        break;
+      default:
+        this.decisions.approval_required++;
+        tool.approval_required++;
+        identity.approval_required++;
+    }
     if (r.change) {
-      this.changes[r.change]++;
-      tool[r.change]++;
-      identity[r.change]++;
+      switch (r.change) {
+        case "tightened":
+          this.changes.tightened++;
+          tool.tightened++;
+          identity.tightened++;
+          break;
+        case "loosened":
+          this.changes.loosened++;
+          tool.loosened++;
+          identity.loosened++;
+          break;
+        default:
+          this.changes.changed++;
+          tool.changed++;
+          identity.changed++;
+      }
       if (r.counterfactual) this.counterfactualChanges++;
       if (r.accepted) this.accepted[r.change]++;
     }
@@ -119,7 +151,12 @@ export class SummaryBuilder {
       basis: this.basis === "recorded" && !this.sawBefore ? "none" : this.basis,
       decisions: { ...this.decisions },
       codes: Object.fromEntries(
-        Object.entries(this.codes).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
+        [
+          ...CODES.flatMap((c, i) =>
+            this.codeCounts[i] ? [[c, this.codeCounts[i]] as const] : [],
+          ),
+          ...this.otherCodes,
+        ].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
       ),
       changes: { ...this.changes, total },
       accepted: { ...a, total: a.tightened + a.loosened + a.changed },
@@ -130,6 +167,47 @@ export class SummaryBuilder {
       by_identity: sortedTallies(this.byIdentity),
       gate: { fail_on: [...this.failOn], failing, failed: failing > 0 },
     };
+  }
+}
+
+const CODES: readonly DecisionCode[] = [
+  "hidden",
+  "rule_allow",
+  "rule_deny",
+  "approval_required",
+  "condition_deny",
+  "requirement_failed",
+  "rate_limited",
+  "default_allow",
+  "default_deny",
+  "default_approval",
+];
+
+/** The code's place in CODES, or -1. */
+function codeSlot(code: string): number {
+  switch (code) {
+    case "hidden":
+      return 0;
+    case "rule_allow":
+      return 1;
+    case "rule_deny":
+      return 2;
+    case "approval_required":
+      return 3;
+    case "condition_deny":
+      return 4;
+    case "requirement_failed":
+      return 5;
+    case "rate_limited":
+      return 6;
+    case "default_allow":
+      return 7;
+    case "default_deny":
+      return 8;
+    case "default_approval":
+      return 9;
+    default:
+      return -1;
   }
 }
 

@@ -25,6 +25,8 @@ export interface TraceCall {
   call: Call;
   recorded: RecordedDecision | null;
   approval: ApprovalAnswer | null;
+  /** Calls read from recordings: which one, by its position in the list read (0-based). */
+  file?: number;
 }
 
 const KEY_LIST = [

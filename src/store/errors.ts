@@ -15,6 +15,8 @@ export type StoreErrorCode =
   | "store_io"
   /** A write failed (disk full, constraint broken by the caller, ...). */
   | "store_write_failed"
+  /** The file, its directory or its file system cannot be written by this process. */
+  | "store_read_only"
   /** Used after close(). */
   | "store_closed"
   /** The redaction key file exists but does not hold a key. */

@@ -10,6 +10,7 @@ import type {
   Direction,
   MessageRecord,
   Mode,
+  ResultClass,
   SessionStart,
   SessionUpdate,
   Store,
@@ -190,6 +191,12 @@ export interface OpenStoreOptions {
   onError?: (err: StoreError) => void;
   /** Checkpoint the WAL from a worker thread (default true); false: SQLite's own way. */
   checkpointWorker?: boolean;
+  /**
+   * A file filled in one go before anyone reads it (a generated recording): the rollback
+   * journal in memory, no syncs, a large page cache, no checkpointer. A crash leaves a damaged
+   * file, so write to a temporary name and rename it when closed.
+   */
+  bulk?: boolean;
 }
 
 const CHECKPOINT_EVERY_MS = 100;
@@ -235,6 +242,59 @@ export interface RecordedCall extends StoredCall {
   latencyMs: number | null;
 }
 
+/** A saved replay run as read back (see runs.ts for what is saved). */
+export interface StoredRun {
+  id: number;
+  createdAt: number;
+  policyHash: string;
+  policyPath: string;
+  /** Null: the run compared with the recorded decisions. */
+  baselineHash: string | null;
+  baselinePath: string | null;
+  /** The filters, --fail-on and the source files, as saved (JSON). */
+  options: unknown;
+  calls: number;
+  sessions: number;
+  tightened: number;
+  loosened: number;
+  changed: number;
+  counterfactual: number;
+  inexact: number;
+  gateFailed: boolean;
+}
+
+/** One call of a saved run that changed or was inexact, with the call it is about. */
+export interface StoredRunResult {
+  /** The call's row id. */
+  call: number;
+  session: string;
+  identity: string;
+  ts: number;
+  tool: string;
+  /** Null: the call kept its decision but was inexact. */
+  class: ResultClass | null;
+  old: { decision: string; code: string; rule: string | null };
+  new: {
+    decision: string;
+    code: string;
+    rule: string | null;
+    reason: string | null;
+    retryAfterMs: number | null;
+  };
+  counterfactual: boolean;
+  inexact: boolean;
+}
+
+/** A page of a run's results: keyset by call id. */
+export interface RunResultsQuery {
+  /** Results after this call id (the last one of the previous page); from the first if absent. */
+  afterCall?: number;
+  /** At most this many (default 100). */
+  limit?: number;
+  /** Only this class; null: only the inexact calls that kept their decision. */
+  class?: ResultClass | null;
+}
+
 /** What replay and the terminal UI read a recording through. */
 export interface StoreReader {
   readonly file: string;
@@ -251,12 +311,24 @@ export interface StoreReader {
    * request, the first later server_to_client response in its session with the same JSON-RPC id.
    */
   toolListAnswers(): IterableIterator<StoredMessage>;
+  /** The replay runs saved in this recording, newest first. */
+  listRuns(): StoredRun[];
+  /** One saved run, or null. */
+  getRun(id: number): StoredRun | null;
+  /** A run's results in call id order, a page at a time (keyset on the call id). */
+  runResults(runId: number, query?: RunResultsQuery): StoredRunResult[];
   close(): void;
 }
 
 /** The read-write store the proxy records through; it can read back too. */
 export interface RecordingStore extends Store, StoreReader {
   calls(): IterableIterator<RecordedCall>;
+  /**
+   * Run fn with every write it makes in one transaction: all commit together when it returns,
+   * none when it throws (a failed write throws too, instead of being reported and skipped).
+   * For bulk writers (import, generated recordings), not for the live proxy.
+   */
+  transaction<T>(fn: () => T): T;
   close(): void;
 }
 
@@ -273,15 +345,22 @@ export function openStore(file: string, opts: OpenStoreOptions = {}): RecordingS
   try {
     const sync = opts.synchronous === "full" ? "FULL" : "NORMAL";
     guard(file, () => {
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${sync}`);
+      if (opts.bulk) {
+        db.pragma("journal_mode = MEMORY");
+        db.pragma("synchronous = OFF");
+        db.pragma("cache_size = -262144");
+      } else {
+        db.pragma("journal_mode = WAL");
+        db.pragma(`synchronous = ${sync}`);
+      }
       migrate(db, file);
     });
   } catch (err) {
     db.close();
     throw err;
   }
-  const checkpointer = opts.checkpointWorker === false ? null : startCheckpointer(file);
+  const checkpointer =
+    opts.checkpointWorker === false || opts.bulk ? null : startCheckpointer(file);
   if (checkpointer) db.pragma(`wal_autocheckpoint = ${WRITER_CHECKPOINT_PAGES}`);
   // SQLite gives the -wal and -shm files the database file's mode; make sure anyway.
   for (const side of [`${file}-wal`, `${file}-shm`]) {
@@ -587,6 +666,89 @@ function toMessage(r: MessageRow): StoredMessage {
   };
 }
 
+interface RunRow {
+  id: number;
+  created_at: number;
+  policy_hash: string;
+  policy_path: string;
+  baseline_hash: string | null;
+  baseline_path: string | null;
+  options: string;
+  calls: number;
+  sessions: number;
+  tightened: number;
+  loosened: number;
+  changed: number;
+  counterfactual: number;
+  inexact: number;
+  gate_failed: number;
+}
+
+interface RunResultRow {
+  call: number;
+  session: string;
+  identity: string;
+  ts: number;
+  tool: string;
+  class: ResultClass | null;
+  old_decision: string;
+  old_code: string;
+  old_rule: string | null;
+  new_decision: string;
+  new_code: string;
+  new_rule: string | null;
+  new_reason: string | null;
+  new_retry_after_ms: number | null;
+  counterfactual: number;
+  inexact: number;
+}
+
+function toRun(r: RunRow): StoredRun {
+  return {
+    id: r.id,
+    createdAt: r.created_at,
+    policyHash: r.policy_hash,
+    policyPath: r.policy_path,
+    baselineHash: r.baseline_hash,
+    baselinePath: r.baseline_path,
+    options: JSON.parse(r.options),
+    calls: r.calls,
+    sessions: r.sessions,
+    tightened: r.tightened,
+    loosened: r.loosened,
+    changed: r.changed,
+    counterfactual: r.counterfactual,
+    inexact: r.inexact,
+    gateFailed: r.gate_failed !== 0,
+  };
+}
+
+function toRunResult(r: RunResultRow): StoredRunResult {
+  return {
+    call: r.call,
+    session: r.session,
+    identity: r.identity,
+    ts: r.ts,
+    tool: r.tool,
+    class: r.class,
+    old: { decision: r.old_decision, code: r.old_code, rule: r.old_rule },
+    new: {
+      decision: r.new_decision,
+      code: r.new_code,
+      rule: r.new_rule,
+      reason: r.new_reason,
+      retryAfterMs: r.new_retry_after_ms,
+    },
+    counterfactual: r.counterfactual !== 0,
+    inexact: r.inexact !== 0,
+  };
+}
+
+const RUN_RESULT_SELECT =
+  "SELECT r.call, c.session, c.identity, c.ts, c.tool, r.class, r.old_decision, r.old_code, " +
+  "r.old_rule, r.new_decision, r.new_code, r.new_rule, r.new_reason, r.new_retry_after_ms, " +
+  "r.counterfactual, r.inexact FROM run_results r JOIN calls c ON c.id = r.call";
+
 const CALL_COLUMNS =
   "id, session, seq, ts, identity, tool, arguments, jsonrpc_id, mode, decision, code, rule, " +
   "reason, limit_json, retry_after_ms, inexact, approval, outcome, latency_ms";
@@ -659,6 +821,37 @@ class SqliteReader implements StoreReader {
     return this.stream(() => this.toolListAnswersStmt.iterate(), toMessage);
   }
 
+  listRuns(): StoredRun[] {
+    this.checkOpen();
+    return this.db.prepare<[], RunRow>("SELECT * FROM runs ORDER BY id DESC").all().map(toRun);
+  }
+
+  getRun(id: number): StoredRun | null {
+    this.checkOpen();
+    const r = this.db.prepare<[number], RunRow>("SELECT * FROM runs WHERE id = ?").get(id);
+    return r ? toRun(r) : null;
+  }
+
+  runResults(runId: number, query: RunResultsQuery = {}): StoredRunResult[] {
+    this.checkOpen();
+    const after = query.afterCall ?? -Infinity;
+    const limit = Math.max(0, Math.floor(query.limit ?? 100));
+    // By class: through run_results_by_class (run, class, call); else the primary key.
+    const rows =
+      query.class === undefined
+        ? this.db
+            .prepare<[number, number, number], RunResultRow>(
+              `${RUN_RESULT_SELECT} WHERE r.run = ? AND r.call > ? ORDER BY r.call LIMIT ?`,
+            )
+            .all(runId, after, limit)
+        : this.db
+            .prepare<[number, string | null, number, number], RunResultRow>(
+              `${RUN_RESULT_SELECT} WHERE r.run = ? AND r.class IS ? AND r.call > ? ORDER BY r.call LIMIT ?`,
+            )
+            .all(runId, query.class, after, limit);
+    return rows.map(toRunResult);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -715,6 +908,8 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly onError: (err: StoreError) => void;
   private queue: QueuedWrite[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** Inside transaction(): writes run at once, in the open transaction, and failures throw. */
+  private inTransaction = false;
 
   private readonly insertPolicy;
   private readonly insertSession;
@@ -850,6 +1045,27 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     });
   }
 
+  transaction<T>(fn: () => T): T {
+    this.checkOpen();
+    if (this.inTransaction) return fn();
+    if (this.reading > 0)
+      throw new StoreError(
+        "store_write_failed",
+        this.file,
+        `${this.file}: cannot write while a read of the same store is in progress`,
+      );
+    this.flush();
+    this.inTransaction = true;
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      // The caller's own errors (a bad input line, a bug) pass through as they are.
+      throw err instanceof Database.SqliteError ? this.writeFailed(err) : err;
+    } finally {
+      this.inTransaction = false;
+    }
+  }
+
   flush(): void {
     this.checkOpen();
     if (this.queue.length === 0) return this.clearTimer();
@@ -896,6 +1112,10 @@ class SqliteStore extends SqliteReader implements RecordingStore {
 
   private enqueue(w: QueuedWrite): void {
     this.checkOpen();
+    if (this.inTransaction) {
+      this.run(w);
+      return;
+    }
     this.queue.push(w);
     if (this.queue.length >= this.batchSize && this.reading === 0) this.flush();
     else if (this.timer === null) this.startTimer();
@@ -909,7 +1129,7 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   /** Commit one write now, together with whatever is queued (queued first, keeping order). */
   private writeNow(w: QueuedWrite): Database.RunResult {
     this.checkWritable();
-    if (this.queue.length === 0) return this.run(w);
+    if (this.queue.length === 0 || this.inTransaction) return this.run(w);
     this.clearTimer();
     const writes = this.takeQueue();
     try {

@@ -3,7 +3,8 @@ import type { Decision } from "../engine/index.js";
 // The store's seam: everything the proxy writes and replay and the terminal UI read goes
 // through this interface; all SQL lives in sqlite.ts behind it.
 
-export type TransportKind = "stdio" | "http";
+/** "import": a session made by `policy-replay import` from a JSONL trace. */
+export type TransportKind = "stdio" | "http" | "import";
 export type Mode = "enforce" | "observe";
 
 /** Which way a message went. The proxy's own messages (denials, approval requests) are "proxy_*". */
@@ -108,3 +109,23 @@ export interface Store {
 export interface Redactor {
   redact(value: unknown): unknown;
 }
+
+/**
+ * Which recorded calls to read. Every filter is pushed into SQL: the time range and identities
+ * as comparisons on the scan in time order, sessions through the calls_by_session index.
+ */
+export interface CallQuery {
+  /** Calls at or after this time (ms since the epoch). */
+  since?: number;
+  /** Calls before this time (ms, exclusive). */
+  until?: number;
+  /** Only the calls of these sessions. */
+  sessions?: readonly string[];
+  /** Only the calls of these identities. */
+  identities?: readonly string[];
+  /** Read the arguments too (default true); false when no decision looks at them. */
+  arguments?: boolean;
+}
+
+/** How a saved run's result differs from what it was compared with (SPEC section 6). */
+export type ResultClass = "tightened" | "loosened" | "changed";

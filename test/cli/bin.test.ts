@@ -2,11 +2,20 @@
 // imports the compiled CLI from dist/. test/global-setup.ts rebuilds dist/ at the start of
 // every test run, so these never exercise a stale build.
 import { spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "../..");
 const bin = join(root, "bin/policy-replay.js");
+// The quick start saves its run into the recording it replays: run it on a copy of the
+// project's recordings/, never on the committed demo recording itself.
+const project = mkdtempSync(join(tmpdir(), "policy-replay-bin-"));
+mkdirSync(join(project, "recordings"));
+copyFileSync(join(root, "recordings/demo.sqlite"), join(project, "recordings/demo.sqlite"));
+symlinkSync(join(root, "fixtures"), join(project, "fixtures"));
+afterAll(() => rmSync(project, { recursive: true, force: true }));
 
 interface Ran {
   code: number | null;
@@ -17,7 +26,7 @@ interface Ran {
 function launch(args: string[], opts: { closeStdoutEarly?: boolean } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
+      cwd: project,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -984,7 +984,8 @@ describe("exit codes: bad input and usage exit 2 with a message, never a stack t
     mkdirSync(empty, { recursive: true });
     const r = await cli(["--policy", join(root, policyPath("fleet"))], empty);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("recordings/demo.sqlite");
+    expect(r.stderr).toContain("--db FILE or --calls FILE");
+    expect(r.stderr).toContain("recordings/");
     expect(r.stderr).toContain(empty);
     noStack(r);
   });

@@ -1,0 +1,72 @@
+import { readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { UsageError } from "../errors.js";
+
+/** Where replay and export read when no --db (or --calls) is given: every recording in it. */
+export const DEFAULT_DB = "recordings";
+
+/** The recordings a run reads: paths to open, the names to show, and a label for reports. */
+export interface Recordings {
+  /** Absolute paths, in the order they merge (ties in time go to the earlier file). */
+  paths: string[];
+  /** Each as the user would write it: the --db value, or the directory joined with the name. */
+  names: string[];
+  label: string;
+}
+
+/**
+ * Expand --db values: a file is itself, a directory is every `*.sqlite` file in it, sorted by
+ * name. A path given twice is read once. A missing path is left for the store to report (a
+ * StoreError naming it); a directory with no recording in it is a UsageError, as is the
+ * default directory when it is missing or empty (the message says what to pass instead).
+ */
+export function resolveRecordings(values: readonly string[] | undefined, cwd: string): Recordings {
+  const given = values === undefined || values.length === 0 ? [DEFAULT_DB] : values;
+  const paths: string[] = [];
+  const names: string[] = [];
+  const labels: string[] = [];
+  for (const value of given) {
+    const path = resolve(cwd, value);
+    let isDir = false;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      if (values === undefined || values.length === 0) throw noDefault(cwd);
+    }
+    if (!isDir) {
+      if (!paths.includes(path)) {
+        paths.push(path);
+        names.push(value);
+      }
+      labels.push(value);
+      continue;
+    }
+    const found = readdirSync(path)
+      .filter((f) => f.endsWith(".sqlite"))
+      .sort()
+      .filter((f) => statSync(join(path, f)).isFile());
+    if (found.length === 0) {
+      if (values === undefined || values.length === 0) throw noDefault(cwd);
+      throw new UsageError(`--db ${value}: no recording (*.sqlite file) in this directory`);
+    }
+    for (const f of found) {
+      const p = join(path, f);
+      if (!paths.includes(p)) {
+        paths.push(p);
+        names.push(join(value, f));
+      }
+    }
+    labels.push(
+      found.length === 1
+        ? join(value, found[0]!)
+        : `${value.replace(/\/+$/, "")}/ (${found.length} recordings)`,
+    );
+  }
+  return { paths, names, label: labels.join(", ") };
+}
+
+function noDefault(cwd: string): UsageError {
+  return new UsageError(
+    `no calls to replay: pass --db FILE or --calls FILE (the default, every *.sqlite file in ${DEFAULT_DB}/, found none in ${cwd})`,
+  );
+}

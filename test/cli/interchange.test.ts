@@ -1,0 +1,333 @@
+// `policy-replay export` and `import`: SPEC section 7 JSONL out of and into recordings.
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import {
+  cli,
+  demoCopy,
+  type JsonCall,
+  jsonReport,
+  policyPath,
+  tempRoot,
+  writeRecording,
+} from "./support.js";
+
+const tempDir = tempRoot("interchange");
+const sha = (file: string): string => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+async function exportOf(...args: string[]): Promise<string> {
+  const r = await cli(["export", ...args]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return r.stdout;
+}
+
+async function importInto(db: string, text: string, dir = tempDir()): Promise<string> {
+  const file = join(dir, `in-${readdirSync(dir).length}.jsonl`);
+  writeFileSync(file, text);
+  const r = await cli(["import", file, "--db", db]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return r.stdout;
+}
+
+const withoutLine = (calls: JsonCall[]) => calls.map((c) => ({ ...c, line: 0 }));
+
+describe("export", () => {
+  it("writes one SPEC section 7 line per call, with the recorded decision and approval", async () => {
+    const out = await exportOf("--db", demoCopy(tempDir()));
+    const lines = out.trimEnd().split("\n");
+    expect(lines).toHaveLength(60);
+    const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(Object.keys(first)).toEqual([
+      "session",
+      "identity",
+      "ts",
+      "tool",
+      "arguments",
+      "decision",
+      "code",
+      "rule",
+      "retry_after_ms",
+    ]);
+    expect(first).toMatchObject({ identity: "agent-ops", tool: "fleet_status", decision: "allow" });
+    // The rate-limited loop writes carry their retry times; secrets stay redacted.
+    const limited = lines
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            code: string;
+            retry_after_ms: number | null;
+            arguments?: { value?: unknown };
+          },
+      )
+      .filter((l) => l.code === "rate_limited");
+    expect(limited).toHaveLength(15);
+    for (const l of limited) {
+      expect(l.retry_after_ms).toBeGreaterThan(0);
+      expect(l.arguments!.value).toEqual({
+        $redacted: expect.stringMatching(/^hmac-sha256:/) as unknown,
+      });
+    }
+  });
+
+  it("takes the replay's sources and filters", async () => {
+    const dir = tempDir();
+    const all = (await exportOf("--db", demoCopy(dir))).trimEnd().split("\n");
+    const ci = await exportOf(
+      "--db",
+      join(dir, "demo.sqlite"),
+      "--identity",
+      "ci-bot",
+      "--tool",
+      "fleet_*",
+    );
+    expect(ci.trimEnd().split("\n")).toEqual(
+      all.filter((l) => {
+        const o = JSON.parse(l) as { identity: string; tool: string };
+        return o.identity === "ci-bot" && o.tool.startsWith("fleet_");
+      }),
+    );
+  });
+
+  it("keeps approvals answered by a human, and merges recordings by time", async () => {
+    const dir = tempDir();
+    const T = 1_763_800_000_000;
+    const a = writeRecording(join(dir, "a.sqlite"), [
+      {
+        session: "a",
+        ts: T,
+        tool: "fleet_hosts_lock",
+        decision: "approval_required",
+        code: "approval_required",
+        approval: "approved",
+        args: { host: "h1" },
+      },
+      {
+        session: "a",
+        ts: T + 2,
+        tool: "fleet_hosts_lock",
+        decision: "approval_required",
+        code: "approval_required",
+        approval: "unavailable",
+      },
+    ]);
+    const b = writeRecording(join(dir, "b.sqlite"), [
+      {
+        session: "b",
+        ts: T + 1,
+        tool: "fleet_hosts_lock",
+        decision: "approval_required",
+        code: "approval_required",
+        approval: "rejected",
+      },
+    ]);
+    const lines = (await exportOf("--db", a, "--db", b))
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.session, l.approval])).toEqual([
+      ["a", "approved"],
+      ["b", "rejected"],
+      // No human was asked: no answer to export.
+      ["a", undefined],
+    ]);
+    expect(lines[0]!.arguments).toEqual({ host: "h1" });
+    expect("arguments" in lines[1]!).toBe(false);
+  });
+});
+
+describe("import", () => {
+  it("export, import, export: the same bytes", async () => {
+    const dir = tempDir();
+    const first = await exportOf("--db", demoCopy(dir));
+    const db = join(dir, "imported.sqlite");
+    expect(await importInto(db, first, dir)).toBe(`Imported 60 calls in 3 sessions into ${db}.\n`);
+    expect(await exportOf("--db", db)).toBe(first);
+  });
+
+  it("export, import, replay: the same report as replaying the original", async () => {
+    const dir = tempDir();
+    const original = demoCopy(dir);
+    const db = join(dir, "imported.sqlite");
+    await importInto(db, await exportOf("--db", original), dir);
+    for (const policy of ["fleet", "fleet.tightened", "fleet.loosened"]) {
+      const a = await jsonReport(["--policy", policyPath(policy), "--db", original, "--no-save"]);
+      const b = await jsonReport(["--policy", policyPath(policy), "--db", db, "--no-save"]);
+      expect(b.code).toBe(a.code);
+      expect(withoutLine(b.report.calls)).toEqual(withoutLine(a.report.calls));
+      expect(b.report.summary).toEqual(a.report.summary);
+      const ta = await cli([
+        "--policy",
+        policyPath(policy),
+        "--db",
+        original,
+        "--no-save",
+        "--show",
+        "all",
+      ]);
+      const tb = await cli([
+        "--policy",
+        policyPath(policy),
+        "--db",
+        db,
+        "--no-save",
+        "--show",
+        "all",
+      ]);
+      expect(tb.stdout.replace(db, "X")).toBe(ta.stdout.replace(original, "X"));
+    }
+    // And the JSONL itself replays the same (the trace reader takes the recorded fields).
+    const trace = join(dir, "demo.jsonl");
+    writeFileSync(trace, await exportOf("--db", original));
+    const viaTrace = await jsonReport([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--calls",
+      trace,
+    ]);
+    const viaDb = await jsonReport([
+      "--policy",
+      policyPath("fleet.tightened"),
+      "--db",
+      original,
+      "--no-save",
+    ]);
+    expect(
+      viaTrace.report.calls.map((c) => [c.decision, c.code, c.change, c.counterfactual]),
+    ).toEqual(viaDb.report.calls.map((c) => [c.decision, c.code, c.change, c.counterfactual]));
+  });
+
+  it("appends to an existing recording; its sessions are the trace's", async () => {
+    const dir = tempDir();
+    const db = demoCopy(dir);
+    const line = (session: string, ts: number) =>
+      JSON.stringify({
+        session,
+        identity: "ci-bot",
+        ts,
+        tool: "fleet_status",
+        decision: "allow",
+        code: "rule_allow",
+        rule: "fleet_status",
+      });
+    await importInto(
+      db,
+      [line("new-1", 1), line("new-1", 2), line("new-2", 2)].join("\n") + "\n",
+      dir,
+    );
+    const d = new Database(db, { readonly: true });
+    expect(
+      d
+        .prepare(
+          "SELECT id, identity, transport, mode, policy_hash, started_at, ended_at, end_reason FROM sessions WHERE id LIKE 'new-%' ORDER BY id",
+        )
+        .all(),
+    ).toEqual([
+      {
+        id: "new-1",
+        identity: "ci-bot",
+        transport: "import",
+        mode: "enforce",
+        policy_hash: "",
+        started_at: 1,
+        ended_at: 2,
+        end_reason: "imported",
+      },
+      {
+        id: "new-2",
+        identity: "ci-bot",
+        transport: "import",
+        mode: "enforce",
+        policy_hash: "",
+        started_at: 2,
+        ended_at: 2,
+        end_reason: "imported",
+      },
+    ]);
+    expect(d.prepare("SELECT count(*) AS n FROM calls").get()).toEqual({ n: 63 });
+    d.close();
+  });
+
+  describe("bad input: a line-numbered error naming the file, exit 2, nothing imported", () => {
+    const good = (i: number) =>
+      JSON.stringify({
+        session: "s",
+        identity: "a",
+        ts: i,
+        tool: "t",
+        decision: "allow",
+        code: "rule_allow",
+      });
+
+    it.each([
+      ["not JSON", `${good(1)}\n${good(2)}\n{oops\n`, 3, "not valid JSON"],
+      [
+        "an unknown key",
+        `${good(1)}\n{"sesion":"s","ts":2,"tool":"t"}\n`,
+        2,
+        'sesion: unknown key; did you mean "session"?',
+      ],
+      [
+        "no recorded decision",
+        `${good(1)}\n${JSON.stringify({ session: "s", identity: "a", ts: 2, tool: "t" })}\n`,
+        2,
+        "decision: missing",
+      ],
+      ["time going backwards", `${good(5)}\n${good(3)}\n`, 2, "ts: 3 is earlier than line 1's 5"],
+      [
+        "two identities in one session",
+        `${good(1)}\n${good(2).replace('"a"', '"b"')}\n`,
+        2,
+        'identity: session "s" is "a" (line 1), not "b"',
+      ],
+    ])("%s", async (_what, text, line, message) => {
+      const dir = tempDir();
+      const file = join(dir, "bad.jsonl");
+      writeFileSync(file, text);
+      const created = join(dir, "new.sqlite");
+      const r = await cli(["import", file, "--db", created]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain(`${file}:${line}`);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toMatch(/^\s{4}at /m);
+      // The recording it would have created is not left behind...
+      expect(readdirSync(dir)).toEqual(["bad.jsonl"]);
+      // ...and an existing one is as it was.
+      const existing = demoCopy(dir);
+      const before = sha(existing);
+      expect((await cli(["import", file, "--db", existing])).code).toBe(2);
+      expect(sha(existing)).toBe(before);
+    });
+
+    it("a session the recording already holds", async () => {
+      const dir = tempDir();
+      const db = demoCopy(dir);
+      const exported = await exportOf("--db", db);
+      const file = join(dir, "again.jsonl");
+      writeFileSync(file, exported);
+      const before = sha(db);
+      const r = await cli(["import", file, "--db", db]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${file}:1: session: "[^"]+" is already in ${db}`));
+      expect(sha(db)).toBe(before);
+    });
+
+    it("a missing trace creates nothing", async () => {
+      const dir = tempDir();
+      const r = await cli(["import", join(dir, "nope.jsonl"), "--db", join(dir, "x.sqlite")]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("nope.jsonl");
+      expect(existsSync(join(dir, "x.sqlite"))).toBe(false);
+    });
+
+    it("--db is required", async () => {
+      const r = await cli(["import", "x.jsonl"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--db/);
+    });
+  });
+});

@@ -179,9 +179,9 @@ describe("the demo recording", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("");
     expect(r.stdout.split("\n")[0]).toBe(
-      "Replayed 60 calls in 3 sessions (3 identities) from recordings/demo.sqlite",
+      "60 calls in 3 sessions replayed; 22 tightened, 0 loosened, 0 changed.",
     );
-    expect(r.stdout).toContain("22 decisions changed: 22 tightened, 0 loosened, 0 changed");
+    expect(r.stdout).toContain("Source: recordings/demo.sqlite (3 identities;");
   });
 });
 
@@ -597,7 +597,7 @@ describe("saved runs", () => {
       { cwd: dir, encoding: "utf8", ...(asNobody ? { uid: 65534, gid: 65534 } : {}) },
     );
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain("22 decisions changed");
+    expect(r.stdout).toContain("22 tightened, 0 loosened");
     expect(r.stderr).toBe(
       `policy-replay: run not saved in ${db}: read-only (attempt to write a readonly database)\n`,
     );

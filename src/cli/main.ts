@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
-import { FORMATS, type Format, parseFailOn, parseShow, replayCommand } from "./replay-command.js";
+import { FORMATS, type Format, parseFailOn, parseShow } from "./options.js";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 
 const VERSION = "0.1.0";
@@ -76,6 +76,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             code: "usage",
           });
         }
+        // Loaded only here: the policy loader (zod) and the replay are not every command's.
+        const { replayCommand } = await import("./replay-command.js");
         exitCode = await replayCommand(
           {
             policy: opts.policy!,

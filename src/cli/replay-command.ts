@@ -3,7 +3,7 @@ import { compile } from "../engine/index.js";
 import { UsageError } from "../errors.js";
 import { type LoadedPolicy, loadPolicyFile } from "../policy/load.js";
 import { loadAcceptFile } from "../replay/accept.js";
-import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
+import type { ChangeClass } from "../replay/diff.js";
 import { type CallFilter, filterCalls, isEmptyFilter } from "../replay/filter.js";
 import { type CallResult, createReplayer } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
@@ -36,31 +36,7 @@ export interface ReplayCommandOptions {
   save?: boolean;
 }
 
-/** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
-export function parseFailOn(value: string): ChangeClass[] {
-  const v = value.trim();
-  if (v === "none" || v === "") return [];
-  if (v === "all") return [...CHANGE_CLASSES];
-  const out: ChangeClass[] = [];
-  for (const part of v.split(",").map((p) => p.trim())) {
-    if (!(CHANGE_CLASSES as readonly string[]).includes(part)) {
-      throw new UsageError(
-        `--fail-on: unknown class "${part}"; use any of ${CHANGE_CLASSES.join(", ")}, or all, or none`,
-      );
-    }
-    if (!out.includes(part as ChangeClass)) out.push(part as ChangeClass);
-  }
-  return out;
-}
-
-/** Parse `--show` (a count, or "all"). */
-export function parseShow(value: string): number {
-  if (value === "all") return Infinity;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new UsageError(`--show: expected a whole number or "all", not "${value}"`);
-  return n;
-}
+export { parseFailOn, parseShow } from "./options.js";
 
 /**
  * `policy-replay --policy P [--calls F | --db F...] [--baseline B] [filters]`: replay, diff,

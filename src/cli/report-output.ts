@@ -18,8 +18,9 @@ import type { Io } from "./io.js";
 import { PROGRESS_EVERY, startProgress } from "./progress.js";
 
 /** The values of --format. */
-export const FORMATS = ["text", "json", "markdown", "junit", "github"] as const;
-export type Format = (typeof FORMATS)[number];
+import type { Format } from "./options.js";
+
+export { FORMATS, type Format } from "./options.js";
 
 export interface ReportOutputOptions {
   format: Format;

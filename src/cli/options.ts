@@ -1,0 +1,35 @@
+import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
+import { UsageError } from "../errors.js";
+
+// What the command line parses before it knows which command runs: kept apart from the
+// commands themselves, so that `policy-replay tui` or `record` never loads the replay's modules.
+
+/** Report formats of a replay. */
+export const FORMATS = ["text", "json", "markdown", "junit", "github"] as const;
+export type Format = (typeof FORMATS)[number];
+
+/** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
+export function parseFailOn(value: string): ChangeClass[] {
+  const v = value.trim();
+  if (v === "none" || v === "") return [];
+  if (v === "all") return [...CHANGE_CLASSES];
+  const out: ChangeClass[] = [];
+  for (const part of v.split(",").map((p) => p.trim())) {
+    if (!(CHANGE_CLASSES as readonly string[]).includes(part)) {
+      throw new UsageError(
+        `--fail-on: unknown class "${part}"; use any of ${CHANGE_CLASSES.join(", ")}, or all, or none`,
+      );
+    }
+    if (!out.includes(part as ChangeClass)) out.push(part as ChangeClass);
+  }
+  return out;
+}
+
+/** Parse `--show` (a count, or "all"). */
+export function parseShow(value: string): number {
+  if (value === "all") return Infinity;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--show: expected a whole number or "all", not "${value}"`);
+  return n;
+}

@@ -64,7 +64,9 @@ describe("policy-replay tui", () => {
         } else packages.add(spec.split("/")[0]!);
       }
     };
+    // The CLI's entry, and the replay command it imports when a replay runs.
     walk(join(root, "dist/src/cli/main.js"));
+    walk(join(root, "dist/src/cli/replay-command.js"));
     expect(seen.size).toBeGreaterThan(10);
     expect(packages.has("commander")).toBe(true);
     for (const ui of ["ink", "react", "react-reconciler", "string-width"])

@@ -60,11 +60,17 @@ export class RecordedCall implements TraceCall, Call {
   }
 }
 
-/** Per distinct key of a file: the strings and the recorded decision, shared by its rows. */
+/**
+ * Per distinct key of a file: what its rows share, in one object, so a row costs one look-up
+ * into memory that is probably not in cache rather than three.
+ */
 interface KeyInfo {
-  key: CallKey;
-  recorded: RecordedDecision;
   keep: boolean;
+  session: string;
+  identity: string;
+  tool: string;
+  recorded: RecordedDecision;
+  key: CallKey;
 }
 
 const DECISIONS = new Set(["allow", "deny", "approval_required"]);
@@ -100,16 +106,15 @@ export function* readRecordings(
       const perFile = infos[c.file]!;
       const info = perFile[c.keyId] ?? (perFile[c.keyId] = keyInfo(files[c.file]!, c, tool));
       if (!info.keep) continue;
-      const k = info.key;
       yield new RecordedCall(
         index++,
         c.id,
         c.file,
-        k[0],
-        k[1],
-        k[2],
+        info.session,
+        info.identity,
+        info.tool,
         c.ts,
-        c.retryAfterMs === null ? info.recorded : recorded(k, c.retryAfterMs),
+        c.retryAfterMs === null ? info.recorded : recorded(info.key, c.retryAfterMs),
         // "unavailable": no human was asked, so there is no answer to reuse (SPEC section 5).
         c.approval === "unavailable" ? null : (c.approval as ApprovalAnswer | null),
         c.argsText,
@@ -132,10 +137,13 @@ function keyInfo(file: string, c: CallCursor, tool: ((t: string) => boolean) | n
     );
   }
   return {
-    key: k,
+    keep: tool === null || tool(k[2]),
+    session: k[0],
+    identity: k[1],
+    tool: k[2],
     // Shared by every row with this key that has no retry time: treat as read-only.
     recorded: recorded(k, null),
-    keep: tool === null || tool(k[2]),
+    key: k,
   };
 }
 

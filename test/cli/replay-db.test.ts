@@ -13,7 +13,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import {
@@ -588,7 +589,8 @@ describe("saved runs", () => {
     // As root, permissions do not stop writes: run the CLI as nobody.
     const asNobody = process.getuid?.() === 0;
     if (asNobody) {
-      for (let d = dir; d !== "/" && d.startsWith("/tmp/"); d = join(d, "..")) chmodSync(d, 0o755);
+      // nobody must reach the file: open the test's own directories up to the temporary root.
+      for (let d = dir; d.startsWith(tmpdir() + "/"); d = dirname(d)) chmodSync(d, 0o755);
       chmodSync(dir, 0o555);
     }
     const r = spawnSync(

@@ -37,33 +37,7 @@ export function loadPolicyFile(file: string): LoadedPolicy {
 /** Validate policy text (named `file` in messages); throws PolicyError listing every fault. */
 export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
   const hash = createHash("sha256").update(text).digest("hex");
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const lines = lineStarts(body);
-
-  if (body.trim() === "") {
-    throw new PolicyError(file, [
-      { path: "", message: "not valid JSON: the file is empty", line: 1, column: 1 },
-    ]);
-  }
-  const syntaxErrors: ParseError[] = [];
-  const tree = parseTree(body, syntaxErrors, {
-    disallowComments: true,
-    allowTrailingComma: false,
-    allowEmptyContent: false,
-  });
-  if (syntaxErrors.length > 0 || tree === undefined) {
-    // Only the first: after a syntax error the parser's later complaints are mostly echoes.
-    const first: ParseError = syntaxErrors[0] ?? { error: 1, offset: 0, length: 0 };
-    throw new PolicyError(file, [syntaxFault(body, lines, first)]);
-  }
-
-  const faults: Fault[] = keyFaults(tree).map(({ node, message }) => ({
-    path: formatPath(pathOf(node)),
-    message,
-    ...position(lines, node.offset),
-  }));
-
-  const value: unknown = JSON.parse(body);
+  const { lines, tree, value, faults } = readJsonDocument(text, (f) => new PolicyError(file, f));
   const result = PolicySchema.safeParse(value);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -79,6 +53,44 @@ export function parsePolicyText(text: string, file = "<policy>"): LoadedPolicy {
 }
 
 type Segment = string | number;
+
+/** A JSON document read for validation: its tree, its value, and the key faults found so far. */
+export interface JsonDocument {
+  lines: number[];
+  tree: JsonNode;
+  value: unknown;
+  /** Duplicate and forbidden keys, located; the caller adds its schema's faults. */
+  faults: Fault[];
+}
+
+/**
+ * Parse strict JSON (no comments, no trailing commas; a BOM is skipped) for validation; an empty
+ * file or a syntax error is thrown, as `fail` makes it, with its line and column.
+ */
+export function readJsonDocument(text: string, fail: (faults: Fault[]) => Error): JsonDocument {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const lines = lineStarts(body);
+  if (body.trim() === "") {
+    throw fail([{ path: "", message: "not valid JSON: the file is empty", line: 1, column: 1 }]);
+  }
+  const syntaxErrors: ParseError[] = [];
+  const tree = parseTree(body, syntaxErrors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+    allowEmptyContent: false,
+  });
+  if (syntaxErrors.length > 0 || tree === undefined) {
+    // Only the first: after a syntax error the parser's later complaints are mostly echoes.
+    const first: ParseError = syntaxErrors[0] ?? { error: 1, offset: 0, length: 0 };
+    throw fail([syntaxFault(body, lines, first)]);
+  }
+  const faults: Fault[] = keyFaults(tree).map(({ node, message }) => ({
+    path: formatPath(pathOf(node)),
+    message,
+    ...position(lines, node.offset),
+  }));
+  return { lines, tree, value: JSON.parse(body) as unknown, faults };
+}
 
 /**
  * Where JSON paths sit in policy text: a function from a path to its 1-based line and column
@@ -208,7 +220,7 @@ export function locate(
 }
 
 /** The JSON path (keys and indexes) from the document's root to `node`. */
-export function pathOf(node: JsonNode): Segment[] {
+function pathOf(node: JsonNode): Segment[] {
   const path: Segment[] = [];
   let cur: JsonNode | undefined = node;
   while (cur?.parent) {
@@ -254,7 +266,7 @@ function nodeAt(tree: JsonNode, path: Segment[]): JsonNode | undefined {
  * Faults in the keys themselves: a repeated key (JSON.parse would silently keep the last), and
  * "__proto__", which JavaScript objects cannot hold as a plain name (it would vanish).
  */
-export function keyFaults(node: JsonNode): { node: JsonNode; message: string }[] {
+function keyFaults(node: JsonNode): { node: JsonNode; message: string }[] {
   const out: { node: JsonNode; message: string }[] = [];
   const visit = (n: JsonNode): void => {
     if (n.type === "object") {
@@ -339,7 +351,7 @@ const SYNTAX: Record<string, string> = {
 };
 
 /** A jsonc-parser syntax error as a located, plainly worded fault. */
-export function syntaxFault(body: string, lines: number[], e: ParseError): Fault {
+function syntaxFault(body: string, lines: number[], e: ParseError): Fault {
   const code = printParseErrorCode(e.error);
   // A comma right before a closing bracket is the commonest slip; say so, at the comma.
   if (code === "PropertyNameExpected" || code === "ValueExpected") {

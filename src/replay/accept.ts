@@ -1,20 +1,9 @@
 import { readFileSync } from "node:fs";
-import { type ParseError, parseTree } from "jsonc-parser";
 import { z } from "zod";
 import type { DecisionKind } from "../engine/index.js";
 import { globToRegExp } from "../engine/glob.js";
 import { type Fault, InputError } from "../errors.js";
-import {
-  describe,
-  describeIoError,
-  formatPath,
-  keyFaults,
-  lineStarts,
-  locate,
-  pathOf,
-  position,
-  syntaxFault,
-} from "../policy/load.js";
+import { describe, describeIoError, formatPath, locate, readJsonDocument } from "../policy/load.js";
 import { didYouMean, suggest } from "../policy/suggest.js";
 import { CHANGE_CLASSES, type ChangeClass } from "./diff.js";
 import type { CallResult } from "./replay.js";
@@ -134,29 +123,7 @@ export function loadAcceptFile(path: string, file = path): AcceptList {
 
 /** Validate accept-list text (named `file` in messages); throws InputError listing every fault. */
 export function parseAcceptText(text: string, file = "<accept>"): AcceptList {
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const lines = lineStarts(body);
-  if (body.trim() === "") {
-    throw new InputError(file, [
-      { path: "", message: "not valid JSON: the file is empty", line: 1, column: 1 },
-    ]);
-  }
-  const syntaxErrors: ParseError[] = [];
-  const tree = parseTree(body, syntaxErrors, {
-    disallowComments: true,
-    allowTrailingComma: false,
-    allowEmptyContent: false,
-  });
-  if (syntaxErrors.length > 0 || tree === undefined) {
-    const first: ParseError = syntaxErrors[0] ?? { error: 1, offset: 0, length: 0 };
-    throw new InputError(file, [syntaxFault(body, lines, first)]);
-  }
-  const faults: Fault[] = keyFaults(tree).map(({ node, message }) => ({
-    path: formatPath(pathOf(node)),
-    message,
-    ...position(lines, node.offset),
-  }));
-  const value: unknown = JSON.parse(body);
+  const { lines, tree, value, faults } = readJsonDocument(text, (f) => new InputError(file, f));
   const result = AcceptFileSchema.safeParse(value);
   if (!result.success) {
     // A misspelt key is reported as unknown, with its "did you mean"; the same key reported

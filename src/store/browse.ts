@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import type { LimitHit } from "../engine/index.js";
 import { StoreError } from "./errors.js";
-import { checkNotNewer, guard, SCHEMA_VERSION, userVersion } from "./sqlite.js";
+import { checkNotNewer, guard, SCHEMA_VERSION, type StoredRun, userVersion } from "./sqlite.js";
 import type { ApprovalAnswer, CallOutcome, Direction, Mode, TransportKind } from "./types.js";
 
 // Read-only queries for the terminal UI. Every list is read a page at a time by keyset: a page
@@ -106,23 +106,8 @@ export interface MessageRow {
   length: number;
 }
 
-export interface RunRow {
-  id: number;
-  createdAt: number;
-  policyHash: string;
-  policyPath: string;
-  baselineHash: string | null;
-  baselinePath: string | null;
-  options: unknown;
-  calls: number;
-  sessions: number;
-  tightened: number;
-  loosened: number;
-  changed: number;
-  counterfactual: number;
-  inexact: number;
-  gateFailed: boolean;
-}
+/** A saved run, as the store's reader gives it too. */
+export type RunRow = StoredRun;
 
 export const DIFF_CLASSES = ["all", "tightened", "loosened", "changed", "inexact"] as const;
 export type DiffClass = (typeof DIFF_CLASSES)[number];

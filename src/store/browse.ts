@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { LimitHit } from "../engine/index.js";
 import { StoreError } from "./errors.js";
-import { checkNotNewer, guard, SCHEMA_VERSION, type StoredRun, userVersion } from "./sqlite.js";
+import { connect, guard, recordingVersion, SCHEMA_VERSION, type StoredRun } from "./sqlite.js";
 import type { ApprovalAnswer, CallOutcome, Direction, Mode, TransportKind } from "./types.js";
 
 // Read-only queries for the terminal UI. Every list is read a page at a time by keyset: a page
@@ -185,23 +185,9 @@ export interface Browser {
  */
 export function openBrowser(file: string): Browser {
   if (!existsSync(file)) throw new StoreError("store_missing", file, `${file}: no such recording`);
-  let db: Db;
+  const db = connect(file, true);
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 2000 });
-  } catch (err) {
-    throw new StoreError("store_io", file, `${file}: cannot open: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  try {
-    const version = guard(file, () => userVersion(db));
-    if (version === 0)
-      throw new StoreError(
-        "store_not_recording",
-        file,
-        `${file}: not a policy-replay recording (a SQLite file without its tables)`,
-      );
-    checkNotNewer(file, version);
+    const version = recordingVersion(file, db);
     if (version < OLDEST_SCHEMA)
       throw new StoreError(
         "store_needs_upgrade",

@@ -453,14 +453,7 @@ export function openStoreReadOnly(file: string): StoreReader {
   if (!existsSync(file)) throw new StoreError("store_missing", file, `${file}: no such recording`);
   let db = connect(file, true);
   try {
-    const version = guard(file, () => userVersion(db));
-    if (version === 0)
-      throw new StoreError(
-        "store_not_recording",
-        file,
-        `${file}: not a policy-replay recording (a SQLite file without its tables)`,
-      );
-    checkNotNewer(file, version);
+    const version = recordingVersion(file, db);
     if (version < SCHEMA_VERSION) {
       db.close();
       upgradeInPlace(file, version);
@@ -503,7 +496,8 @@ function createPrivateFile(file: string): void {
   }
 }
 
-function connect(file: string, readonly: boolean): Db {
+/** A connection to a recording file; failing that, a store_io StoreError naming it. */
+export function connect(file: string, readonly: boolean): Db {
   try {
     // timeout: how long to wait for another process's write lock (two proxies, one file).
     return new Database(file, { readonly, fileMustExist: true, timeout: 5000 });
@@ -533,12 +527,28 @@ export function guard<T>(file: string, fn: () => T): T {
 }
 
 /** The file's schema version: the number of migrations it has had. */
-export function userVersion(db: Db): number {
+function userVersion(db: Db): number {
   return db.pragma("user_version", { simple: true }) as number;
 }
 
 /** Throw store_newer_schema when a file's schema is newer than this build understands. */
-export function checkNotNewer(file: string, version: number): void {
+/**
+ * The schema version of an open recording; a SQLite file without our tables, or one from a
+ * newer policy-replay, is a StoreError.
+ */
+export function recordingVersion(file: string, db: Db): number {
+  const version = guard(file, () => userVersion(db));
+  if (version === 0)
+    throw new StoreError(
+      "store_not_recording",
+      file,
+      `${file}: not a policy-replay recording (a SQLite file without its tables)`,
+    );
+  checkNotNewer(file, version);
+  return version;
+}
+
+function checkNotNewer(file: string, version: number): void {
   if (version > SCHEMA_VERSION)
     throw new StoreError(
       "store_newer_schema",

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect } from "vitest";
 import type { Finding } from "../../src/check/analyze.js";
-import { run } from "../../src/cli/main.js";
 import { compile, createState, decide } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { openStore } from "../../src/store/sqlite.js";
+import { cli } from "../cli/support.js";
 
 export const root = join(import.meta.dirname, "../..");
 
@@ -17,24 +17,7 @@ export function tempDir(): string {
   return dir;
 }
 
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI in-process with in-memory streams. */
-export async function cli(args: string[], cwd = root): Promise<Ran> {
-  let stdout = "";
-  let stderr = "";
-  const code = await run(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd,
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
+export { cli, type Ran } from "../cli/support.js";
 
 export interface CheckJson {
   policy: string;

@@ -2,30 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { run } from "../../src/cli/main.js";
+import { cli, type Ran } from "./support.js";
 
 const root = join(import.meta.dirname, "../..");
 const tmp = mkdtempSync(join(tmpdir(), "policy-replay-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Call the CLI in-process with in-memory streams; cwd defaults to the repo root. */
-async function cli(args: string[], cwd = root): Promise<Ran> {
-  let stdout = "";
-  let stderr = "";
-  const code = await run(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd,
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
 
 /** SPEC section 7's entries, plus what this implementation adds. */
 interface JsonCall {

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
 import { openBrowser } from "../store/browse.js";
 import type { runTui as RunTui } from "../tui/run.js";
@@ -64,18 +65,24 @@ export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<numbe
 }
 
 /**
- * The UI's entry: the bundle `npm run build` makes (scripts/bundle-tui.ts), which loads about
- * four times faster, unless it is missing or older than the modules it was made from (tsc ran
+ * The UI's entry: the bundle `npm run build` makes (scripts/bundle-tui.ts), which loads several
+ * times faster, unless it is missing or older than the modules it was made from (tsc ran
  * again since); then the modules themselves.
  */
 async function loadUi(): Promise<typeof RunTui> {
-  const bundle = new URL("../tui/tui.bundle.js", import.meta.url);
-  const modules = new URL("../tui/run.js", import.meta.url);
+  const bundle = fileURLToPath(new URL("../tui/tui.bundle.cjs", import.meta.url));
+  const modules = fileURLToPath(new URL("../tui/run.js", import.meta.url));
+  let fresh = false;
   try {
-    if (statSync(bundle).mtimeMs >= statSync(modules).mtimeMs)
-      return ((await import(bundle.href)) as { runTui: typeof RunTui }).runTui;
+    fresh = statSync(bundle).mtimeMs >= statSync(modules).mtimeMs;
   } catch {
     // No bundle (a plain tsc build, or running from sources): use the modules.
+  }
+  if (fresh) {
+    const { loadUiBundle } = await import("./tui-bundle.js");
+    const { ui } = loadUiBundle(bundle);
+    await ui.yogaReady;
+    return ui.runTui;
   }
   return (await import("../tui/run.js")).runTui;
 }

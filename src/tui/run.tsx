@@ -1,4 +1,4 @@
-import { render } from "ink";
+import { render, renderToString } from "ink";
 import type { Browser } from "../store/browse.js";
 import { App } from "./app.js";
 import { idleCollector } from "./gc.js";
@@ -51,4 +51,17 @@ export async function runTui(opts: RunTuiOptions): Promise<number> {
     process.off("exit", leave);
   }
   return 0;
+}
+
+/**
+ * Draw the opening screen of a recording once, to a string and off any terminal. The build
+ * runs it so that V8's code cache for the bundle holds the drawing code, compiled.
+ */
+export function drawOnce(browser: Browser): string {
+  return renderToString(
+    <App browser={browser} theme={themeFor({})} size={{ columns: 80, rows: 24 }} />,
+    {
+      columns: 80,
+    },
+  );
 }

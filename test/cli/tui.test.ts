@@ -74,3 +74,27 @@ describe("policy-replay tui", () => {
     expect([...seen].some((f) => f.includes("/tui/"))).toBe(false);
   });
 });
+
+describe("the UI bundle (npm run build)", () => {
+  const bundle = join(root, "dist/src/tui/tui.bundle.cjs");
+
+  it.runIf(existsSync(bundle))(
+    "loads from its code cache, and draws the opening screen of the demo recording",
+    async () => {
+      const { codeCacheFile, loadUiBundle } = await import("../../src/cli/tui-bundle.js");
+      const { openBrowser } = await import("../../src/store/browse.js");
+      expect(existsSync(codeCacheFile(bundle))).toBe(true);
+      const { ui, script } = loadUiBundle(bundle);
+      expect(script.cachedDataRejected).toBe(false);
+      await ui.yogaReady;
+      const browser = openBrowser(join(root, "recordings/demo.sqlite"));
+      try {
+        const screen = ui.drawOnce(browser);
+        expect(screen).toContain("Sessions");
+        expect(screen).toContain("q quit");
+      } finally {
+        browser.close();
+      }
+    },
+  );
+});

@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type Plugin } from "esbuild";
+import stringWidth from "string-width";
 import { codeCacheFile, loadUiBundle } from "../src/cli/tui-bundle.js";
 import { openBrowser } from "../src/store/browse.js";
 
@@ -87,12 +88,49 @@ const inkWithoutDevtools: Plugin = {
   },
 };
 
+// string-width answers plain ASCII at once and segments anything else into graphemes, testing
+// each against emoji regular expressions; the first such string costs ~25 ms while V8 compiles
+// those expressions, and the UI's symbols (› · … ↑↓ ⏎ ✓ ✗) reach it on the first frame. So its
+// fast path is widened to every character below U+3000 that string-width itself measures as
+// one column and that never joins a neighbour into one grapheme: a string of only those is as
+// wide as it is long, the same answer, sooner.
+function narrowClass(): string {
+  const segments = new Intl.Segmenter();
+  const alone = (s: string) => [...segments.segment(s)].length === 2;
+  const ranges: [number, number][] = [];
+  for (let cp = 0x20; cp < 0x3000; cp++) {
+    if (cp >= 0x7f && cp < 0xa0) continue;
+    const ch = String.fromCodePoint(cp);
+    if (/[\p{M}\p{C}]/u.test(ch) || stringWidth(ch) !== 1 || !alone(`a${ch}`) || !alone(`${ch}a`))
+      continue;
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] === cp - 1) last[1] = cp;
+    else ranges.push([cp, cp]);
+  }
+  const u = (cp: number) => `\\u${cp.toString(16).padStart(4, "0")}`;
+  return ranges.map(([a, b]) => (a === b ? u(a) : `${u(a)}-${u(b)}`)).join("");
+}
+const FAST_PATH = "/^[\\u0020-\\u007E]*$/";
+const stringWidthFastPath: Plugin = {
+  name: "string-width-fast-path",
+  setup(b) {
+    const cls = narrowClass();
+    b.onLoad({ filter: /[\\/]node_modules[\\/]string-width[\\/]index\.js$/ }, async (a) => {
+      const text = await readFile(a.path, "utf8");
+      // Only the version with the fast path (Ink's); wrap-ansi's older copy is left as it is.
+      if (!text.includes(FAST_PATH)) return undefined;
+      return { contents: text.replace(FAST_PATH, `/^[${cls}]*$/`), loader: "js" };
+    });
+  },
+};
+
 rmSync(codeCacheFile(BUNDLE), { force: true });
 await build({
   stdin: {
     contents: [
-      'export { drawOnce, runTui } from "./dist/src/tui/run.js";',
+      // Yoga first: its WebAssembly compiles on another thread while the rest is evaluated.
       'export { yogaReady } from "yoga-layout";',
+      'export { drawOnce, runTui } from "./dist/src/tui/run.js";',
     ].join("\n"),
     resolveDir: root,
     sourcefile: "tui-entry.js",
@@ -110,7 +148,7 @@ await build({
   // React's production build: smaller, faster, and without development warnings.
   define: { "process.env.NODE_ENV": '"production"' },
   external: ["better-sqlite3"],
-  plugins: [yogaAsScript, inkWithoutDevtools],
+  plugins: [yogaAsScript, inkWithoutDevtools, stringWidthFastPath],
   logLevel: "warning",
 });
 

@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from "commander";
+import type { CommanderError as CommanderErrorClass } from "commander";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
 import { FORMATS, type Format, parseFailOn, parseShow } from "./options.js";
@@ -11,6 +11,19 @@ const VERSION = "0.1.0";
  * 8: 0 done, 1 the gate failed, 2 bad input or usage). Never throws; never calls process.exit.
  */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
+  // A person who starts the UI waits for its first screen (within 300 ms, issue 5 asks), and the
+  // argument parser takes ~15 ms to load: plain `tui [--db FILE]` goes straight to the UI.
+  // Anything else about it (--help, a typo) is commander's, below.
+  const tui = plainTuiArgs(argv);
+  if (tui !== null) {
+    try {
+      const { tuiCommand } = await import("./tui-command.js");
+      return await tuiCommand(tui, io);
+    } catch (err) {
+      return reportError(err, io, null);
+    }
+  }
+  const { Command, CommanderError, Option } = await import("commander");
   let exitCode = 0;
   const program = new Command("policy-replay")
     .description(
@@ -287,8 +300,19 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (err) {
-    return reportError(err, io);
+    return reportError(err, io, CommanderError);
   }
+}
+
+/** `tui`, `tui --db FILE` or `tui --db=FILE` as the UI's options; null for anything else. */
+export function plainTuiArgs(argv: readonly string[]): { db?: string } | null {
+  if (argv[0] !== "tui") return null;
+  if (argv.length === 1) return {};
+  const db = argv[1]?.startsWith("--db=") ? argv[1].slice(5) : null;
+  if (argv.length === 2 && db) return { db };
+  if (argv.length === 3 && argv[1] === "--db" && argv[2] && !argv[2].startsWith("-"))
+    return { db: argv[2] };
+  return null;
 }
 
 /** Commander's way to make an option repeatable: each occurrence adds a value. */
@@ -297,8 +321,12 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 /** Print a fatal error the way a user wants it (no stack trace) and return its exit code. */
-function reportError(err: unknown, io: Io): number {
-  if (err instanceof CommanderError) {
+function reportError(
+  err: unknown,
+  io: Io,
+  CommanderError: typeof CommanderErrorClass | null,
+): number {
+  if (CommanderError !== null && err instanceof CommanderError) {
     // Help and version end with exitCode 0; every other commander error is a usage error.
     return err.exitCode === 0 ? 0 : 2;
   }

@@ -26,14 +26,12 @@ export interface Collector {
 /**
  * Keep the young generation small and return a collector that runs a full GC in pauses
  * between keys (a no-op where V8 does not allow it). Both start a moment after the call, once
- * the first frame is out: held small from the start, the young generation made the first
- * frame wait ~20 ms for collections, and the context that lends us `gc` takes ~6 ms to make.
+ * the first frame is out: held small from the start, the young generation cost the first render
+ * ~20 ms of collections (in a profile), and the context that lends us `gc` takes ~6 ms to make.
  */
 export function idleCollector(): Collector {
   let gc: (() => void) | null = null;
-  let stopped = false;
   const start = setTimeout(() => {
-    if (stopped) return;
     try {
       setFlagsFromString("--semi-space-growth-factor=1");
       setFlagsFromString("--expose-gc");
@@ -63,7 +61,6 @@ export function idleCollector(): Collector {
       }
     },
     stop() {
-      stopped = true;
       clearTimeout(start);
       if (timer !== null) clearTimeout(timer);
       timer = null;

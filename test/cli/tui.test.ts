@@ -1,22 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { plainTuiArgs, run } from "../../src/cli/main.js";
+import { plainTuiArgs } from "../../src/cli/main.js";
 import { defaultRecording } from "../../src/cli/tui-command.js";
 import { copyDemo, root, tempDirs } from "../tui/helpers.js";
+import { cli } from "./support.js";
 
 const temp = tempDirs();
-
-async function cli(args: string[], cwd = root): Promise<{ code: number; stderr: string }> {
-  let stderr = "";
-  const code = await run(args, {
-    stdout: { write: () => true },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd,
-    env: {},
-  });
-  return { code, stderr };
-}
 
 describe("policy-replay tui", () => {
   it("a recording that cannot be opened: exit 2 and one clear line, before anything is drawn", async () => {
@@ -95,15 +85,9 @@ describe("plain tui arguments skip the argument parser", () => {
   });
 
   it("tui --help is still commander's", async () => {
-    let stdout = "";
-    const code = await run(["tui", "--help"], {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: () => true },
-      cwd: root,
-      env: {},
-    });
-    expect(code).toBe(0);
-    expect(stdout).toContain("Usage: policy-replay tui");
+    const r = await cli(["tui", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage: policy-replay tui");
   });
 });
 

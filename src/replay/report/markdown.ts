@@ -2,7 +2,7 @@ import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import type { Sink } from "./sink.js";
-import { contextLines, TABLE_ROWS, tallyHead, tallyRows } from "./text.js";
+import { CHANGED_HEAD, contextLines, TABLE_ROWS, tallyHead, tallyRows } from "./text.js";
 import { gateLine, headline, marks, n, outcomeText, plural, ruleText, tableTime } from "./words.js";
 
 /**
@@ -15,7 +15,7 @@ export function mdEscape(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/[\\`*_[\]<>|~&]/g, "\\$&");
 }
 
-function mdTable(head: string[], rows: (string | number)[][], right: boolean[]): string {
+function mdTable(head: readonly string[], rows: (string | number)[][], right: boolean[]): string {
   const cell = (c: string | number) => (typeof c === "number" ? n(c) : mdEscape(c));
   return [
     `| ${head.map(mdEscape).join(" | ")} |`,
@@ -90,18 +90,7 @@ export function markdownReport(ctx: ReportContext, s: Summary, listed: CallResul
     if (listed.length > 0) {
       out.push(
         mdTable(
-          [
-            "#",
-            "session",
-            "call",
-            "time (UTC)",
-            "tool",
-            "class",
-            "before",
-            "after",
-            "rule",
-            "marks",
-          ],
+          CHANGED_HEAD,
           listed.map((r) => [
             r.source.index,
             r.source.call.session,

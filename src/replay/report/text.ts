@@ -51,6 +51,20 @@ function table(head: string[], rows: (string | number)[][], aligns: ("left" | "r
   return t.toString();
 }
 
+/** The changed calls' table's columns, in the text and markdown reports alike. */
+export const CHANGED_HEAD: readonly string[] = [
+  "#",
+  "session",
+  "call",
+  "time (UTC)",
+  "tool",
+  "class",
+  "before",
+  "after",
+  "rule",
+  "marks",
+];
+
 /** The by-tool / by-identity table's columns after the key. */
 export function tallyHead(compared: boolean): string[] {
   return compared
@@ -198,18 +212,7 @@ export function textReport(
       ]);
       lines.push(
         table(
-          [
-            "#",
-            "session",
-            "call",
-            "time (UTC)",
-            "tool",
-            "class",
-            "before",
-            "after",
-            "rule",
-            "marks",
-          ].map((h) => style.dim(h)),
+          CHANGED_HEAD.map((h) => style.dim(h)),
           rows,
           ["right", "left", "right", "left", "left", "left", "left", "left", "left", "left"],
         ),

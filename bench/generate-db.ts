@@ -17,7 +17,7 @@ export interface RecordingOptions {
 }
 
 // Bump when the generated content changes, so cached files are rebuilt.
-const FORMAT = 1;
+const FORMAT = 2;
 const T0 = 1763800000000;
 
 /** Where the benchmarks keep a generated recording: .bench/, named by its options. */

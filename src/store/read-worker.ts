@@ -2,25 +2,29 @@
 // them to the main thread as typed arrays and a per-file dictionary of the row's strings.
 //
 // Why a thread, and why this shape: better-sqlite3 builds every row through V8's C++ API, one
-// Object::Set per column, which costs about 2 us a row for the ten columns replay needs, more
-// than deciding the call. So each row is selected as ONE string (concat_ws: one value, no
-// array), cut up here, and its six repetitive fields (session, identity, tool, decision, code,
-// rule) are interned into a dictionary: the main thread gets numbers and a small key id per
-// row, and builds nothing but the call it replays.
+// Object::Set per column, which costs about 2 us a row for the columns replay needs, more than
+// deciding the call. So each row is selected as ONE string (concat_ws: one value, no array) and
+// cut up here. Its six repetitive fields (session, identity, tool, decision, code, rule) are
+// not in it: the row carries its call_keys id (schema 4), renumbered here densely in order of
+// first use, and each key's fields are read once, on a second connection, and sent along with
+// the first page that uses it. The main thread gets numbers and a small key id per row, and
+// builds nothing but the call it replays.
 //
 // Plain JavaScript evaluated in the worker (like the checkpointer in sqlite.ts), so it runs the
 // same under the compiled build and under the test runner.
 //
-// Row text: id, ts, retry_after_ms, approval, arguments, session, identity, tool, decision,
-// code, rule, separated by U+001F, nullable fields as "" (a rule as "=" + rule). The id is the
-// rowid, always an integer, so it can always be read; anything else that does not read back
-// exactly (a separator inside a value, a non-integer ts) is fetched again as separate columns.
+// Row text: id, ts, retry_after_ms, approval, call_key[, arguments], separated by U+001F,
+// nullable fields as "". The arguments come last, so they are the rest of the text whatever
+// they hold. The id is the rowid, always an integer, so it can always be read; a row without a
+// key (inserted by another tool, or edited since: see the calls_key_stale trigger), or whose
+// other fields do not read back exactly (a non-integer ts), is fetched again as separate
+// columns and keyed by its fields' JSON text.
 // A page ships its rows' text joined by U+001E, so the main thread slices a call's arguments
 // out of it only if a decision needs them.
 //
 // Protocol. workerData: { module, port, signal, ahead, files: [{ file, index, sql, params,
-// paged, pageRows, withArgs }] }. The worker produces pages on its own, round robin over its
-// files, keeping at most `ahead` pages of a file that the main thread has not taken yet; it
+// paged, pageRows, withArgs, everyRow }] }. The worker produces pages on its own, round robin
+// over its files, keeping at most `ahead` pages of a file that the main thread has not taken yet; it
 // sends them on `port` (read synchronously there with receiveMessageOnPort): { file, page } |
 // { file, done: true } | { file, error: { code, message } } | { closed: true }. The shared
 // Int32Array `signal`: [0] bumped (and notified) after each message; [1] 1 once started, 2
@@ -49,7 +53,6 @@ const post = (message, transfer) => {
 const Database = require(workerData.module);
 const SEP = "\x1f";
 const APPROVALS = new Map([["", 0], ["approved", 1], ["rejected", 2], ["timeout", 3], ["unavailable", 4]]);
-const KEY_FIELDS = 6;
 
 const cursors = new Map();
 for (const f of workerData.files) {
@@ -66,15 +69,31 @@ function openCursor(f) {
   // One read transaction for the whole file: every page comes from the same snapshot.
   db.exec("BEGIN");
   const stmt = db.prepare(f.sql).pluck();
+  // Reading every row, it will meet nearly every key: one scan is much cheaper than a look-up
+  // each (about 10 us each, measured). A filtered read looks up the few it meets.
+  let keyRows = null;
+  if (f.everyRow) {
+    keyRows = new Map();
+    for (const r of db
+      .prepare("SELECT id, session, identity, tool, decision, code, rule FROM call_keys")
+      .raw()
+      .iterate()) {
+      keyRows.set(r[0], r.slice(1));
+    }
+  }
   return {
+    keyRows,
     f,
     db,
     stmt,
     iter: null,
     last: null,
+    // call_keys id -> dense id + 1 (0: not seen yet).
+    keyIds: new Int32Array(1024),
+    // Keys of rows read from their columns, by JSON text -> dense id.
     dict: new Map(),
     nextKey: 0,
-    exact: null,
+    side: null,
     produced: 0,
     finished: false,
   };
@@ -84,7 +103,7 @@ function closeCursor(c) {
   if (!c.db) return;
   if (c.iter) c.iter.return();
   c.iter = null;
-  if (c.exact) c.exact.db.close();
+  if (c.side) c.side.db.close();
   if (c.db.open) {
     try {
       c.db.exec("COMMIT");
@@ -147,14 +166,18 @@ function keyId(c, text, fields, newKeys) {
   return id;
 }
 
-// A row that does not read back from its text: the columns one by one, on a connection of its
-// own (the main one may be in the middle of a statement).
-function exactRow(c, id) {
-  if (!c.exact) {
+// A second connection for the occasional look-up: the main one may be in the middle of a
+// statement. Its snapshot may be newer than the main one's, which is fine for what it reads: a
+// key row is never changed once written, and one a row points at was written before the row.
+function side(c) {
+  if (!c.side) {
     const db = new Database(c.f.file, { readonly: true, fileMustExist: true, timeout: 5000 });
-    c.exact = {
+    c.side = {
       db,
-      stmt: db
+      key: db
+        .prepare("SELECT session, identity, tool, decision, code, rule FROM call_keys WHERE id = ?")
+        .raw(),
+      row: db
         .prepare(
           "SELECT ts, retry_after_ms, approval, " +
             (c.f.withArgs ? "arguments" : "NULL") +
@@ -163,17 +186,45 @@ function exactRow(c, id) {
         .raw(),
     };
   }
-  return c.exact.stmt.get(id);
+  return c.side;
+}
+
+const keyFields = (r, at) => [
+  String(r[at]),
+  String(r[at + 1]),
+  String(r[at + 2]),
+  String(r[at + 3]),
+  String(r[at + 4]),
+  r[at + 5] === null ? null : String(r[at + 5]),
+];
+
+// The dense id (0, 1, 2, ... in order of first use) of call_keys row k; undefined if there is
+// no such row. New ones go to newKeys, for the main thread.
+function tableKey(c, k, newKeys) {
+  const map = c.keyIds;
+  if (k < map.length && map[k] !== 0) return map[k] - 1;
+  const r = c.keyRows !== null ? c.keyRows.get(k) : side(c).key.get(k);
+  if (r === undefined) return undefined;
+  const id = c.nextKey++;
+  newKeys.push(keyFields(r, 0));
+  if (k >= c.keyIds.length) {
+    const grown = new Int32Array(Math.max(k + 1, c.keyIds.length * 2));
+    grown.set(c.keyIds);
+    c.keyIds = grown;
+  }
+  c.keyIds[k] = id + 1;
+  return id;
 }
 
 function page(c) {
   const list = rows(c);
   const n = list.length;
   if (n === 0) return null;
+  const withArgs = c.f.withArgs;
   const nums = new Float64Array(n * 3);
   const keys = new Int32Array(n);
   const approvals = new Uint8Array(n);
-  const spans = c.f.withArgs ? new Int32Array(n * 2) : null;
+  const spans = withArgs ? new Int32Array(n * 2) : null;
   const newKeys = [];
   // Offset of the current row in the page's text (the rows joined by U+001E).
   let base = 0;
@@ -189,29 +240,24 @@ function page(c) {
     const p3 = pos;
     const p4 = s.indexOf(SEP, p3);
     let approval = p4 === p3 ? 0 : APPROVALS.get(s.slice(p3, p4));
-    const p5 = s.indexOf(SEP, p4 + 1);
-    let argStart = p5 === p4 + 1 ? -1 : base + p4 + 1;
-    let argEnd = base + p5;
-    const keyText = s.slice(p5 + 1);
-    let key = c.dict.get(keyText);
-    if (key === undefined) {
-      const fields = keyText.split(SEP);
-      const rule = fields[5];
-      if (fields.length === KEY_FIELDS && (rule === "" || rule.charCodeAt(0) === 61)) {
-        fields[5] = rule === "" ? null : rule.slice(1);
-        // Keyed by a flat copy: a slice would keep its whole row alive and compare slowly.
-        key = keyId(c, keyText.split(SEP).join(SEP), fields, newKeys);
-      }
+    // The key's digits, ended by the arguments' separator (or the row's end without them).
+    let q = p4 + 1;
+    let k = 0;
+    for (;;) {
+      const ch = s.charCodeAt(q);
+      // Past the end, ch is NaN: no digit either.
+      if (!(ch >= 48 && ch <= 57)) break;
+      k = k * 10 + (ch - 48);
+      q++;
     }
-    if (
-      key === undefined ||
-      p1 < 0 ||
-      p5 < 0 ||
-      Number.isNaN(ts) ||
-      Number.isNaN(retry) ||
-      approval === undefined
-    ) {
-      const r = exactRow(c, id);
+    const ended = withArgs ? s.charCodeAt(q) === 31 : q === s.length;
+    let key = p4 < 0 || !ended || q === p4 + 1 ? undefined : tableKey(c, k, newKeys);
+    let argStart = withArgs && q + 1 < s.length ? base + q + 1 : -1;
+    let argEnd = base + s.length;
+    if (key === undefined || Number.isNaN(ts) || Number.isNaN(retry) || approval === undefined) {
+      // A row without a key (written by hand, or edited since), or one that does not read
+      // back from its text: its columns one by one.
+      const r = side(c).row.get(id);
       if (typeof r[0] !== "number" || !Number.isSafeInteger(r[0])) {
         throw Object.assign(new Error("calls row " + id + ": ts is not integer milliseconds"), {
           code: "SQLITE_CORRUPT",
@@ -227,10 +273,8 @@ function page(c) {
         argStart = base;
         argEnd = base + r[3].length;
       }
-      const fields = [String(r[4]), String(r[5]), String(r[6]), String(r[7]), String(r[8])];
-      fields.push(r[9] === null ? null : String(r[9]));
-      // JSON names any strings unambiguously, and holds no raw U+001F as every row's key text
-      // does: the two kinds of key never clash.
+      const fields = keyFields(r, 4);
+      // Keyed by JSON, which names any strings unambiguously, apart from the table's keys.
       const text = JSON.stringify(fields);
       key = c.dict.get(text) ?? keyId(c, text, fields, newKeys);
     }

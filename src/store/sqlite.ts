@@ -41,7 +41,7 @@ export { StoreError, type StoreErrorCode } from "./errors.js";
 // automatic checkpoint only starts at a much larger WAL, as a safety net.
 
 /** What the file's `PRAGMA user_version` is after opening: the number of migrations run. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 type Db = Database.Database;
 
@@ -161,6 +161,44 @@ const MIGRATIONS: readonly ((db: Db) => void)[] = [
         PRIMARY KEY (run, call)
       ) WITHOUT ROWID;
       CREATE INDEX run_results_by_class ON run_results (run, class, call);
+    `),
+  // 4: a call's repetitive fields (session, identity, tool and the recorded decision) numbered
+  // once in call_keys, each calls row pointing at its key: replay reads one integer a row
+  // instead of six strings to look up (about half of what reading a row cost). The text
+  // columns stay: every other reader, and anyone with sqlite3 at hand, reads them as before.
+  // The rule is NULL for a default decision; '=' || rule keeps it apart from a rule named ''.
+  (db) =>
+    db.exec(`
+      CREATE TABLE call_keys (
+        id INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        code TEXT NOT NULL,
+        rule TEXT
+      );
+      CREATE UNIQUE INDEX call_keys_by_value
+        ON call_keys (session, identity, tool, decision, code, ifnull('=' || rule, ''));
+      ALTER TABLE calls ADD COLUMN call_key INTEGER;
+      INSERT INTO call_keys (session, identity, tool, decision, code, rule)
+        SELECT session, identity, tool, decision, code, rule FROM calls
+        GROUP BY session, identity, tool, decision, code, ifnull('=' || rule, '')
+        ORDER BY min(id);
+      UPDATE calls SET call_key = (
+        SELECT k.id FROM call_keys k
+        WHERE k.session = calls.session AND k.identity = calls.identity AND k.tool = calls.tool
+          AND k.decision = calls.decision AND k.code = calls.code
+          AND ifnull('=' || k.rule, '') = ifnull('=' || calls.rule, '')
+      );
+      -- A row whose fields are edited by hand no longer matches its key: it loses the key, and
+      -- replay reads it from its text columns (as it does a row inserted without one).
+      CREATE TRIGGER calls_key_stale
+        AFTER UPDATE OF session, identity, tool, decision, code, rule ON calls
+        WHEN NEW.call_key IS NOT NULL
+      BEGIN
+        UPDATE calls SET call_key = NULL WHERE id = NEW.id;
+      END;
     `),
 ];
 
@@ -926,6 +964,10 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly updateSessionStmt;
   private readonly insertMessage;
   private readonly insertCall;
+  private readonly insertKey;
+  private readonly selectKey;
+  /** call_keys ids this connection has written or looked up, by the key's JSON text. */
+  private readonly keyIds = new Map<string, number>();
   private readonly updateApproval;
   private readonly updateOutcome;
   private readonly writeBatch;
@@ -962,9 +1004,19 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     );
     this.insertCall = db.prepare<[BindValue[]]>(
       `INSERT INTO calls (session, seq, ts, identity, tool, arguments, jsonrpc_id, mode, decision,
-         code, rule, reason, counter, limit_json, retry_after_ms, inexact)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         code, rule, reason, counter, limit_json, retry_after_ms, inexact, call_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.insertKey = db.prepare<[BindValue[]]>(
+      `INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectKey = db
+      .prepare<BindValue[], number>(
+        `SELECT id FROM call_keys WHERE session = ? AND identity = ? AND tool = ?
+           AND decision = ? AND code = ? AND ifnull('=' || rule, '') = ifnull('=' || ?, '')`,
+      )
+      .pluck();
     this.updateApproval = db.prepare<[BindValue[]]>("UPDATE calls SET approval = ? WHERE id = ?");
     this.updateOutcome = db.prepare<[BindValue[]]>(
       "UPDATE calls SET outcome = ?, latency_ms = ? WHERE id = ?",
@@ -1017,9 +1069,10 @@ class SqliteStore extends SqliteReader implements RecordingStore {
 
   recordDecision(d: DecisionRecord): number {
     const dec = d.decision;
-    // Alone in its commit: the queued messages would add their pages to the write-ahead path
-    // of this call (measured: ~60 us against ~20 us at p50). They follow in the next batch.
-    const result = this.writeAlone({
+    const key: BindValue[] = [d.session, d.identity, d.tool, dec.decision, dec.code, dec.rule];
+    const keyText = JSON.stringify(key);
+    const keyId = this.keyIds.get(keyText);
+    const call: QueuedWrite = {
       stmt: this.insertCall,
       params: [
         d.session,
@@ -1038,9 +1091,33 @@ class SqliteStore extends SqliteReader implements RecordingStore {
         json(dec.limit ?? undefined),
         dec.retry_after_ms,
         dec.inexact ? 1 : 0,
+        keyId ?? null,
       ],
-    });
+    };
+    // Alone in its commit: the queued messages would add their pages to the write-ahead path
+    // of this call (measured: ~60 us against ~20 us at p50). They follow in the next batch.
+    // A key not seen yet (a session's first call of a tool and outcome) is numbered in the
+    // same commit; another process may have numbered it already, hence OR IGNORE and a look.
+    const result =
+      keyId !== undefined ? this.writeAlone(call) : this.writeWithNewKey(call, key, keyText);
     return Number(result.lastInsertRowid);
+  }
+
+  private writeWithNewKey(call: QueuedWrite, key: BindValue[], keyText: string): Database.RunResult {
+    this.checkWritable();
+    try {
+      const result = this.db.transaction(() => {
+        this.insertKey.run(key);
+        const id = this.selectKey.get(...key);
+        if (id === undefined) throw new Error("call_keys: the key just written is not there");
+        call.params[call.params.length - 1] = id;
+        return call.stmt.run(bind(call));
+      })();
+      this.keyIds.set(keyText, call.params[call.params.length - 1] as number);
+      return result;
+    } catch (err) {
+      throw this.writeFailed(err);
+    }
   }
 
   recordApproval(callId: number, answer: ApprovalAnswer): void {
@@ -1069,6 +1146,8 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     try {
       return this.db.transaction(fn).immediate();
     } catch (err) {
+      // Keys numbered inside the transaction were rolled back with it.
+      this.keyIds.clear();
       // The caller's own errors (a bad input line, a bug) pass through as they are.
       throw err instanceof Database.SqliteError ? this.writeFailed(err) : err;
     } finally {

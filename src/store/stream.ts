@@ -72,10 +72,10 @@ const APPROVALS: (ApprovalAnswer | null)[] = [
   "timeout",
   "unavailable",
 ];
+// The arguments come last: everything after the fifth separator is theirs, whatever it holds.
 const ROW_TEXT = (withArgs: boolean): string =>
   "concat_ws(char(31), id, ts, ifnull(retry_after_ms, ''), ifnull(approval, ''), " +
-  `${withArgs ? "ifnull(arguments, '')" : "''"}, session, identity, tool, decision, code, ` +
-  "ifnull('=' || rule, ''))";
+  `ifnull(call_key, '')${withArgs ? ", ifnull(arguments, '')" : ""})`;
 /** Pages a reader thread keeps ready per file, so it never waits for the main thread. */
 const AHEAD = 4;
 // Rows a page: its text (about 150 bytes a row) stays under V8's large-object size (128 KiB),
@@ -128,6 +128,12 @@ export function callsSql(
   };
 }
 
+const isUnfiltered = (q: CallQuery): boolean =>
+  q.since === undefined &&
+  q.until === undefined &&
+  q.identities === undefined &&
+  q.sessions === undefined;
+
 /** What one reader reads: a file, and its position in the list given. */
 interface Part {
   index: number;
@@ -165,6 +171,7 @@ class ReaderThread {
           index: p.index,
           pageRows,
           withArgs,
+          everyRow: isUnfiltered(query),
           ...callsSql(query, withArgs),
         })),
       },

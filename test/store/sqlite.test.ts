@@ -96,6 +96,7 @@ describe("opening", () => {
     // A clean close leaves the one file: the WAL is checkpointed into it and removed.
     expect(existsSync(`${file}-wal`)).toBe(false);
     expect(indexes(file)).toEqual([
+      "call_keys_by_value",
       "calls_by_session",
       "calls_by_ts",
       "run_results_by_class",
@@ -155,6 +156,71 @@ describe("opening", () => {
     expect([...reader.calls()].map((c) => c.session)).toEqual(["old"]);
     reader.close();
     expect(peek(file, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
+  });
+
+  it("upgrading numbers each distinct call key once (a null rule apart from a rule named '')", () => {
+    const file = dbIn();
+    writeV1File(file);
+    const db = new Database(file);
+    const insert = db.prepare(
+      `INSERT INTO calls (session, seq, ts, identity, tool, jsonrpc_id, mode, decision, code, rule)
+       VALUES ('old', ?, ?, 'agent-a', ?, ?, 'enforce', 'allow', 'rule_allow', ?)`,
+    );
+    const rows: [string, string | null][] = [
+      ["fleet", null],
+      ["fleet", ""],
+      ["fleet", null],
+      ["echo", ""],
+      ["fleet", ""],
+    ];
+    rows.forEach(([tool, rule], i) => insert.run(i + 2, T0 + i, tool, String(i + 2), rule));
+    db.close();
+    openStoreReadOnly(file).close();
+    type KeyRow = { id: number; tool: string; decision: string; rule: string | null };
+    expect(peek<KeyRow>(file, "SELECT id, tool, decision, rule FROM call_keys ORDER BY id")).toEqual(
+      [
+        { id: 1, tool: "fleet", decision: "approval_required", rule: "fleet" },
+        { id: 2, tool: "fleet", decision: "allow", rule: null },
+        { id: 3, tool: "fleet", decision: "allow", rule: "" },
+        { id: 4, tool: "echo", decision: "allow", rule: "" },
+      ],
+    );
+    expect(peek(file, "SELECT call_key FROM calls ORDER BY id").map((r) => r)).toEqual(
+      [1, 2, 3, 2, 4, 3].map((call_key) => ({ call_key })),
+    );
+  });
+
+  it("new keys are numbered once, across stores writing one file; a rolled-back one again", () => {
+    const file = dbIn();
+    const a = openStore(file, { checkpointWorker: false });
+    a.startSession(session());
+    a.recordDecision(decision(1));
+    const b = openStore(file, { checkpointWorker: false });
+    b.recordDecision(decision(2));
+    b.recordDecision(decision(3, { tool: "echo" }));
+    a.recordDecision(decision(4, { tool: "echo" }));
+    // A key first written inside a transaction that fails is gone with it, and written again.
+    expect(() =>
+      a.transaction(() => {
+        a.recordDecision(decision(5, { tool: "gone" }));
+        throw new Error("abandoned");
+      }),
+    ).toThrow("abandoned");
+    a.recordDecision(decision(6, { tool: "gone" }));
+    a.close();
+    b.close();
+    expect(peek(file, "SELECT id, tool FROM call_keys ORDER BY id")).toEqual([
+      { id: 1, tool: "fleet" },
+      { id: 2, tool: "echo" },
+      { id: 3, tool: "gone" },
+    ]);
+    expect(peek(file, "SELECT seq, call_key FROM calls ORDER BY id")).toEqual([
+      { seq: 1, call_key: 1 },
+      { seq: 2, call_key: 1 },
+      { seq: 3, call_key: 2 },
+      { seq: 4, call_key: 2 },
+      { seq: 6, call_key: 3 },
+    ]);
   });
 
   it("refuses a file from a newer version, naming the file and both versions", () => {

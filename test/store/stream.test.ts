@@ -152,6 +152,36 @@ describe("streamCalls", () => {
     }
   });
 
+  it("rows without a call key, or edited by hand since, are read from their columns", () => {
+    const file = recording(join(tempDir(), "r.sqlite"), 40, { step: 3 });
+    const db = new Database(file);
+    // Another tool's insert (no call_key), and hand edits to keyed rows' fields.
+    db.prepare(
+      `INSERT INTO calls (session, seq, ts, identity, tool, arguments, jsonrpc_id, mode, decision,
+         code, rule) VALUES ('s0', 99, ?, 'agent-0', 'by-hand', '{"x":1}', '99', 'enforce',
+         'deny', 'default_deny', NULL)`,
+    ).run(T0 + 5);
+    db.prepare("UPDATE calls SET decision = 'deny', code = 'rule_deny' WHERE id = 7").run();
+    db.prepare("UPDATE calls SET rule = NULL WHERE id IN (8, 9)").run();
+    db.prepare("UPDATE calls SET approval = 'approved' WHERE id = 10").run();
+    const unkeyed = db
+      .prepare("SELECT id FROM calls WHERE call_key IS NULL ORDER BY id")
+      .pluck()
+      .all();
+    db.close();
+    // The approval is not part of the key: that row keeps it.
+    expect(unkeyed).toEqual([7, 8, 9, 41]);
+    expect(read([file])).toEqual(expected(file));
+  });
+
+  it("a call key that names no call_keys row is read from the row's columns", () => {
+    const file = recording(join(tempDir(), "r.sqlite"), 12);
+    const db = new Database(file);
+    db.prepare("UPDATE calls SET call_key = 12345 WHERE id = 4").run();
+    db.close();
+    expect(read([file])).toEqual(expected(file));
+  });
+
   it("a ts that is not an integer is a damaged recording", () => {
     const file = recording(join(tempDir(), "r.sqlite"), 5);
     const db = new Database(file);

@@ -1,4 +1,4 @@
-import type { CompiledLimit, CompiledPolicy, CompiledRule } from "./compile.js";
+import type { CompiledLimit, CompiledPolicy, CompiledRule, Resolution } from "./compile.js";
 import { type CompiledCondition, Truth } from "./conditions.js";
 import { Consumptions, type CounterState, TimeOrderError } from "./state.js";
 import { plain } from "./plain.js";
@@ -58,6 +58,28 @@ function allHold(conds: CompiledCondition[], args: unknown): number {
  * may be shared between calls: treat it as read-only.
  */
 export function decide(compiled: CompiledPolicy, call: Call, state: CounterState): Decision {
+  return decideResolved(compiled, call, state, resolve(compiled, call.identity, call.tool));
+}
+
+/**
+ * SPEC section 2 steps 1-2 for an identity and a tool: hidden, the rule that governs the tool,
+ * or the policy's default. Depends on nothing else, so a caller that meets the same identity
+ * and tool again may keep the answer and pass it to decideResolved().
+ */
+export function resolve(compiled: CompiledPolicy, identity: string, tool: string): Resolution {
+  return (compiled.grants.get(identity) ?? compiled.base).resolve(tool);
+}
+
+/**
+ * decide(), for a call whose resolve(compiled, call.identity, call.tool) is `res` (passing any
+ * other resolution decides the call by the wrong rule).
+ */
+export function decideResolved(
+  compiled: CompiledPolicy,
+  call: Call,
+  state: CounterState,
+  res: Resolution,
+): Decision {
   if (state.compiled !== compiled) {
     throw new Error("decide: the state was made for another compiled policy");
   }
@@ -65,8 +87,6 @@ export function decide(compiled: CompiledPolicy, call: Call, state: CounterState
   if (ts < state.lastTs) throw new TimeOrderError(ts, state.lastTs);
   state.lastTs = ts;
 
-  const resolver = compiled.grants.get(call.identity) ?? compiled.base;
-  const res = resolver.resolve(call.tool);
   if (res.kind === "hidden") return HIDDEN;
   if (res.kind === "default") return DEFAULTS[res.action];
   const rule = res.rule;

@@ -1,7 +1,8 @@
 import type { Call, DecisionKind } from "../engine/index.js";
 import { StoreError } from "../store/errors.js";
-import { type CallCursor, type CallKey, CallStream } from "../store/stream.js";
+import { type CallCursor, CallStream } from "../store/stream.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
+import { CallGroup } from "./group.js";
 import type { ApprovalAnswer, RecordedDecision, TraceCall } from "./trace.js";
 
 /**
@@ -20,6 +21,7 @@ export class RecordedCall implements TraceCall, Call {
     /** The call's row id in its recording. */
     readonly line: number,
     readonly file: number,
+    readonly group: CallGroup,
     readonly session: string,
     readonly identity: string,
     readonly tool: string,
@@ -60,19 +62,6 @@ export class RecordedCall implements TraceCall, Call {
   }
 }
 
-/**
- * Per distinct key of a file: what its rows share, in one object, so a row costs one look-up
- * into memory that is probably not in cache rather than three.
- */
-interface KeyInfo {
-  keep: boolean;
-  session: string;
-  identity: string;
-  tool: string;
-  recorded: RecordedDecision;
-  key: CallKey;
-}
-
 const DECISIONS = new Set(["allow", "deny", "approval_required"]);
 
 export interface ReadRecordingsOptions {
@@ -97,24 +86,25 @@ export function* readRecordings(
   const query = toQuery(filter);
   if (opts.arguments === false) query.arguments = false;
   const tool = filter.tools ? toolMatcher(filter.tools) : null;
-  const infos: KeyInfo[][] = files.map(() => []);
+  const groups: CallGroup[][] = files.map(() => []);
   let index = 0;
   const stream = new CallStream(files, query);
   const c = stream.cursor;
   try {
     while (stream.next()) {
-      const perFile = infos[c.file]!;
-      const info = perFile[c.keyId] ?? (perFile[c.keyId] = keyInfo(files[c.file]!, c, tool));
-      if (!info.keep) continue;
+      const perFile = groups[c.file]!;
+      const g = perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(files[c.file]!, c, tool));
+      if (!g.keep) continue;
       yield new RecordedCall(
         index++,
         c.id,
         c.file,
-        info.session,
-        info.identity,
-        info.tool,
+        g,
+        g.session,
+        g.identity,
+        g.tool,
         c.ts,
-        c.retryAfterMs === null ? info.recorded : recorded(info.key, c.retryAfterMs),
+        c.retryAfterMs === null ? g.recorded : recorded(g.recorded, c.retryAfterMs),
         // "unavailable": no human was asked, so there is no answer to reuse (SPEC section 5).
         c.approval === "unavailable" ? null : (c.approval as ApprovalAnswer | null),
         c.argsText,
@@ -127,7 +117,7 @@ export function* readRecordings(
   }
 }
 
-function keyInfo(file: string, c: CallCursor, tool: ((t: string) => boolean) | null): KeyInfo {
+function callGroup(file: string, c: CallCursor, tool: ((t: string) => boolean) | null): CallGroup {
   const k = c.key;
   if (!DECISIONS.has(k[3])) {
     throw new StoreError(
@@ -136,24 +126,23 @@ function keyInfo(file: string, c: CallCursor, tool: ((t: string) => boolean) | n
       `${file}: calls row ${c.id}: unknown decision "${k[3]}" (expected allow, deny or approval_required)`,
     );
   }
-  return {
-    keep: tool === null || tool(k[2]),
-    session: k[0],
-    identity: k[1],
-    tool: k[2],
-    // Shared by every row with this key that has no retry time: treat as read-only.
-    recorded: recorded(k, null),
-    key: k,
+  const r: RecordedDecision = {
+    decision: k[3] as DecisionKind,
+    code: k[4],
+    rule: k[5],
+    retry_after_ms: null,
   };
+  return new CallGroup(tool === null || tool(k[2]), k[0], k[1], k[2], r);
 }
 
 /**
- * A recorded decision, built as the trace reader builds it: one object shape for both, and
- * not frozen, so the diff reads them at full speed (a frozen or spread copy has a map of its
- * own, and the diff's property loads go megamorphic: twice as slow overall, measured).
+ * A recorded decision with a retry time, built as the trace reader builds it: one object
+ * shape for both, and not frozen, so the diff reads them at full speed (a frozen or spread
+ * copy has a map of its own, and the diff's property loads go megamorphic: twice as slow
+ * overall, measured).
  */
-function recorded(k: CallKey, retry: number | null): RecordedDecision {
-  return { decision: k[3] as DecisionKind, code: k[4], rule: k[5], retry_after_ms: retry };
+function recorded(r: RecordedDecision, retry: number): RecordedDecision {
+  return { decision: r.decision, code: r.code, rule: r.rule, retry_after_ms: retry };
 }
 
 /** The calls of one recording; see readRecordings. */

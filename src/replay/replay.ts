@@ -3,10 +3,13 @@ import {
   createState,
   decide,
   type Decision,
+  decideResolved,
+  resolve,
   TimeOrderError,
 } from "../engine/index.js";
 import { InputError } from "../errors.js";
 import { type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
+import type { SessionSeen } from "./group.js";
 import type { TraceCall } from "./trace.js";
 
 /** What a replayed call is compared against. */
@@ -17,7 +20,10 @@ export interface CallResult {
   source: TraceCall;
   /** The candidate policy's full decision (limit hit, reason, inexact...). */
   decision: Decision;
-  /** The candidate's decision after any recorded approval answer was applied. */
+  /**
+   * The candidate's decision after any recorded approval answer was applied. This and
+   * `before` may be shared by several results: treat them as read-only.
+   */
   after: Outcome;
   /** The baseline's, or the recorded, decision; null when there is nothing to compare. */
   before: Outcome | null;
@@ -54,35 +60,78 @@ export type Replayer = (tc: TraceCall) => CallResult;
  * changed yet), never the calls.
  */
 export function createReplayer(opts: ReplayOptions): Replayer {
-  const candidateState = createState(opts.candidate);
-  const baselineState = opts.baseline ? createState(opts.baseline) : null;
+  const { candidate, baseline } = opts;
+  const candidateState = createState(candidate);
+  const baselineState = baseline ? createState(baseline) : null;
+  // Marks the groups (TraceCall.group) this replay has filled in.
+  const token = {};
   // Per session: how many calls so far, and whether one has changed yet.
-  const sessions = new Map<string, { calls: number; changed: boolean }>();
+  const sessions = new Map<string, SessionSeen>();
+  const session = (id: string): SessionSeen => {
+    let seen = sessions.get(id);
+    if (seen === undefined) {
+      seen = { calls: 0, changed: false };
+      sessions.set(id, seen);
+    }
+    return seen;
+  };
   return (tc) => {
+    const call = tc.call;
+    const g = tc.group;
+    if (g !== undefined && g.replayer !== token) {
+      g.replayer = token;
+      g.candidate = resolve(candidate, call.identity, call.tool);
+      g.baseline = baseline ? resolve(baseline, call.identity, call.tool) : null;
+      g.seen = session(call.session);
+      g.decision = null;
+      g.against = null;
+      g.approval = null;
+      g.after = null;
+      g.before = null;
+      g.change = null;
+    }
     let decision: Decision;
     let base: Decision | null = null;
     try {
-      decision = decide(opts.candidate, tc.call, candidateState);
-      if (opts.baseline && baselineState) base = decide(opts.baseline, tc.call, baselineState);
+      decision = g
+        ? decideResolved(candidate, call, candidateState, g.candidate!)
+        : decide(candidate, call, candidateState);
+      if (baseline && baselineState) {
+        base = g
+          ? decideResolved(baseline, call, baselineState, g.baseline!)
+          : decide(baseline, call, baselineState);
+      }
     } catch (err) {
       if (err instanceof TimeOrderError) {
         throw new InputError(opts.file, [{ path: "ts", line: tc.line, message: err.message }]);
       }
       throw err;
     }
-    const after = withApproval(decision, tc.approval);
-    const before = base
-      ? withApproval(base, tc.approval)
-      : tc.recorded
-        ? withApproval(tc.recorded, tc.approval)
-        : null;
-    const change = before ? classify(before, after) : null;
-    let seen = sessions.get(tc.call.session);
-    const first = seen === undefined;
-    if (seen === undefined) {
-      seen = { calls: 0, changed: false };
-      sessions.set(tc.call.session, seen);
+    // Most calls of a group get the same shared decision objects as its previous call did
+    // (a rule's fixed decision, the recorded one): then the comparison is the same too.
+    const against = base ?? tc.recorded;
+    let after: Outcome;
+    let before: Outcome | null;
+    let change: ChangeClass | null;
+    if (g && g.decision === decision && g.against === against && g.approval === tc.approval) {
+      after = g.after!;
+      before = g.before;
+      change = g.change;
+    } else {
+      after = withApproval(decision, tc.approval);
+      before = against ? withApproval(against, tc.approval) : null;
+      change = before ? classify(before, after) : null;
+      if (g) {
+        g.decision = decision;
+        g.against = against;
+        g.approval = tc.approval;
+        g.after = after;
+        g.before = before;
+        g.change = change;
+      }
     }
+    const seen = g ? g.seen! : session(call.session);
+    const first = seen.calls === 0;
     const counterfactual = seen.changed;
     if (change !== null) seen.changed = true;
     const ordinal = ++seen.calls;

@@ -94,8 +94,21 @@ export class SummaryBuilder {
     if (r.before) this.sawBefore = true;
     if (r.counterfactual) this.counterfactualCalls++;
     if (r.inexact) this.inexact++;
-    const tool = tally(this.byTool, call.tool);
-    const identity = tally(this.byIdentity, call.identity);
+    const g = r.source.group;
+    let tool: Tally;
+    let identity: Tally;
+    if (g === undefined) {
+      tool = tally(this.byTool, call.tool);
+      identity = tally(this.byIdentity, call.identity);
+    } else {
+      if (g.summary !== this) {
+        g.summary = this;
+        g.toolTally = tally(this.byTool, call.tool);
+        g.identityTally = tally(this.byIdentity, call.identity);
+      }
+      tool = g.toolTally!;
+      identity = g.identityTally!;
+    }
     tool.calls++;
     identity.calls++;
     // Switches, not t[name]++: named updates stay monomorphic on the per-call path.

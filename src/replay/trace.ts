@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
+import type { CallGroup } from "./group.js";
 import type { Call, DecisionKind } from "../engine/index.js";
 import { type Fault, InputError } from "../errors.js";
 import { describe, describeIoError } from "../policy/load.js";
@@ -27,6 +28,8 @@ export interface TraceCall {
   approval: ApprovalAnswer | null;
   /** Calls read from recordings: which one, by its position in the list read (0-based). */
   file?: number;
+  /** Calls read from recordings: the group of calls it belongs to (see CallGroup). */
+  group?: CallGroup;
 }
 
 const KEY_LIST = [

@@ -1103,7 +1103,11 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     return Number(result.lastInsertRowid);
   }
 
-  private writeWithNewKey(call: QueuedWrite, key: BindValue[], keyText: string): Database.RunResult {
+  private writeWithNewKey(
+    call: QueuedWrite,
+    key: BindValue[],
+    keyText: string,
+  ): Database.RunResult {
     this.checkWritable();
     try {
       const result = this.db.transaction(() => {

@@ -177,14 +177,14 @@ describe("opening", () => {
     db.close();
     openStoreReadOnly(file).close();
     type KeyRow = { id: number; tool: string; decision: string; rule: string | null };
-    expect(peek<KeyRow>(file, "SELECT id, tool, decision, rule FROM call_keys ORDER BY id")).toEqual(
-      [
-        { id: 1, tool: "fleet", decision: "approval_required", rule: "fleet" },
-        { id: 2, tool: "fleet", decision: "allow", rule: null },
-        { id: 3, tool: "fleet", decision: "allow", rule: "" },
-        { id: 4, tool: "echo", decision: "allow", rule: "" },
-      ],
-    );
+    expect(
+      peek<KeyRow>(file, "SELECT id, tool, decision, rule FROM call_keys ORDER BY id"),
+    ).toEqual([
+      { id: 1, tool: "fleet", decision: "approval_required", rule: "fleet" },
+      { id: 2, tool: "fleet", decision: "allow", rule: null },
+      { id: 3, tool: "fleet", decision: "allow", rule: "" },
+      { id: 4, tool: "echo", decision: "allow", rule: "" },
+    ]);
     expect(peek(file, "SELECT call_key FROM calls ORDER BY id").map((r) => r)).toEqual(
       [1, 2, 3, 2, 4, 3].map((call_key) => ({ call_key })),
     );

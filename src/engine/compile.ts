@@ -84,15 +84,36 @@ export class Resolver {
 
   private compute(tool: string): Resolution {
     for (const h of this.hides) {
-      if (h.exact.has(tool) || h.globs.some((re) => re.test(tool))) return { kind: "hidden" };
+      if (h.exact.has(tool) || h.globs.some((re) => re.test(tool))) return HIDDEN_RESOLUTION;
     }
     for (const m of this.maps) {
       const exact = m.exact.get(tool);
-      if (exact) return { kind: "rule", rule: exact };
-      for (const g of m.globs) if (g.re.test(tool)) return { kind: "rule", rule: g.rule };
+      if (exact) return ruleResolution(exact);
+      for (const g of m.globs) if (g.re.test(tool)) return ruleResolution(g.rule);
     }
-    return { kind: "default", action: this.defaultAction };
+    return DEFAULT_RESOLUTION[this.defaultAction];
   }
+}
+
+// One Resolution object per outcome, however many tools and grants resolve to it: a replay
+// keeps one per group of calls, and a few hundred shared objects stay in the CPU's cache where
+// one per tool and grant would not.
+// Not frozen: a frozen object has a hidden class of its own, and decide()'s loads of `kind`
+// would see more shapes. Treat them as read-only.
+const HIDDEN_RESOLUTION: Resolution = { kind: "hidden" };
+const DEFAULT_RESOLUTION: Record<Action, Resolution> = {
+  allow: { kind: "default", action: "allow" },
+  deny: { kind: "default", action: "deny" },
+  require_approval: { kind: "default", action: "require_approval" },
+};
+const RULE_RESOLUTIONS = new WeakMap<CompiledRule, Resolution>();
+function ruleResolution(rule: CompiledRule): Resolution {
+  let r = RULE_RESOLUTIONS.get(rule);
+  if (r === undefined) {
+    r = { kind: "rule", rule };
+    RULE_RESOLUTIONS.set(rule, r);
+  }
+  return r;
 }
 
 export interface CounterInfo {

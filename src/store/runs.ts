@@ -54,15 +54,23 @@ const RESULT_COLUMNS =
   "call, class, old_decision, old_code, old_rule, new_decision, new_code, new_rule, new_reason, " +
   "new_retry_after_ms, counterfactual, inexact";
 
-/** Results held in memory before they go to a temporary file. */
-const SPOOL_ROWS = 8192;
+/**
+ * Results held in memory before they go to a temporary file: about 150 bytes each (the strings
+ * are shared with the decisions), so at most about 10 MB. Writing them twice (the temporary
+ * file, then the recording) costs more than their memory: saving a run of 1,000,000 calls
+ * with 48,000 results took 0.38 s more than not saving it when they were spilled at 8,192, and
+ * 0.12 s more when held (measured).
+ */
+const SPOOL_ROWS = 65_536;
 
 /**
  * A run's results until they can be saved, per source file, in bounded memory: past
  * SPOOL_ROWS they go to a temporary SQLite file (removed by close()).
  */
 export class ResultSpool {
-  private rows: { file: number; row: Row }[] = [];
+  /** Per source file, its results not yet spilled. */
+  private rows: Row[][] = [];
+  private held = 0;
   private dir: string | null = null;
   private db: Database.Database | null = null;
   private insert: Database.Statement<Row> | null = null;
@@ -71,25 +79,22 @@ export class ResultSpool {
   constructor(private readonly limit = SPOOL_ROWS) {}
 
   add(file: number, r: RunResultRecord): void {
-    this.rows.push({
-      file,
-      row: [
-        r.call,
-        r.class,
-        r.oldDecision,
-        r.oldCode,
-        r.oldRule,
-        r.newDecision,
-        r.newCode,
-        r.newRule,
-        r.newReason,
-        r.newRetryAfterMs,
-        r.counterfactual ? 1 : 0,
-        r.inexact ? 1 : 0,
-      ],
-    });
+    (this.rows[file] ??= []).push([
+      r.call,
+      r.class,
+      r.oldDecision,
+      r.oldCode,
+      r.oldRule,
+      r.newDecision,
+      r.newCode,
+      r.newRule,
+      r.newReason,
+      r.newRetryAfterMs,
+      r.counterfactual ? 1 : 0,
+      r.inexact ? 1 : 0,
+    ]);
     this.counts.set(file, (this.counts.get(file) ?? 0) + 1);
-    if (this.rows.length >= this.limit) this.spill();
+    if (++this.held >= this.limit) this.spill();
   }
 
   /** How many results a file has. */
@@ -104,7 +109,7 @@ export class ResultSpool {
 
   /** The in-memory results of one file. */
   memoryRows(file: number): Row[] {
-    return this.rows.filter((r) => r.file === file).map((r) => r.row);
+    return this.rows[file] ?? [];
   }
 
   close(): void {
@@ -134,9 +139,12 @@ export class ResultSpool {
     const insert = this.insert!;
     const rows = this.rows;
     this.db.transaction(() => {
-      for (const r of rows) insert.run(r.file, ...r.row);
+      rows.forEach((list, file) => {
+        for (const row of list) insert.run(file, ...row);
+      });
     })();
     this.rows = [];
+    this.held = 0;
   }
 }
 

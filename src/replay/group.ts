@@ -23,10 +23,16 @@ export interface SessionSeen {
  * groups read once can be fed to several replays.
  */
 export class CallGroup {
+  // Fields in the order a call reads them, the ones every call reads first: an object's fields
+  // lie in declaration order, and these fit the first two cache lines.
+  /** False: a filter leaves these calls out. */
+  readonly keep: boolean;
+  /** The recorded decision of the calls without a retry time: shared, treat as read-only. */
+  readonly recorded: RecordedDecision;
+
   // Owned by createReplayer (replay.ts).
   replayer: object | null = null;
   candidate: Resolution | null = null;
-  baseline: Resolution | null = null;
   seen: SessionSeen | null = null;
   /** The group's last comparison: the decisions and answer it was made from, and its outcome. */
   decision: Decision | null = null;
@@ -41,13 +47,24 @@ export class CallGroup {
   toolTally: Tally | null = null;
   identityTally: Tally | null = null;
 
+  // Read when a stage first meets the group, and by decisions that count per session or grant.
+  readonly session: string;
+  readonly identity: string;
+  readonly tool: string;
+  /** Owned by createReplayer, for a replay with a baseline. */
+  baseline: Resolution | null = null;
+
   constructor(
-    /** False: a filter leaves these calls out. */
-    readonly keep: boolean,
-    readonly session: string,
-    readonly identity: string,
-    readonly tool: string,
-    /** The recorded decision of the calls without a retry time: shared, treat as read-only. */
-    readonly recorded: RecordedDecision,
-  ) {}
+    keep: boolean,
+    session: string,
+    identity: string,
+    tool: string,
+    recorded: RecordedDecision,
+  ) {
+    this.keep = keep;
+    this.recorded = recorded;
+    this.session = session;
+    this.identity = identity;
+    this.tool = tool;
+  }
 }

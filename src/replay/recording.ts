@@ -5,6 +5,8 @@ import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
 import { CallGroup } from "./group.js";
 import type { ApprovalAnswer, RecordedDecision, TraceCall } from "./trace.js";
 
+const NOT_PARSED: unique symbol = Symbol("not parsed");
+
 /**
  * A recorded call, both as replay takes it (a TraceCall) and as the engine sees it (its `call`
  * is itself): one object a row, the replay's only allocation per call. Its arguments are parsed
@@ -13,8 +15,8 @@ import type { ApprovalAnswer, RecordedDecision, TraceCall } from "./trace.js";
  * object drops them; toJSON() gives the plain call.
  */
 export class RecordedCall implements TraceCall, Call {
-  private parsed: unknown = undefined;
-  private done = false;
+  /** The parsed arguments; NOT_PARSED until first asked for. */
+  private parsed: unknown = NOT_PARSED;
 
   constructor(
     readonly index: number,
@@ -22,9 +24,6 @@ export class RecordedCall implements TraceCall, Call {
     readonly line: number,
     readonly file: number,
     readonly group: CallGroup,
-    readonly session: string,
-    readonly identity: string,
-    readonly tool: string,
     readonly ts: number,
     readonly recorded: RecordedDecision,
     readonly approval: ApprovalAnswer | null,
@@ -33,14 +32,27 @@ export class RecordedCall implements TraceCall, Call {
     private readonly end: number,
   ) {}
 
+  // What the calls of its group share is read from the group: a row is then a smaller object,
+  // and a million of them are less for the garbage collector to move.
+  get session(): string {
+    return this.group.session;
+  }
+
+  get identity(): string {
+    return this.group.identity;
+  }
+
+  get tool(): string {
+    return this.group.tool;
+  }
+
   get call(): RecordedCall {
     return this;
   }
 
   get arguments(): unknown {
-    if (!this.done) {
-      this.done = true;
-      if (this.start >= 0) this.parsed = JSON.parse(this.text.slice(this.start, this.end));
+    if (this.parsed === NOT_PARSED) {
+      this.parsed = this.start >= 0 ? JSON.parse(this.text.slice(this.start, this.end)) : undefined;
     }
     return this.parsed;
   }
@@ -100,9 +112,6 @@ export function* readRecordings(
         c.id,
         c.file,
         g,
-        g.session,
-        g.identity,
-        g.tool,
         c.ts,
         c.retryAfterMs === null ? g.recorded : recorded(g.recorded, c.retryAfterMs),
         // "unavailable": no human was asked, so there is no answer to reuse (SPEC section 5).

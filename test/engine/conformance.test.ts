@@ -1,7 +1,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { compile, createState, decide } from "../../src/engine/index.js";
+import {
+  compile,
+  createState,
+  decide,
+  decideResolved,
+  resolve,
+  type Resolution,
+} from "../../src/engine/index.js";
 import type { PolicyError } from "../../src/errors.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import type { Policy } from "../../src/policy/schema.js";
@@ -63,5 +70,16 @@ describe("conformance vectors through the engine", () => {
       return { decision: d.decision, code: d.code, rule: d.rule, retry_after_ms: d.retry_after_ms };
     });
     expect(got).toEqual(v.expected);
+    // The replay's path: each call's rule resolved once per identity and tool, then reused.
+    const again = createState(compiled);
+    const resolved = new Map<string, Resolution>();
+    const viaResolved = v.calls.map((call) => {
+      const k = JSON.stringify([call.identity, call.tool]);
+      const res = resolved.get(k) ?? resolve(compiled, call.identity, call.tool);
+      resolved.set(k, res);
+      const d = decideResolved(compiled, call, again, res);
+      return { decision: d.decision, code: d.code, rule: d.rule, retry_after_ms: d.retry_after_ms };
+    });
+    expect(viaResolved).toEqual(v.expected);
   });
 });

@@ -369,3 +369,51 @@ describe("replay: ordinals (a call's 1-based position in its session)", () => {
     expect([...sqlite.values()].reduce((n, l) => n + l.length, 0)).toBe(60);
   });
 });
+
+describe("groups of recorded calls (CallGroup)", () => {
+  const project = (r: CallResult) => ({
+    call: [r.source.call.session, r.source.call.identity, r.source.call.tool, r.source.call.ts],
+    decision: r.decision,
+    after: r.after,
+    before: r.before,
+    change: r.change,
+    counterfactual: r.counterfactual,
+    inexact: r.inexact,
+    first: r.firstInSession,
+    ordinal: r.ordinal,
+  });
+
+  it("decide every call as the same calls without groups do, under each fixture policy, with and without a baseline", async () => {
+    const { readdirSync } = await import("node:fs");
+    const { readRecording } = await import("../../src/replay/recording.js");
+    const dir = join(root, "fixtures/policies");
+    const policies = readdirSync(dir)
+      .filter((f) => f.endsWith(".json"))
+      .map((f) => compile(loadPolicyFile(join(dir, f)).policy));
+    expect(policies.length).toBeGreaterThan(1);
+    // Read once and replayed several times: each replay claims the groups afresh.
+    const grouped = [...readRecording(join(root, "recordings/demo.sqlite"))];
+    expect(grouped.every((tc) => tc.group !== undefined)).toBe(true);
+    const plain: TraceCall[] = grouped.map((tc) => ({
+      index: tc.index,
+      line: tc.line,
+      call: {
+        session: tc.call.session,
+        identity: tc.call.identity,
+        tool: tc.call.tool,
+        ts: tc.call.ts,
+        arguments: tc.call.arguments,
+      },
+      recorded: tc.recorded,
+      approval: tc.approval,
+    }));
+    for (const [i, candidate] of policies.entries()) {
+      for (const baseline of [undefined, policies[(i + 1) % policies.length]!]) {
+        const opts = { candidate, file: "demo.sqlite", ...(baseline ? { baseline } : {}) };
+        const withGroups = [...replay(grouped, opts)].map(project);
+        const without = [...replay(plain, opts)].map(project);
+        expect(withGroups).toEqual(without);
+      }
+    }
+  });
+});

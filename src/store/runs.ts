@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./errors.js";
 import { SCHEMA_VERSION } from "./sqlite.js";
-import type { ResultClass } from "./types.js";
+import type { ResultClass, RunCounts } from "./types.js";
 
 // Saved replay runs (schema 3's runs and run_results). A run is written into every recording it
 // read, after the reading is over: a finished recording is in rollback-journal mode, where no
@@ -12,7 +12,7 @@ import type { ResultClass } from "./types.js";
 // leave nothing behind. Until then its results wait in a ResultSpool.
 
 /** A replay run as saved: what was replayed under what, and what came out. */
-export interface RunRecord {
+export interface RunRecord extends RunCounts {
   createdAt: number;
   /** The candidate policy: its sha256, the path it was given as, and its text. */
   policy: { hash: string; path: string; text: string };
@@ -20,15 +20,6 @@ export interface RunRecord {
   baseline: { hash: string; path: string; text: string } | null;
   /** The filters, --fail-on, the source files: anything JSON. */
   options: unknown;
-  calls: number;
-  sessions: number;
-  tightened: number;
-  loosened: number;
-  changed: number;
-  /** Changed calls that follow an earlier change in their session. */
-  counterfactual: number;
-  inexact: number;
-  gateFailed: boolean;
 }
 
 /** One call of a run that changed or was inexact (a call without one kept its decision). */

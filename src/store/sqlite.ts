@@ -11,6 +11,7 @@ import type {
   MessageRecord,
   Mode,
   ResultClass,
+  RunCounts,
   SessionStart,
   SessionUpdate,
   Store,
@@ -281,7 +282,7 @@ export interface RecordedCall extends StoredCall {
 }
 
 /** A saved replay run as read back (see runs.ts for what is saved). */
-export interface StoredRun {
+export interface StoredRun extends RunCounts {
   id: number;
   createdAt: number;
   policyHash: string;
@@ -291,14 +292,6 @@ export interface StoredRun {
   baselinePath: string | null;
   /** The filters, --fail-on and the source files, as saved (JSON). */
   options: unknown;
-  calls: number;
-  sessions: number;
-  tightened: number;
-  loosened: number;
-  changed: number;
-  counterfactual: number;
-  inexact: number;
-  gateFailed: boolean;
 }
 
 /** One call of a saved run that changed or was inexact, with the call it is about. */
@@ -968,6 +961,8 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly selectKey;
   /** call_keys ids this connection has written or looked up, by the key's JSON text. */
   private readonly keyIds = new Map<string, number>();
+  /** Past this many keys the map starts again: a proxy may run for months. */
+  private static readonly KEY_CACHE_LIMIT = 50_000;
   private readonly updateApproval;
   private readonly updateOutcome;
   private readonly writeBatch;
@@ -1110,14 +1105,16 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   ): Database.RunResult {
     this.checkWritable();
     try {
+      let id: number | undefined;
       const result = this.db.transaction(() => {
         this.insertKey.run(key);
-        const id = this.selectKey.get(...key);
+        id = this.selectKey.get(...key);
         if (id === undefined) throw new Error("call_keys: the key just written is not there");
         call.params[call.params.length - 1] = id;
         return call.stmt.run(bind(call));
       })();
-      this.keyIds.set(keyText, call.params[call.params.length - 1] as number);
+      if (this.keyIds.size >= SqliteStore.KEY_CACHE_LIMIT) this.keyIds.clear();
+      this.keyIds.set(keyText, id!);
       return result;
     } catch (err) {
       throw this.writeFailed(err);

@@ -129,3 +129,16 @@ export interface CallQuery {
 
 /** How a saved run's result differs from what it was compared with (SPEC section 6). */
 export type ResultClass = "tightened" | "loosened" | "changed";
+
+/** A replay run's counts, as saved (runs.ts) and read back (StoredRun). */
+export interface RunCounts {
+  calls: number;
+  sessions: number;
+  tightened: number;
+  loosened: number;
+  changed: number;
+  /** Changed calls that follow an earlier change in their session. */
+  counterfactual: number;
+  inexact: number;
+  gateFailed: boolean;
+}

@@ -9,7 +9,7 @@ import { type CallResult, createReplayer } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
 import { type Summary, SummaryBuilder } from "../replay/summary.js";
 import { readTrace, type TraceCall } from "../replay/trace.js";
-import type { ResultSpool, RunResultRecord } from "../store/runs.js";
+import type { RunRecord, RunResultRecord, RunWriter } from "../store/runs.js";
 import type { Io } from "./io.js";
 import { type Format, openReport } from "./report-output.js";
 import { type Recordings, resolveRecordings } from "./sources.js";
@@ -83,7 +83,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
   );
 
   let calls: Iterable<TraceCall>;
-  let spool: ResultSpool | null = null;
+  let writer: RunWriter | null = null;
   if (recordings) {
     // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
     const { readRecordings } = await import("../replay/recording.js");
@@ -91,32 +91,35 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
       filter,
       arguments: compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false),
     });
-    if (opts.save !== false) spool = new (await import("../store/runs.js")).ResultSpool();
+    // Started now, so the thread is ready when the first results come; it opens the files
+    // only then, after the stream has checked (and upgraded) them.
+    if (opts.save !== false)
+      writer = new (await import("../store/runs.js")).RunWriter(recordings.paths);
   } else {
     const trace = readTrace(resolve(io.cwd, opts.calls!), opts.calls!);
     calls = isEmptyFilter(filter) ? trace : filterCalls(trace, filter);
   }
   const perFile: number[] = recordings ? recordings.paths.map(() => 0) : [];
   try {
-    if (spool) {
+    if (writer) {
       for (const tc of calls) {
         const r = step(tc);
         report.add(r);
         perFile[tc.file ?? 0]!++;
-        if ((r.change !== null || r.inexact) && r.before) spool.add(tc.file ?? 0, resultRecord(r));
+        if ((r.change !== null || r.inexact) && r.before) writer.add(tc.file ?? 0, resultRecord(r));
       }
     } else {
       for (const tc of calls) report.add(step(tc));
     }
   } catch (err) {
     report.abort();
-    spool?.close();
+    await writer?.close();
     throw err;
   }
   try {
     const summary = report.finish();
-    if (spool && recordings) {
-      await saveRuns(recordings, spool, perFile, summary, {
+    if (writer && recordings) {
+      await saveRuns(recordings, writer, perFile, summary, {
         opts,
         candidate,
         baseline,
@@ -126,7 +129,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     }
     return summary.gate.failed ? 1 : 0;
   } finally {
-    spool?.close();
+    await writer?.close();
   }
 }
 
@@ -151,7 +154,7 @@ function resultRecord(r: CallResult): RunResultRecord {
 /** Save the run into each recording read; one that cannot be written is said once, not fatal. */
 async function saveRuns(
   recordings: Recordings,
-  spool: ResultSpool,
+  writer: RunWriter,
   perFile: number[],
   summary: Summary,
   run: {
@@ -162,53 +165,43 @@ async function saveRuns(
     io: Io;
   },
 ): Promise<void> {
-  const { saveRun } = await import("../store/runs.js");
-  const { StoreError } = await import("../store/errors.js");
   const { opts, candidate, baseline, filter, io } = run;
   const createdAt = Date.now();
-  recordings.paths.forEach((path, i) => {
-    try {
-      saveRun(
-        path,
-        {
-          createdAt,
-          policy: { hash: candidate.hash, path: opts.policy, text: candidate.text },
-          baseline:
-            baseline && opts.baseline
-              ? { hash: baseline.hash, path: opts.baseline, text: baseline.text }
-              : null,
-          options: {
-            filters: {
-              sessions: filter.sessions ?? null,
-              identities: filter.identities ?? null,
-              tools: filter.tools ?? null,
-              since: filter.since ?? null,
-              until: filter.until ?? null,
-            },
-            fail_on: opts.failOn,
-            sources: recordings.names,
-            // Which of the sources this file is, and how many of the run's calls it held.
-            source: i,
-            source_calls: perFile[i] ?? 0,
-          },
-          calls: summary.calls,
-          sessions: summary.sessions,
-          tightened: summary.changes.tightened,
-          loosened: summary.changes.loosened,
-          changed: summary.changes.changed,
-          counterfactual: summary.counterfactual_changes,
-          inexact: summary.inexact,
-          gateFailed: summary.gate.failed,
-        },
-        spool,
-        i,
-      );
-    } catch (err) {
-      if (!(err instanceof StoreError)) throw err;
-      const reason = err.message.startsWith(`${path}: `)
-        ? err.message.slice(path.length + 2)
-        : err.message;
-      io.stderr.write(`policy-replay: run not saved in ${recordings.names[i]}: ${reason}\n`);
-    }
+  const runs = recordings.paths.map((_, i): RunRecord => ({
+    createdAt,
+    policy: { hash: candidate.hash, path: opts.policy, text: candidate.text },
+    baseline:
+      baseline && opts.baseline
+        ? { hash: baseline.hash, path: opts.baseline, text: baseline.text }
+        : null,
+    options: {
+      filters: {
+        sessions: filter.sessions ?? null,
+        identities: filter.identities ?? null,
+        tools: filter.tools ?? null,
+        since: filter.since ?? null,
+        until: filter.until ?? null,
+      },
+      fail_on: opts.failOn,
+      sources: recordings.names,
+      // Which of the sources this file is, and how many of the run's calls it held.
+      source: i,
+      source_calls: perFile[i] ?? 0,
+    },
+    calls: summary.calls,
+    sessions: summary.sessions,
+    tightened: summary.changes.tightened,
+    loosened: summary.changes.loosened,
+    changed: summary.changes.changed,
+    counterfactual: summary.counterfactual_changes,
+    inexact: summary.inexact,
+    gateFailed: summary.gate.failed,
+  }));
+  const saved = await writer.save(runs);
+  saved.forEach((s, i) => {
+    if (typeof s === "number" || s === null) return;
+    const path = recordings.paths[i]!;
+    const reason = s.message.startsWith(`${path}: `) ? s.message.slice(path.length + 2) : s.message;
+    io.stderr.write(`policy-replay: run not saved in ${recordings.names[i]}: ${reason}\n`);
   });
 }

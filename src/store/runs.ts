@@ -1,15 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import Database from "better-sqlite3";
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
 import { StoreError } from "./errors.js";
+import { RUN_WORKER_SOURCE } from "./run-worker.js";
 import { SCHEMA_VERSION } from "./sqlite.js";
 import type { ResultClass, RunCounts } from "./types.js";
 
 // Saved replay runs (schema 3's runs and run_results). A run is written into every recording it
-// read, after the reading is over: a finished recording is in rollback-journal mode, where no
-// connection can commit while another holds a read open, and a run that fails halfway should
-// leave nothing behind. Until then its results wait in a ResultSpool.
+// read, by a RunWriter on a thread of its own while the replay runs, and committed once the
+// reading is over; a run that fails halfway leaves nothing behind.
 
 /** A replay run as saved: what was replayed under what, and what came out. */
 export interface RunRecord extends RunCounts {
@@ -39,201 +37,215 @@ export interface RunResultRecord {
   inexact: boolean;
 }
 
-type Row = (string | number | null)[];
-
-const RESULT_COLUMNS =
-  "call, class, old_decision, old_code, old_rule, new_decision, new_code, new_rule, new_reason, " +
-  "new_retry_after_ms, counterfactual, inexact";
+/**
+ * Results a file's open transaction holds before the rest wait in a temporary table: about
+ * 100 bytes of pages each, which stay in memory until the commit, so at most about 7 MB.
+ */
+const HELD_ROWS = 65_536;
+/** Results sent to the writer thread at a time. */
+const BATCH_ROWS = 4096;
+/** How long a writer thread may take to end after being told to, before it is stopped. */
+const CLOSE_TIMEOUT_MS = 10_000;
 
 /**
- * Results held in memory before they go to a temporary file: about 150 bytes each (the strings
- * are shared with the decisions), so at most about 10 MB. Writing them twice (the temporary
- * file, then the recording) costs more than their memory: saving a run of 1,000,000 calls
- * with 48,000 results took 0.38 s more than not saving it when they were spilled at 8,192, and
- * 0.12 s more when held (measured).
+ * Saves one replay run into each recording it reads, on a thread of its own, writing results
+ * as they come (see run-worker.ts). add() the results during the replay, then save() once the
+ * reading is over (the commit waits for the readers), or close() to save nothing. Until the
+ * commit nothing is visible, and a process that dies leaves the recordings as they were.
  */
-const SPOOL_ROWS = 65_536;
+export class RunWriter {
+  private readonly worker: Worker;
+  /** Per result not yet sent: file, call, outcome, retry (NaN: none), flags. */
+  private rows = new Float64Array(BATCH_ROWS * 5);
+  private pending = 0;
+  /** Each distinct outcome's number, by outcomeKey. */
+  private readonly outcomeIds = new Map<string, number>();
+  private newOutcomes: (string | null)[][] = [];
+  private readonly counts: number[] = [];
+  private exited = false;
+  private readonly exit: Promise<void>;
+  private failure: Error | null = null;
+  private pings = 0;
 
-/**
- * A run's results until they can be saved, per source file, in bounded memory: past
- * SPOOL_ROWS they go to a temporary SQLite file (removed by close()).
- */
-export class ResultSpool {
-  /** Per source file, its results not yet spilled. */
-  private rows: Row[][] = [];
-  private held = 0;
-  private dir: string | null = null;
-  private db: Database.Database | null = null;
-  private insert: Database.Statement<Row> | null = null;
-  private readonly counts = new Map<number, number>();
-
-  constructor(private readonly limit = SPOOL_ROWS) {}
-
-  add(file: number, r: RunResultRecord): void {
-    (this.rows[file] ??= []).push([
-      r.call,
-      r.class,
-      r.oldDecision,
-      r.oldCode,
-      r.oldRule,
-      r.newDecision,
-      r.newCode,
-      r.newRule,
-      r.newReason,
-      r.newRetryAfterMs,
-      r.counterfactual ? 1 : 0,
-      r.inexact ? 1 : 0,
-    ]);
-    this.counts.set(file, (this.counts.get(file) ?? 0) + 1);
-    if (++this.held >= this.limit) this.spill();
-  }
-
-  /** How many results a file has. */
-  count(file: number): number {
-    return this.counts.get(file) ?? 0;
-  }
-
-  /** The temporary file holding spilled results, or null while all are in memory. */
-  get spillFile(): string | null {
-    return this.dir === null ? null : join(this.dir, "results.sqlite");
-  }
-
-  /** The in-memory results of one file. */
-  memoryRows(file: number): Row[] {
-    return this.rows[file] ?? [];
-  }
-
-  close(): void {
-    this.db?.close();
-    this.db = null;
-    if (this.dir !== null) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = null;
-  }
-
-  private spill(): void {
-    if (this.db === null) {
-      this.dir = mkdtempSync(join(tmpdir(), "policy-replay-run-"));
-      this.db = new Database(this.spillFile!);
-      // A scratch file: nothing to recover if the process dies, so no journal, no syncs.
-      this.db.pragma("journal_mode = OFF");
-      this.db.pragma("synchronous = OFF");
-      this.db.exec(
-        `CREATE TABLE results (file INTEGER NOT NULL, call INTEGER NOT NULL, class TEXT,
-           old_decision TEXT NOT NULL, old_code TEXT NOT NULL, old_rule TEXT,
-           new_decision TEXT NOT NULL, new_code TEXT NOT NULL, new_rule TEXT, new_reason TEXT,
-           new_retry_after_ms INTEGER, counterfactual INTEGER NOT NULL, inexact INTEGER NOT NULL)`,
-      );
-      this.insert = this.db.prepare<Row>(
-        `INSERT INTO results (file, ${RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-    }
-    const insert = this.insert!;
-    const rows = this.rows;
-    this.db.transaction(() => {
-      rows.forEach((list, file) => {
-        for (const row of list) insert.run(file, ...row);
+  /** `files`: the recordings read, by their position in the replay's list of sources. */
+  constructor(
+    private readonly files: readonly string[],
+    held = HELD_ROWS,
+  ) {
+    this.worker = new Worker(RUN_WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        module: createRequire(import.meta.url).resolve("better-sqlite3"),
+        files,
+        held,
+        schemaVersion: SCHEMA_VERSION,
+      },
+      stdout: true,
+      stderr: true,
+    });
+    this.exit = new Promise((resolve) => {
+      this.worker.once("exit", () => {
+        this.exited = true;
+        resolve();
       });
-    })();
-    this.rows = [];
-    this.held = 0;
+    });
+    this.worker.on("error", (err) => {
+      this.failure = err;
+    });
+    // Waited for only in save() and close(): a replay that throws never hangs on it.
+    this.worker.unref();
+  }
+
+  /** One result of file `file` (a position in `files`). */
+  add(file: number, r: RunResultRecord): void {
+    const key = outcomeKey(r);
+    let outcome = this.outcomeIds.get(key);
+    if (outcome === undefined) {
+      outcome = this.outcomeIds.size;
+      this.outcomeIds.set(key, outcome);
+      this.newOutcomes.push([
+        r.class,
+        r.oldDecision,
+        r.oldCode,
+        r.oldRule,
+        r.newDecision,
+        r.newCode,
+        r.newRule,
+        r.newReason,
+      ]);
+    }
+    const rows = this.rows;
+    const at = this.pending * 5;
+    rows[at] = file;
+    rows[at + 1] = r.call;
+    rows[at + 2] = outcome;
+    rows[at + 3] = r.newRetryAfterMs ?? Number.NaN;
+    rows[at + 4] = (r.counterfactual ? 1 : 0) | (r.inexact ? 2 : 0);
+    this.counts[file] = (this.counts[file] ?? 0) + 1;
+    if (++this.pending === BATCH_ROWS) this.send();
+  }
+
+  /** How many results file `file` has. */
+  count(file: number): number {
+    return this.counts[file] ?? 0;
+  }
+
+  /**
+   * Save the run into each file (`runs[i]` for `files[i]`; null: not into that one), each in
+   * one transaction: the runs row, the policies' texts (by hash, if new) and the file's
+   * results. Call it after the reading is over. Per file: the run's id, or a StoreError
+   * (store_read_only when the file or its directory cannot be written, store_write_failed or
+   * store_io otherwise). The writer is closed afterwards.
+   */
+  async save(runs: readonly (RunRecord | null)[]): Promise<(number | StoreError | null)[]> {
+    this.send();
+    try {
+      const saved = await this.request<SavedReply[]>({ finish: runs }, (m) => m.saved).catch(
+        (err: unknown) => this.files.map(() => ({ error: wireError(err) })),
+      );
+      return this.files.map((file, i) => {
+        const s = saved[i];
+        if (s === null || s === undefined) return null;
+        return "id" in s ? s.id : saveError(file, s.error);
+      });
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Send the results added so far; resolves once the thread has written them (or failed to). */
+  async flush(): Promise<void> {
+    this.send();
+    const ping = ++this.pings;
+    await this.request({ ping }, (m) => (m.pong === ping ? true : undefined));
+  }
+
+  /** Save nothing (rolling back what was written) and end the thread; waits for it. */
+  async close(): Promise<void> {
+    if (this.exited) return;
+    this.worker.ref();
+    this.worker.postMessage({ close: true });
+    const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
+    await this.exit;
+    clearTimeout(timer);
+  }
+
+  /** Post `message` and wait for the thread's answer to it, which `pick` recognises. */
+  private request<T>(message: object, pick: (m: Reply) => T | undefined): Promise<T> {
+    if (this.exited) return Promise.reject(this.failure ?? new Error("the writer thread ended"));
+    const worker = this.worker;
+    worker.ref();
+    return new Promise<T>((resolve, reject) => {
+      const done = (): void => {
+        worker.off("message", onMessage);
+        worker.off("exit", onExit);
+        worker.unref();
+      };
+      const onMessage = (m: Reply): void => {
+        const v = pick(m);
+        if (v === undefined) return;
+        done();
+        resolve(v);
+      };
+      const onExit = (): void => {
+        done();
+        reject(this.failure ?? new Error("the writer thread ended"));
+      };
+      worker.on("message", onMessage);
+      worker.on("exit", onExit);
+      worker.postMessage(message);
+    });
+  }
+
+  private send(): void {
+    if (this.pending === 0) return;
+    const rows = this.pending === BATCH_ROWS ? this.rows : this.rows.slice(0, this.pending * 5);
+    this.worker.postMessage({ outcomes: this.newOutcomes, rows }, [rows.buffer]);
+    this.rows = new Float64Array(BATCH_ROWS * 5);
+    this.newOutcomes = [];
+    this.pending = 0;
   }
 }
+
+/** A result's strings as one key: each length-prefixed, a null kept apart from every string. */
+function outcomeKey(r: RunResultRecord): string {
+  const n = (s: string | null): string => (s === null ? "-" : `${s.length}:${s}`);
+  return (
+    n(r.class) +
+    n(r.oldDecision) +
+    n(r.oldCode) +
+    n(r.oldRule) +
+    n(r.newDecision) +
+    n(r.newCode) +
+    n(r.newRule) +
+    n(r.newReason)
+  );
+}
+
+type SavedReply = { id: number } | { error: WireError } | null;
+
+interface Reply {
+  saved?: SavedReply[];
+  pong?: number;
+}
+
+interface WireError {
+  code: string;
+  message: string;
+}
+
+const wireError = (err: unknown): WireError => ({
+  code: String((err as { code?: unknown }).code ?? ""),
+  message: err instanceof Error ? err.message : String(err),
+});
 
 /** SQLite result codes that mean "this file cannot be written here". */
 const READ_ONLY = /^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/;
 
-/**
- * Save a run into one recording it read, in one transaction: the runs row, the policies' texts
- * (by hash, if new), and the file's results from `spool` (file number `fileIndex`). Returns the
- * run's id. Throws StoreError: store_read_only when the file (or its directory) cannot be
- * written, store_write_failed or store_io otherwise. Call it after the reading is over.
- */
-export function saveRun(
-  file: string,
-  run: RunRecord,
-  spool: ResultSpool | null,
-  fileIndex = 0,
-): number {
-  let db: Database.Database;
-  try {
-    db = new Database(file, { fileMustExist: true, timeout: 5000 });
-  } catch (err) {
-    throw saveError(file, err);
-  }
-  try {
-    const version = db.pragma("user_version", { simple: true }) as number;
-    if (version !== SCHEMA_VERSION) {
-      throw new StoreError(
-        "store_write_failed",
-        file,
-        `${file}: cannot save the run: schema version ${version}, expected ${SCHEMA_VERSION}`,
-      );
-    }
-    const spilled = spool?.spillFile ?? null;
-    if (spilled !== null) db.prepare("ATTACH DATABASE ? AS spool").run(spilled);
-    const putPolicy = db.prepare(
-      "INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)",
-    );
-    const insertRun = db.prepare(
-      `INSERT INTO runs (created_at, policy_hash, policy_path, baseline_hash, baseline_path,
-         options, calls, sessions, tightened, loosened, changed, counterfactual, inexact,
-         gate_failed)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const insertResult = db.prepare(
-      `INSERT INTO run_results (run, ${RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const id = db
-      .transaction(() => {
-        putPolicy.run(run.policy.hash, run.policy.text, run.createdAt);
-        if (run.baseline) putPolicy.run(run.baseline.hash, run.baseline.text, run.createdAt);
-        const runId = Number(
-          insertRun.run(
-            run.createdAt,
-            run.policy.hash,
-            run.policy.path,
-            run.baseline?.hash ?? null,
-            run.baseline?.path ?? null,
-            JSON.stringify(run.options) ?? "null",
-            run.calls,
-            run.sessions,
-            run.tightened,
-            run.loosened,
-            run.changed,
-            run.counterfactual,
-            run.inexact,
-            run.gateFailed ? 1 : 0,
-          ).lastInsertRowid,
-        );
-        if (spilled !== null) {
-          db.prepare(
-            `INSERT INTO run_results (run, ${RESULT_COLUMNS})
-             SELECT ?, ${RESULT_COLUMNS} FROM spool.results WHERE file = ?`,
-          ).run(runId, fileIndex);
-        }
-        for (const row of spool?.memoryRows(fileIndex) ?? []) insertResult.run(runId, ...row);
-        return runId;
-      })
-      .immediate();
-    if (spilled !== null) db.exec("DETACH DATABASE spool");
-    return id;
-  } catch (err) {
-    throw saveError(file, err);
-  } finally {
-    db.close();
-  }
-}
-
-function saveError(file: string, err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  const code = String((err as { code?: unknown }).code ?? "");
-  const message = (err as Error).message;
+function saveError(file: string, err: WireError): StoreError {
+  const { code, message } = err;
   if (READ_ONLY.test(code) || code === "EACCES" || code === "EROFS" || code === "EPERM") {
-    return new StoreError("store_read_only", file, `${file}: read-only (${message})`, {
-      cause: err,
-    });
+    return new StoreError("store_read_only", file, `${file}: read-only (${message})`);
   }
-  return new StoreError("store_write_failed", file, `${file}: cannot save the run: ${message}`, {
-    cause: err,
-  });
+  return new StoreError("store_write_failed", file, `${file}: cannot save the run: ${message}`);
 }

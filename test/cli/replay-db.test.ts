@@ -580,6 +580,27 @@ describe("saved runs", () => {
     expect(readdirSync(join(db, ".."))).toEqual(["demo.sqlite"]);
   });
 
+  it("a replay that fails halfway saves nothing: exit 2, the recording as it was, no journal", async () => {
+    // Enough changed calls that results reach the run's writer thread before the bad row.
+    const dir = tempDir();
+    const db = writeRecording(
+      join(dir, "long.sqlite"),
+      Array.from({ length: 6000 }, (_, i) => ({ session: "s1", ts: 1_000 + i, tool: "t" })),
+    );
+    const d = new Database(db);
+    d.prepare("UPDATE calls SET decision = 'bogus' WHERE id = 5999").run();
+    d.close();
+    const policy = join(dir, "deny-all.json");
+    writeFileSync(policy, JSON.stringify({ version: "1", default: "deny", tools: {} }));
+    const before = sha(db);
+    const r = await cli(["--policy", policy, "--db", db]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${db}: calls row 5999: unknown decision "bogus"`);
+    noStack(r.stderr);
+    expect(sha(db)).toBe(before);
+    expect(readdirSync(dir).sort()).toEqual(["deny-all.json", "long.sqlite"]);
+  });
+
   it("a read-only recording: replayed, said once on stderr, the exit code is the gate's", () => {
     const dir = tempDir();
     const db = demoCopy(dir);

@@ -1,12 +1,8 @@
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  ResultSpool,
-  type RunRecord,
-  type RunResultRecord,
-  saveRun,
-} from "../../src/store/runs.js";
+import Database from "better-sqlite3";
+import { type RunRecord, type RunResultRecord, RunWriter } from "../../src/store/runs.js";
 import { openStore, openStoreReadOnly, StoreError } from "../../src/store/sqlite.js";
 import { allow, decision, session, tempDirs } from "./helpers.js";
 
@@ -59,21 +55,33 @@ const result = (call: number, cls: RunResultRecord["class"]): RunResultRecord =>
 });
 
 describe("saved runs", () => {
-  it("saveRun writes the run, its policies and its results; the reader lists and pages them", () => {
+  const saveOne = async (
+    file: string,
+    record: RunRecord,
+    results: RunResultRecord[] = [],
+  ): Promise<number> => {
+    const writer = new RunWriter([file]);
+    for (const r of results) writer.add(0, r);
+    const [id] = await writer.save([record]);
+    if (typeof id !== "number") throw new Error(`not saved: ${String(id)}`);
+    return id;
+  };
+
+  it("a RunWriter saves the run, its policies and its results; the reader lists and pages them", async () => {
     const file = recording(10);
-    const spool = new ResultSpool();
     const classes: RunResultRecord["class"][] = ["tightened", null, "loosened", "tightened"];
-    [2, 4, 7, 9].forEach((call, i) => spool.add(0, result(call, classes[i]!)));
-    const first = saveRun(file, run(), spool, 0);
-    const second = saveRun(
+    const first = await saveOne(
+      file,
+      run(),
+      [2, 4, 7, 9].map((call, i) => result(call, classes[i]!)),
+    );
+    const second = await saveOne(
       file,
       run({
         baseline: { hash: "b".repeat(64), path: "base.json", text: "{}" },
         gateFailed: false,
       }),
-      null,
     );
-    spool.close();
 
     const reader = openStoreReadOnly(file);
     try {
@@ -126,6 +134,13 @@ describe("saved runs", () => {
         counterfactual: false,
         inexact: false,
       });
+      expect(all[1]).toMatchObject({
+        call: 4,
+        class: null,
+        new: { decision: "deny", code: "rule_allow", reason: null, retryAfterMs: null },
+        counterfactual: true,
+        inexact: true,
+      });
       // Keyset pages by call id.
       const page1 = reader.runResults(first, { limit: 2 });
       const page2 = reader.runResults(first, { limit: 2, afterCall: page1.at(-1)!.call });
@@ -143,41 +158,144 @@ describe("saved runs", () => {
     }
   });
 
-  it("results past the spool's memory go to a temporary file and are saved all the same", () => {
-    const file = recording(500);
-    const small = new ResultSpool(16);
-    const big = new ResultSpool();
-    for (let call = 1; call <= 500; call += 2) {
-      // Two files' worth: only file 0's are saved into this recording.
-      for (const spool of [small, big]) {
-        spool.add(0, result(call, "tightened"));
-        spool.add(1, result(call + 1, "loosened"));
+  it("each file gets its own results; past what a transaction holds they wait in a temporary table", async () => {
+    const a = recording(5000);
+    const b = join(tempDir(), "other.sqlite");
+    copyFileSync(a, b);
+    // Results whose strings differ in ways a careless key would merge: null against "", and
+    // values that run into each other.
+    const odd = (call: number): RunResultRecord => ({
+      ...result(call, "changed"),
+      oldRule: call % 4 === 0 ? null : call % 4 === 1 ? "" : "ab",
+      newRule: call % 4 === 2 ? "" : "b",
+      newReason: call % 3 === 0 ? null : `reason ${call % 5}`,
+      newRetryAfterMs: call % 7 === 0 ? 250 : null,
+    });
+    const results = Array.from({ length: 4000 }, (_, i) => odd(i + 1));
+    const expected = (calls: RunResultRecord[]) =>
+      calls.map((r) => ({
+        call: r.call,
+        old: { rule: r.oldRule },
+        new: { rule: r.newRule, reason: r.newReason, retryAfterMs: r.newRetryAfterMs },
+      }));
+    const ids: number[][] = [];
+    for (const held of [16, 1000, 100_000]) {
+      const writer = new RunWriter([a, b], held);
+      for (const r of results) writer.add(r.call % 2, r);
+      expect(writer.count(0)).toBe(2000);
+      const saved = await writer.save([run(), run({ calls: 20 })]);
+      ids.push(saved as number[]);
+    }
+    for (const [i, file] of [a, b].entries()) {
+      const reader = openStoreReadOnly(file);
+      try {
+        for (const id of ids.map((pair) => pair[i]!)) {
+          const got = reader.runResults(id, { limit: 10_000 });
+          expect(got).toMatchObject(expected(results.filter((r) => r.call % 2 === i)));
+          expect(reader.getRun(id)?.calls).toBe(i === 0 ? 10 : 20);
+        }
+      } finally {
+        reader.close();
       }
     }
-    expect(small.spillFile).not.toBeNull();
-    expect(big.spillFile).toBeNull();
-    expect(small.count(0)).toBe(250);
-    const a = saveRun(file, run(), small, 0);
-    const b = saveRun(file, run(), big, 0);
-    const spilled = small.spillFile!;
-    small.close();
-    big.close();
-    expect(existsSync(spilled)).toBe(false);
+  });
+
+  it("while the replay reads, the results are written but unseen; the commit waits for the readers", async () => {
+    const file = recording(100);
+    const reading = new Database(file, { readonly: true });
+    reading.exec("BEGIN");
+    expect(reading.prepare("SELECT count(*) AS n FROM calls").get()).toEqual({ n: 100 });
+    const writer = new RunWriter([file]);
+    for (let call = 1; call <= 50; call++) writer.add(0, result(call, "tightened"));
+    await writer.flush();
+    // Written under a lock that lets readers read, and seen by nobody yet.
+    expect(reading.prepare("SELECT count(*) AS n FROM run_results").get()).toEqual({ n: 0 });
+    const other = new Database(file, { readonly: true });
+    expect(other.prepare("SELECT count(*) AS n FROM runs").get()).toEqual({ n: 0 });
+    other.close();
+    setTimeout(() => reading.exec("COMMIT"), 200);
+    const [id] = await writer.save([run()]);
     const reader = openStoreReadOnly(file);
     try {
-      const ra = reader.runResults(a, { limit: 1000 });
-      expect(ra).toHaveLength(250);
-      expect(ra.map(({ call, class: c }) => [call, c])).toEqual(
-        reader.runResults(b, { limit: 1000 }).map(({ call, class: c }) => [call, c]),
+      expect(reader.runResults(id as number, { limit: 100 })).toHaveLength(50);
+    } finally {
+      reader.close();
+      reading.close();
+    }
+  });
+
+  it("a live recording (WAL) is not locked while a replay runs: the proxy keeps writing", async () => {
+    const file = join(tempDir(), "live.sqlite");
+    const store = openStore(file, { checkpointWorker: false });
+    store.transaction(() => {
+      store.startSession(session("s1"));
+      for (let i = 1; i <= 10; i++) store.recordDecision(decision(i, { session: "s1" }));
+    });
+    const writer = new RunWriter([file]);
+    for (let call = 1; call <= 10; call++) writer.add(0, result(call, "tightened"));
+    await writer.flush();
+    // Would wait for the lock, and fail, if the writer held it.
+    store.transaction(() => store.recordDecision(decision(11, { session: "s1" })));
+    const [id] = await writer.save([run()]);
+    expect(typeof id).toBe("number");
+    store.transaction(() => store.recordDecision(decision(12, { session: "s1" })));
+    store.close();
+    const reader = openStoreReadOnly(file);
+    try {
+      expect([...reader.calls()]).toHaveLength(12);
+      expect(reader.runResults(id as number, { limit: 100 })).toHaveLength(10);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it("two replays saving into one file: the second waits its turn and both runs are saved", async () => {
+    const file = recording(100);
+    const first = new RunWriter([file]);
+    const second = new RunWriter([file]);
+    for (let call = 1; call <= 30; call++) first.add(0, result(call, "tightened"));
+    await first.flush();
+    for (let call = 1; call <= 40; call++) second.add(0, result(call, "loosened"));
+    await second.flush();
+    const [a] = await first.save([run()]);
+    const [b] = await second.save([run({ loosened: 40 })]);
+    const reader = openStoreReadOnly(file);
+    try {
+      expect(reader.runResults(a as number, { limit: 100 }).map((r) => r.class)).toEqual(
+        Array(30).fill("tightened"),
+      );
+      expect(reader.runResults(b as number, { limit: 100 }).map((r) => r.class)).toEqual(
+        Array(40).fill("loosened"),
       );
     } finally {
       reader.close();
     }
   });
 
-  it("a file that is not a recording any more cannot take a run", () => {
-    const file = join(tempDir(), "missing.sqlite");
-    expect(() => saveRun(file, run(), null)).toThrow(StoreError);
+  it("close() saves nothing and leaves the file as it was, writable at once", async () => {
+    const file = recording(100);
+    const before = readFileSync(file);
+    const writer = new RunWriter([file]);
+    for (let call = 1; call <= 30; call++) writer.add(0, result(call, "tightened"));
+    await writer.flush();
+    await writer.close();
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(existsSync(`${file}-journal`)).toBe(false);
+    const db = new Database(file, { timeout: 0 });
+    db.exec("BEGIN IMMEDIATE; COMMIT");
+    db.close();
+  });
+
+  it("a file that is not a recording any more cannot take a run: a StoreError, the others saved", async () => {
+    const good = recording(10);
+    const missing = join(tempDir(), "missing.sqlite");
+    const writer = new RunWriter([missing, good]);
+    writer.add(0, result(1, "tightened"));
+    writer.add(1, result(2, "tightened"));
+    const [a, b] = await writer.save([run(), run()]);
+    expect(a).toBeInstanceOf(StoreError);
+    expect((a as StoreError).message).toMatch(/^.*missing\.sqlite: /);
+    expect(typeof b).toBe("number");
   });
 });
 

@@ -1,0 +1,325 @@
+// The thread behind RunWriter (runs.ts): it saves a replay run's results into the recordings
+// it read while the replay is still running, at the lowest priority, so that saving costs the
+// replay little more than its commit.
+//
+// Why a thread, and why a transaction held open. Inserting the results is mostly SQLite's and
+// better-sqlite3's work (binding, B-trees): about 4 us a row bound one by one, 0.19 s for the
+// 48,000 results of the benchmark's million calls, on the main thread, which is the replay's
+// bottleneck. A finished recording is in rollback-journal mode: a run can be written there
+// while the replay's readers read (RESERVED lock), but committed only once they have finished
+// (EXCLUSIVE lock). So this thread takes the write lock when the first results arrive, writes
+// them as they come, and commits when asked to save, after the reading is over.
+//
+// It does not hold the lock, and waits to write until asked to save, when the file is in WAL
+// mode (a proxy may be recording into it: holding the lock through a replay would stall it) or
+// when another connection holds the lock (another replay saving; it would wait on ours). Those
+// results, and those past `held` rows in one transaction (its dirty pages stay in memory until
+// the commit, as the readers keep them from being written sooner), wait in a temporary table,
+// which SQLite keeps in a temporary file past its cache.
+//
+// Why outcomes. A result's eight strings (class, old and new decision, code, rule, and the new
+// reason) take few distinct values in a run (38 in the benchmark's 48,000 results). The main
+// thread numbers them, so a result crosses over as five numbers, and each file gets them in a
+// temporary table once: a result is inserted by joining its number there, sixteen results a
+// statement, instead of binding thirteen values each (0.12 s against 0.19 s, measured).
+//
+// Plain JavaScript evaluated in the worker (like the reader in read-worker.ts), so it runs the
+// same under the compiled build and under the test runner.
+//
+// Protocol. workerData: { module, files, held, schemaVersion }. Messages in:
+// { outcomes, rows }: outcomes are new [class, old_decision, old_code, old_rule, new_decision,
+// new_code, new_rule, new_reason] tuples, numbered on from those sent before; rows is a
+// Float64Array of [file, call, outcome, retry_after_ms (NaN: none), flags (1 counterfactual,
+// 2 inexact)] per result. { finish: [run | null per file] } (null: not saved in that file),
+// answered { saved: [{ id } | { error: { code, message } } | null per file] }. { ping: n },
+// answered { pong: n } once everything sent before it is written. { close: true }.
+// After { finish } or { close } the thread rolls back anything unsaved, closes its files and
+// ends.
+
+export const RUN_WORKER_SOURCE = String.raw`
+"use strict";
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.module);
+const { files, held: HELD, schemaVersion } = workerData;
+const BUSY_MS = 5000;
+/** Results a statement inserts. */
+const CHUNK = 16;
+const OUTCOME =
+  "class, old_decision, old_code, old_rule, new_decision, new_code, new_rule, new_reason";
+const COLUMNS = "call, " + OUTCOME + ", new_retry_after_ms, counterfactual, inexact";
+const FROM_OUTCOMES = (values) =>
+  "SELECT ?, v.column1, o.class, o.old_decision, o.old_code, o.old_rule, o.new_decision, " +
+  "o.new_code, o.new_rule, o.new_reason, v.column3, v.column4, v.column5 FROM (" + values +
+  ") v JOIN temp.outcomes o ON o.id = v.column2";
+const VALUES = (n) => "VALUES " + Array(n).fill("(?, ?, ?, ?, ?)").join(", ");
+
+// Lowest priority: the replay's own threads come first, and this one uses the time they leave.
+// Linux applies a priority to the thread whose id it is given (/proc/thread-self names it);
+// elsewhere this may fail or apply to the process, so it is tried only there.
+if (process.platform === "linux") {
+  try {
+    const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
+    require("node:os").setPriority(tid, 19);
+  } catch {}
+}
+
+const outcomes = [];
+
+// Per file, a mode: "new" (not opened yet), "early" (in its transaction), "deferred" (results
+// wait in temp.spill; the transaction comes at the end), "failed" (error says why; its rows
+// are dropped).
+const targets = files.map((file) => ({
+  file,
+  db: null,
+  mode: "new",
+  error: null,
+  run: 0,
+  held: 0,
+  outcomes: 0,
+  putOutcome: null,
+  insertMany: null,
+  insertOne: null,
+  spillMany: null,
+  spillOne: null,
+  spilled: false,
+}));
+
+function open(t, early) {
+  const db = new Database(t.file, { fileMustExist: true, timeout: 0 });
+  t.db = db;
+  const version = db.pragma("user_version", { simple: true });
+  if (version !== schemaVersion) {
+    const err = new Error("schema version " + version + ", expected " + schemaVersion);
+    err.code = "schema_version";
+    throw err;
+  }
+  db.pragma("temp_store = FILE");
+  // Room for the held rows' pages: past the cache SQLite would try to write them to the file,
+  // which it cannot while the replay reads it, and keep them in memory anyway.
+  db.pragma("cache_size = -65536");
+  // The run's rows are written below, in the same transaction as the run: nothing to check.
+  db.pragma("foreign_keys = OFF");
+  db.exec(
+    "CREATE TEMP TABLE outcomes (id INTEGER PRIMARY KEY, class TEXT, old_decision TEXT, " +
+      "old_code TEXT, old_rule TEXT, new_decision TEXT, new_code TEXT, new_rule TEXT, " +
+      "new_reason TEXT)",
+  );
+  t.putOutcome = db.prepare("INSERT INTO temp.outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (early && String(db.pragma("journal_mode", { simple: true })).toLowerCase() !== "wal") {
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      if (err.code !== "SQLITE_BUSY") throw err;
+    }
+  }
+  if (db.inTransaction) {
+    // A placeholder until the run's figures are known; nobody sees it before the commit.
+    t.run = Number(
+      db
+        .prepare(
+          "INSERT INTO runs (created_at, policy_hash, policy_path, options, calls, sessions, " +
+            "tightened, loosened, changed, counterfactual, inexact, gate_failed) " +
+            "VALUES (0, '', '', 'null', 0, 0, 0, 0, 0, 0, 0, 0)",
+        )
+        .run().lastInsertRowid,
+    );
+    const insert = (n) =>
+      db.prepare("INSERT INTO run_results (run, " + COLUMNS + ") " + FROM_OUTCOMES(VALUES(n)));
+    t.insertMany = insert(CHUNK);
+    t.insertOne = insert(1);
+    t.mode = "early";
+  } else {
+    t.mode = "deferred";
+  }
+}
+
+/** The outcomes this file has not had yet go into its temporary table. */
+function syncOutcomes(t) {
+  for (; t.outcomes < outcomes.length; t.outcomes++) {
+    t.putOutcome.run(t.outcomes, ...outcomes[t.outcomes]);
+  }
+}
+
+/** Insert params (five a result), CHUNK results a statement; first leads each statement. */
+function insertAll(many, one, first, params) {
+  const width = 5 * CHUNK;
+  const chunk = new Array(1 + width);
+  chunk[0] = first;
+  let i = 0;
+  for (; i + width <= params.length; i += width) {
+    for (let k = 0; k < width; k++) chunk[k + 1] = params[i + k];
+    many.run(chunk);
+  }
+  for (; i < params.length; i += 5) {
+    one.run(first, params[i], params[i + 1], params[i + 2], params[i + 3], params[i + 4]);
+  }
+}
+
+function spill(t, params) {
+  const db = t.db;
+  if (!t.spilled) {
+    db.exec(
+      "CREATE TEMP TABLE spill (call INTEGER, outcome INTEGER, retry INTEGER, " +
+        "counterfactual INTEGER, inexact INTEGER)",
+    );
+    t.spillMany = db.prepare("INSERT INTO temp.spill " + VALUES(CHUNK));
+    t.spillOne = db.prepare("INSERT INTO temp.spill " + VALUES(1));
+    t.spilled = true;
+  }
+  const width = 5 * CHUNK;
+  const chunk = new Array(width);
+  let i = 0;
+  const write = () => {
+    for (; i + width <= params.length; i += width) {
+      for (let k = 0; k < width; k++) chunk[k] = params[i + k];
+      t.spillMany.run(chunk);
+    }
+    for (; i < params.length; i += 5) t.spillOne.run(params.slice(i, i + 5));
+  };
+  // Outside a transaction each insert would be a transaction of its own.
+  if (db.inTransaction) write();
+  else db.transaction(write)();
+}
+
+function addRows(t, params) {
+  if (t.mode === "failed") return;
+  try {
+    if (t.mode === "new") open(t, true);
+    syncOutcomes(t);
+    let here = params;
+    let rest = null;
+    if (t.mode === "early") {
+      const room = HELD - t.held;
+      if (params.length / 5 > room) {
+        here = params.slice(0, room * 5);
+        rest = params.slice(room * 5);
+      }
+      insertAll(t.insertMany, t.insertOne, t.run, here);
+      t.held += here.length / 5;
+    } else {
+      rest = params;
+    }
+    if (rest !== null && rest.length > 0) spill(t, rest);
+  } catch (err) {
+    fail(t, err);
+  }
+}
+
+function addBatch(m) {
+  for (const o of m.outcomes) outcomes.push(o);
+  const rows = m.rows;
+  // Per file, its results' values in the order the statements bind them.
+  const perFile = new Map();
+  for (let i = 0; i < rows.length; i += 5) {
+    const file = rows[i];
+    let list = perFile.get(file);
+    if (list === undefined) perFile.set(file, (list = []));
+    const retry = rows[i + 3];
+    const flags = rows[i + 4];
+    list.push(rows[i + 1], rows[i + 2], retry === retry ? retry : null, flags & 1, (flags >> 1) & 1);
+  }
+  for (const [file, params] of perFile) addRows(targets[file], params);
+}
+
+function finish(t, run) {
+  if (t.mode === "failed") return { error: t.error };
+  try {
+    if (t.mode === "new") open(t, false);
+    const db = t.db;
+    db.pragma("busy_timeout = " + BUSY_MS);
+    const fields = [
+      run.createdAt,
+      run.policy.hash,
+      run.policy.path,
+      run.baseline ? run.baseline.hash : null,
+      run.baseline ? run.baseline.path : null,
+      JSON.stringify(run.options) ?? "null",
+      run.calls,
+      run.sessions,
+      run.tightened,
+      run.loosened,
+      run.changed,
+      run.counterfactual,
+      run.inexact,
+      run.gateFailed ? 1 : 0,
+    ];
+    if (db.inTransaction) {
+      db.prepare(
+        "UPDATE runs SET created_at = ?, policy_hash = ?, policy_path = ?, baseline_hash = ?, " +
+          "baseline_path = ?, options = ?, calls = ?, sessions = ?, tightened = ?, loosened = ?, " +
+          "changed = ?, counterfactual = ?, inexact = ?, gate_failed = ? WHERE id = ?",
+      ).run(...fields, t.run);
+    } else {
+      db.exec("BEGIN IMMEDIATE");
+      t.run = Number(
+        db
+          .prepare(
+            "INSERT INTO runs (created_at, policy_hash, policy_path, baseline_hash, " +
+              "baseline_path, options, calls, sessions, tightened, loosened, changed, " +
+              "counterfactual, inexact, gate_failed) VALUES (" + "?, ".repeat(13) + "?)",
+          )
+          .run(...fields).lastInsertRowid,
+      );
+    }
+    const putPolicy = db.prepare(
+      "INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)",
+    );
+    putPolicy.run(run.policy.hash, run.policy.text, run.createdAt);
+    if (run.baseline) putPolicy.run(run.baseline.hash, run.baseline.text, run.createdAt);
+    if (t.spilled) {
+      db.prepare(
+        "INSERT INTO run_results (run, " + COLUMNS + ") " +
+          FROM_OUTCOMES(
+            "SELECT call AS column1, outcome AS column2, retry AS column3, " +
+              "counterfactual AS column4, inexact AS column5 FROM temp.spill",
+          ),
+      ).run(t.run);
+    }
+    db.exec("COMMIT");
+    const id = t.run;
+    release(t);
+    return { id };
+  } catch (err) {
+    fail(t, err);
+    return { error: t.error };
+  }
+}
+
+function fail(t, err) {
+  t.mode = "failed";
+  t.error = {
+    code: String((err && err.code) || ""),
+    message: String((err && err.message) || err),
+  };
+  release(t);
+}
+
+/** Roll back anything unsaved and close the file. */
+function release(t) {
+  const db = t.db;
+  t.db = null;
+  if (db === null) return;
+  try {
+    if (db.inTransaction) db.exec("ROLLBACK");
+  } catch {}
+  try {
+    db.close();
+  } catch {}
+}
+
+parentPort.on("message", (m) => {
+  if (m.rows) {
+    addBatch(m);
+  } else if (m.finish) {
+    const saved = m.finish.map((run, i) => (run === null ? null : finish(targets[i], run)));
+    for (const t of targets) release(t);
+    parentPort.postMessage({ saved });
+    parentPort.close();
+  } else if (m.ping !== undefined) {
+    parentPort.postMessage({ pong: m.ping });
+  } else if (m.close) {
+    for (const t of targets) release(t);
+    parentPort.close();
+  }
+});
+`;

@@ -1,7 +1,7 @@
 // Replaying SQLite recordings: the demo recording pinned call by call, several recordings merged
 // by time, filters, saved runs and bad input. Every recording here is a temporary copy: replays
 // save runs into what they read.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -598,6 +598,51 @@ describe("saved runs", () => {
     expect(r.stderr).toContain(`${db}: calls row 5999: unknown decision "bogus"`);
     noStack(r.stderr);
     expect(sha(db)).toBe(before);
+    expect(readdirSync(dir).sort()).toEqual(["deny-all.json", "long.sqlite"]);
+  });
+
+  it("a replay killed while saving leaves the recording as it was, readable and saved into later", async () => {
+    const dir = tempDir();
+    const db = writeRecording(
+      join(dir, "long.sqlite"),
+      Array.from({ length: 6000 }, (_, i) => ({ session: "s1", ts: 1_000 + i, tool: "t" })),
+    );
+    const policy = join(dir, "deny-all.json");
+    writeFileSync(policy, JSON.stringify({ version: "1", default: "deny", tools: {} }));
+    const before = sha(db);
+    // A reader of our own keeps the commit waiting, so the kill lands while the run is written.
+    const reading = new Database(db, { readonly: true });
+    reading.exec("BEGIN");
+    reading.prepare("SELECT count(*) FROM calls").get();
+    const child = spawn(process.execPath, [
+      join(root, "bin/policy-replay.js"),
+      "--policy",
+      policy,
+      "--db",
+      db,
+    ]);
+    let stdout = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    for (let i = 0; i < 400 && !(stdout.includes("replayed") && existsSync(`${db}-journal`)); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(stdout).toContain("6,000 calls in 1 session replayed; 6,000 tightened");
+    child.kill("SIGKILL");
+    await exited;
+    reading.exec("COMMIT");
+    reading.close();
+
+    expect(sha(db)).toBe(before);
+    const check = new Database(db, { readonly: true });
+    expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
+    expect(check.prepare("SELECT count(*) AS n FROM runs").get()).toEqual({ n: 0 });
+    check.close();
+    expect((await cli(["--policy", policy, "--db", db, "--no-save"])).code).toBe(1);
+    expect((await cli(["--policy", policy, "--db", db])).code).toBe(1);
+    const [run] = peek<RunRow>(db, "SELECT * FROM runs");
+    expect(run).toMatchObject({ calls: 6000, tightened: 6000 });
+    expect(peek(db, "SELECT count(*) AS n FROM run_results")).toEqual([{ n: 6000 }]);
     expect(readdirSync(dir).sort()).toEqual(["deny-all.json", "long.sqlite"]);
   });
 

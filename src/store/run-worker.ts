@@ -39,6 +39,18 @@
 export const RUN_WORKER_SOURCE = String.raw`
 "use strict";
 const { parentPort, workerData } = require("node:worker_threads");
+
+// Lowest priority: the replay's own threads come first, and this one uses the time they leave,
+// from before it loads SQLite.
+// Linux applies a priority to the thread whose id it is given (/proc/thread-self names it);
+// elsewhere this may fail or apply to the process, so it is tried only there.
+if (process.platform === "linux") {
+  try {
+    const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
+    require("node:os").setPriority(tid, 19);
+  } catch {}
+}
+
 const Database = require(workerData.module);
 const { files, held: HELD, schemaVersion } = workerData;
 const BUSY_MS = 5000;
@@ -52,16 +64,6 @@ const FROM_OUTCOMES = (values) =>
   "o.new_code, o.new_rule, o.new_reason, v.column3, v.column4, v.column5 FROM (" + values +
   ") v JOIN temp.outcomes o ON o.id = v.column2";
 const VALUES = (n) => "VALUES " + Array(n).fill("(?, ?, ?, ?, ?)").join(", ");
-
-// Lowest priority: the replay's own threads come first, and this one uses the time they leave.
-// Linux applies a priority to the thread whose id it is given (/proc/thread-self names it);
-// elsewhere this may fail or apply to the process, so it is tried only there.
-if (process.platform === "linux") {
-  try {
-    const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
-    require("node:os").setPriority(tid, 19);
-  } catch {}
-}
 
 const outcomes = [];
 

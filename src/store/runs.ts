@@ -58,14 +58,20 @@ export class RunWriter {
   /** Per result not yet sent: file, call, outcome, retry (NaN: none), flags. */
   private rows = new Float64Array(BATCH_ROWS * 5);
   private pending = 0;
-  /** Each distinct outcome's number, by outcomeKey. */
-  private readonly outcomeIds = new Map<string, number>();
+  /**
+   * Each distinct outcome's number, found through one Map per field: the strings are long-lived
+   * and their hashes cached, where a key joined from them would be built and hashed per result.
+   */
+  private readonly outcomeIds: OutcomeTree = new Map();
+  private outcomeCount = 0;
   private newOutcomes: (string | null)[][] = [];
   private readonly counts: number[] = [];
   private exited = false;
   private readonly exit: Promise<void>;
   private failure: Error | null = null;
   private pings = 0;
+  /** save() was answered: the thread is ending by itself. */
+  private answered = false;
 
   /** `files`: the recordings read, by their position in the replay's list of sources. */
   constructor(
@@ -98,11 +104,17 @@ export class RunWriter {
 
   /** One result of file `file` (a position in `files`). */
   add(file: number, r: RunResultRecord): void {
-    const key = outcomeKey(r);
-    let outcome = this.outcomeIds.get(key);
+    let leaf = branch(this.outcomeIds, r.class);
+    leaf = branch(leaf, r.oldDecision);
+    leaf = branch(leaf, r.oldCode);
+    leaf = branch(leaf, r.oldRule);
+    leaf = branch(leaf, r.newDecision);
+    leaf = branch(leaf, r.newCode);
+    leaf = branch(leaf, r.newRule);
+    let outcome = leaf.get(r.newReason) as number | undefined;
     if (outcome === undefined) {
-      outcome = this.outcomeIds.size;
-      this.outcomeIds.set(key, outcome);
+      outcome = this.outcomeCount++;
+      leaf.set(r.newReason, outcome);
       this.newOutcomes.push([
         r.class,
         r.oldDecision,
@@ -139,18 +151,20 @@ export class RunWriter {
    */
   async save(runs: readonly (RunRecord | null)[]): Promise<(number | StoreError | null)[]> {
     this.send();
+    let saved: SavedReply[];
     try {
-      const saved = await this.request<SavedReply[]>({ finish: runs }, (m) => m.saved).catch(
-        (err: unknown) => this.files.map(() => ({ error: wireError(err) })),
-      );
-      return this.files.map((file, i) => {
-        const s = saved[i];
-        if (s === null || s === undefined) return null;
-        return "id" in s ? s.id : saveError(file, s.error);
-      });
-    } finally {
+      saved = await this.request<SavedReply[]>({ finish: runs }, (m) => m.saved);
+      // The thread closed its files before answering and ends on its own: no need to wait.
+      this.answered = true;
+    } catch (err) {
       await this.close();
+      saved = this.files.map(() => ({ error: wireError(err) }));
     }
+    return this.files.map((file, i) => {
+      const s = saved[i];
+      if (s === null || s === undefined) return null;
+      return "id" in s ? s.id : saveError(file, s.error);
+    });
   }
 
   /** Send the results added so far; resolves once the thread has written them (or failed to). */
@@ -162,7 +176,7 @@ export class RunWriter {
 
   /** Save nothing (rolling back what was written) and end the thread; waits for it. */
   async close(): Promise<void> {
-    if (this.exited) return;
+    if (this.exited || this.answered) return;
     this.worker.ref();
     this.worker.postMessage({ close: true });
     const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
@@ -207,19 +221,13 @@ export class RunWriter {
   }
 }
 
-/** A result's strings as one key: each length-prefixed, a null kept apart from every string. */
-function outcomeKey(r: RunResultRecord): string {
-  const n = (s: string | null): string => (s === null ? "-" : `${s.length}:${s}`);
-  return (
-    n(r.class) +
-    n(r.oldDecision) +
-    n(r.oldCode) +
-    n(r.oldRule) +
-    n(r.newDecision) +
-    n(r.newCode) +
-    n(r.newRule) +
-    n(r.newReason)
-  );
+type OutcomeTree = Map<string | null, OutcomeTree | number>;
+
+/** The map under `key` in `tree`, made if missing. */
+function branch(tree: OutcomeTree, key: string | null): OutcomeTree {
+  let next = tree.get(key) as OutcomeTree | undefined;
+  if (next === undefined) tree.set(key, (next = new Map()));
+  return next;
 }
 
 type SavedReply = { id: number } | { error: WireError } | null;

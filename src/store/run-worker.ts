@@ -26,8 +26,8 @@
 // Plain JavaScript evaluated in the worker (like the reader in read-worker.ts), so it runs the
 // same under the compiled build and under the test runner.
 //
-// Protocol. workerData: { module, files, held, schemaVersion }. Messages in:
-// { outcomes, rows }: outcomes are new [class, old_decision, old_code, old_rule, new_decision,
+// Protocol. workerData: { module }. Messages in: first { start: { files, held, schemaVersion } }
+// (the thread may be started before its work is known: threads.ts); then { outcomes, rows }: outcomes are new [class, old_decision, old_code, old_rule, new_decision,
 // new_code, new_rule, new_reason] tuples, numbered on from those sent before; rows is a
 // Float64Array of [file, call, outcome, retry_after_ms (NaN: none), flags (1 counterfactual,
 // 2 inexact)] per result. { finish: [run | null per file] } (null: not saved in that file),
@@ -52,7 +52,9 @@ if (process.platform === "linux") {
 }
 
 const Database = require(workerData.module);
-const { files, held: HELD, schemaVersion } = workerData;
+// From the first message, { start }: the thread may be started before its work is known.
+let HELD = 0;
+let schemaVersion = 0;
 const BUSY_MS = 5000;
 /** Results a statement inserts. */
 const CHUNK = 16;
@@ -70,21 +72,7 @@ const outcomes = [];
 // Per file, a mode: "new" (not opened yet), "early" (in its transaction), "deferred" (results
 // wait in temp.spill; the transaction comes at the end), "failed" (error says why; its rows
 // are dropped).
-const targets = files.map((file) => ({
-  file,
-  db: null,
-  mode: "new",
-  error: null,
-  run: 0,
-  held: 0,
-  outcomes: 0,
-  putOutcome: null,
-  insertMany: null,
-  insertOne: null,
-  spillMany: null,
-  spillOne: null,
-  spilled: false,
-}));
+let targets = [];
 
 function open(t, early) {
   const db = new Database(t.file, { fileMustExist: true, timeout: 0 });
@@ -310,7 +298,25 @@ function release(t) {
 }
 
 parentPort.on("message", (m) => {
-  if (m.rows) {
+  if (m.start) {
+    HELD = m.start.held;
+    schemaVersion = m.start.schemaVersion;
+    targets = m.start.files.map((file) => ({
+      file,
+      db: null,
+      mode: "new",
+      error: null,
+      run: 0,
+      held: 0,
+      outcomes: 0,
+      putOutcome: null,
+      insertMany: null,
+      insertOne: null,
+      spillMany: null,
+      spillOne: null,
+      spilled: false,
+    }));
+  } else if (m.rows) {
     addBatch(m);
   } else if (m.finish) {
     const saved = m.finish.map((run, i) => (run === null ? null : finish(targets[i], run)));

@@ -1,8 +1,7 @@
-import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { StoreError } from "./errors.js";
-import { RUN_WORKER_SOURCE } from "./run-worker.js";
 import { SCHEMA_VERSION } from "./sqlite.js";
+import { startThread } from "./threads.js";
 import type { ResultClass, RunCounts } from "./types.js";
 
 // Saved replay runs (schema 3's runs and run_results). A run is written into every recording it
@@ -78,28 +77,19 @@ export class RunWriter {
     private readonly files: readonly string[],
     held = HELD_ROWS,
   ) {
-    this.worker = new Worker(RUN_WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        module: createRequire(import.meta.url).resolve("better-sqlite3"),
-        files,
-        held,
-        schemaVersion: SCHEMA_VERSION,
-      },
-      stdout: true,
-      stderr: true,
-    });
+    this.worker = startThread("writer");
+    this.worker.postMessage({ start: { files, held, schemaVersion: SCHEMA_VERSION } });
     this.exit = new Promise((resolve) => {
       this.worker.once("exit", () => {
         this.exited = true;
         resolve();
       });
     });
+    // Waited for only in save() and close() (startThread's threads are unref'd): a replay that
+    // throws never hangs on it.
     this.worker.on("error", (err) => {
       this.failure = err;
     });
-    // Waited for only in save() and close(): a replay that throws never hangs on it.
-    this.worker.unref();
   }
 
   /** One result of file `file` (a position in `files`). */

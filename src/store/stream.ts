@@ -1,13 +1,12 @@
-import { createRequire } from "node:module";
 import {
   MessageChannel,
   type MessagePort,
   receiveMessageOnPort,
-  Worker,
+  type Worker,
 } from "node:worker_threads";
 import { StoreError } from "./errors.js";
-import { READ_WORKER_SOURCE } from "./read-worker.js";
 import { openStoreReadOnly } from "./sqlite.js";
+import { startThread } from "./threads.js";
 import type { ApprovalAnswer, CallQuery } from "./types.js";
 
 /** A call's repetitive fields, shared by every row that has the same ones. */
@@ -159,10 +158,10 @@ class ReaderThread {
     const shared = new SharedArrayBuffer(4 * (4 + totalParts));
     this.signal = new Int32Array(shared);
     this.port = channel.port1;
-    this.worker = new Worker(READ_WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        module: createRequire(import.meta.url).resolve("better-sqlite3"),
+    // A thread that dies says so through the signal.
+    this.worker = startThread("reader");
+    this.worker.postMessage(
+      {
         port: channel.port2,
         signal: shared,
         ahead: AHEAD,
@@ -175,13 +174,8 @@ class ReaderThread {
           ...callsSql(query, withArgs),
         })),
       },
-      transferList: [channel.port2],
-      stdout: true,
-      stderr: true,
-    });
-    // A thread that dies says so through the signal; this only keeps Node from throwing.
-    this.worker.on("error", () => {});
-    this.worker.unref();
+      [channel.port2],
+    );
   }
 
   /** The main thread took a page of `file`: the thread may read one more of it. */

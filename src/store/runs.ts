@@ -233,7 +233,7 @@ interface WireError {
 }
 
 const wireError = (err: unknown): WireError => ({
-  code: String((err as { code?: unknown }).code ?? ""),
+  code: err instanceof Error ? String((err as { code?: unknown }).code ?? "") : "",
   message: err instanceof Error ? err.message : String(err),
 });
 

@@ -1,6 +1,11 @@
 import { type Call, createState, decide } from "../engine/index.js";
 import { PolicyReplayError } from "../errors.js";
-import { openStoreReadOnly, StoreError, type StoreReader } from "../store/sqlite.js";
+import {
+  openStoreReadOnly,
+  type ReadOpenOptions,
+  StoreError,
+  type StoreReader,
+} from "../store/sqlite.js";
 import type { PolicyIndex, RuleRef } from "./policy-index.js";
 
 /** A recording to read: its path, and the name reports give it. */
@@ -86,10 +91,15 @@ interface SessionFacts {
  * recorded order under the index's policy with fresh counters (each recording is its own
  * proxy's history). Throws StoreError (exit 2) for a missing, corrupt or unreadable file.
  */
-export function readRecording(src: RecordingSource, index: PolicyIndex, ev: Evidence): void {
+export function readRecording(
+  src: RecordingSource,
+  index: PolicyIndex,
+  ev: Evidence,
+  opts: ReadOpenOptions = {},
+): void {
   let reader: StoreReader | undefined;
   try {
-    reader = openStoreReadOnly(src.path);
+    reader = openStoreReadOnly(src.path, opts);
     collect(reader, src.name, index, ev);
     ev.recordings.push(src.name);
   } catch (err) {

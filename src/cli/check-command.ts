@@ -9,6 +9,7 @@ import { PolicyError } from "../errors.js";
 import { type LoadedPolicy, loadPolicyFile } from "../policy/load.js";
 import type { Io } from "./io.js";
 import type { Format } from "./replay-command.js";
+import { upgradeNotice } from "./sources.js";
 
 /** Where `check` looks for recordings when no --db is given. */
 export const DEFAULT_RECORDINGS_DIR = "recordings";
@@ -49,7 +50,8 @@ export async function checkCommand(opts: CheckCommandOptions, io: Io): Promise<n
   let evidence: Evidence | null = null;
   if (sources.length > 0) {
     evidence = emptyEvidence();
-    for (const src of sources) readRecording(src, index, evidence);
+    const onUpgrade = upgradeNotice(io);
+    for (const src of sources) readRecording(src, index, evidence, { onUpgrade });
   }
 
   const result = analyze(index, evidence);

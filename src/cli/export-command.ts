@@ -3,7 +3,7 @@ import { readRecordings, RecordedCall } from "../replay/recording.js";
 import { BufferedSink } from "../replay/report/sink.js";
 import type { TraceCall } from "../replay/trace.js";
 import type { Io } from "./io.js";
-import { resolveRecordings } from "./sources.js";
+import { resolveRecordings, upgradeNotice } from "./sources.js";
 
 export interface ExportCommandOptions {
   /** Recordings or directories of them; default recordings/. */
@@ -48,7 +48,8 @@ export function exportLine(tc: TraceCall): string {
 export async function exportCommand(opts: ExportCommandOptions, io: Io): Promise<number> {
   const { paths } = resolveRecordings(opts.db, io.cwd);
   const out = new BufferedSink(io.stdout);
-  for (const tc of readRecordings(paths, { filter: opts.filter })) out.write(exportLine(tc) + "\n");
+  const read = readRecordings(paths, { filter: opts.filter, onUpgrade: upgradeNotice(io) });
+  for (const tc of read) out.write(exportLine(tc) + "\n");
   out.flush();
   return 0;
 }

@@ -12,7 +12,7 @@ import { readTrace, type TraceCall } from "../replay/trace.js";
 import type { RunRecord, RunResultRecord, RunWriter } from "../store/runs.js";
 import type { Io } from "./io.js";
 import { type Format, openReport } from "./report-output.js";
-import { type Recordings, resolveRecordings } from "./sources.js";
+import { type Recordings, resolveRecordings, upgradeNotice } from "./sources.js";
 
 export { DEFAULT_DB } from "./sources.js";
 
@@ -89,6 +89,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     const { readRecordings } = await import("../replay/recording.js");
     calls = readRecordings(recordings.paths, {
       filter,
+      onUpgrade: upgradeNotice(io),
       arguments: compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false),
     });
     // Started now, so the thread is ready when the first results come; it opens the files

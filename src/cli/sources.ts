@@ -1,6 +1,19 @@
 import { readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UsageError } from "../errors.js";
+import type { Io } from "./io.js";
+
+/**
+ * Says on stderr that a recording is being upgraded to the current schema: a pause of seconds
+ * for a big one (about 8 s a million calls), once per file, that should not pass in silence.
+ */
+export const upgradeNotice =
+  (io: Io) =>
+  (file: string, from: number, to: number): void => {
+    io.stderr.write(
+      `policy-replay: upgrading ${file} from schema ${from} to ${to} (once for this file)\n`,
+    );
+  };
 
 /** Where replay and export read when no --db (or --calls) is given: every recording in it. */
 export const DEFAULT_DB = "recordings";

@@ -1,5 +1,6 @@
 import type { Call, DecisionKind } from "../engine/index.js";
 import { StoreError } from "../store/errors.js";
+import type { ReadOpenOptions } from "../store/sqlite.js";
 import { type CallCursor, CallStream } from "../store/stream.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
 import { CallGroup } from "./group.js";
@@ -78,6 +79,8 @@ const DECISIONS = new Set(["allow", "deny", "approval_required"]);
 
 export interface ReadRecordingsOptions {
   filter?: CallFilter;
+  /** Told before an older recording is upgraded in place (openStoreReadOnly). */
+  onUpgrade?: ReadOpenOptions["onUpgrade"];
   /** Read the arguments (default true); false when no decision can look at them. */
   arguments?: boolean;
 }
@@ -100,7 +103,7 @@ export function* readRecordings(
   const tool = filter.tools ? toolMatcher(filter.tools) : null;
   const groups: CallGroup[][] = files.map(() => []);
   let index = 0;
-  const stream = new CallStream(files, query);
+  const stream = new CallStream(files, query, opts.onUpgrade ? { onUpgrade: opts.onUpgrade } : {});
   const c = stream.cursor;
   try {
     while (stream.next()) {

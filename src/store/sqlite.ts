@@ -476,17 +476,23 @@ function startCheckpointer(file: string): Checkpointer | null {
   };
 }
 
+export interface ReadOpenOptions {
+  /** Told before an older recording is upgraded in place: seconds for a big one, once. */
+  onUpgrade?: (file: string, from: number, to: number) => void;
+}
+
 /**
  * Open an existing recording for reading. An older schema is upgraded first (which needs
  * write access once); a newer one, a missing file or a non-recording is a StoreError.
  */
-export function openStoreReadOnly(file: string): StoreReader {
+export function openStoreReadOnly(file: string, opts: ReadOpenOptions = {}): StoreReader {
   if (!existsSync(file)) throw new StoreError("store_missing", file, `${file}: no such recording`);
   let db = connect(file, true);
   try {
     const version = recordingVersion(file, db);
     if (version < SCHEMA_VERSION) {
       db.close();
+      opts.onUpgrade?.(file, version, SCHEMA_VERSION);
       upgradeInPlace(file, version);
       db = connect(file, true);
     }

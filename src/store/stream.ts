@@ -5,7 +5,7 @@ import {
   type Worker,
 } from "node:worker_threads";
 import { StoreError } from "./errors.js";
-import { openStoreReadOnly } from "./sqlite.js";
+import { openStoreReadOnly, type ReadOpenOptions } from "./sqlite.js";
 import { startThread } from "./threads.js";
 import type { ApprovalAnswer, CallQuery } from "./types.js";
 
@@ -330,8 +330,8 @@ export class CallStream {
   private current: Source | null = null;
   private started = false;
 
-  constructor(files: readonly string[], query: CallQuery = {}) {
-    for (const file of files) openStoreReadOnly(file).close();
+  constructor(files: readonly string[], query: CallQuery = {}, opts: ReadOpenOptions = {}) {
+    for (const file of files) openStoreReadOnly(file, opts).close();
     if (files.length === 0) return;
     const withArgs = query.arguments !== false;
     // One thread per file, at most two: reading (SQLite, cutting rows up) and replaying cost

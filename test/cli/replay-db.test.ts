@@ -729,6 +729,24 @@ describe("bad recordings: one line naming the file, exit 2", () => {
     expect(sha(db)).toBe(before);
   });
 
+  it("a recording of an older schema is upgraded once, said on stderr, and replays the same", async () => {
+    const db = demoCopy(tempDir());
+    // Schema 3: before call_keys.
+    const d = new Database(db);
+    d.exec(`DROP TRIGGER calls_key_stale; DROP TABLE call_keys;
+            ALTER TABLE calls DROP COLUMN call_key; PRAGMA user_version = 3;`);
+    d.close();
+    const args = ["--policy", policyPath("fleet.tightened"), "--db", db, "--no-save"];
+    const first = await cli(args);
+    expect(first.stderr).toBe(
+      `policy-replay: upgrading ${db} from schema 3 to 4 (once for this file)\n`,
+    );
+    expect(first.stdout).toContain("22 tightened, 0 loosened");
+    const second = await cli(args);
+    expect(second.stderr).toBe("");
+    expect(second.stdout).toBe(first.stdout);
+  });
+
   it("a recording that is a copy of another file type is not read past its header", async () => {
     const db = join(tempDir(), "policy.sqlite");
     copyFileSync(policyPath("fleet"), db);

@@ -149,13 +149,17 @@ describe("opening", () => {
     expect(peek(file, "SELECT count(*) AS n FROM calls")).toEqual([{ n: 2 }]);
   });
 
-  it("upgrades a version 1 file when opened read-only", () => {
+  it("upgrades a version 1 file when opened read-only, saying so first, once", () => {
     const file = dbIn();
     writeV1File(file);
-    const reader = openStoreReadOnly(file);
+    const told: [string, number, number][] = [];
+    const onUpgrade = (f: string, from: number, to: number) => told.push([f, from, to]);
+    const reader = openStoreReadOnly(file, { onUpgrade });
     expect([...reader.calls()].map((c) => c.session)).toEqual(["old"]);
     reader.close();
     expect(peek(file, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
+    openStoreReadOnly(file, { onUpgrade }).close();
+    expect(told).toEqual([[file, 1, SCHEMA_VERSION]]);
   });
 
   it("upgrading numbers each distinct call key once (a null rule apart from a rule named '')", () => {

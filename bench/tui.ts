@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { mulberry32 } from "../scripts/prng.js";
-import { openStore } from "../src/store/sqlite.js";
+import { NUMBER_CALL_KEYS, openStore } from "../src/store/sqlite.js";
 
 export interface GenerateOptions {
   calls: number;
@@ -168,6 +168,8 @@ export function generateRecording(file: string, opts: GenerateOptions): void {
       } else slot++;
     }
   })();
+  // Keys as the store numbers them, so a replay of this file reads it as it reads a recording.
+  db.exec(NUMBER_CALL_KEYS);
   db.close();
 }
 

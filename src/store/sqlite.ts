@@ -50,6 +50,23 @@ type Db = Database.Database;
  * Migrations, in order: entry i takes a file from user_version i to i + 1. Never edit a
  * released entry; add a new one. Each runs inside the opening transaction.
  */
+/**
+ * Number the keys of every calls row that has none (call_key NULL), in order of first use:
+ * what schema 4's upgrade does to an older file, and what a tool that inserts calls rows with
+ * plain SQL (bench/tui.ts) runs afterwards, so that replay reads them by key.
+ */
+export const NUMBER_CALL_KEYS = `
+  INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
+    SELECT session, identity, tool, decision, code, rule FROM calls WHERE call_key IS NULL
+    GROUP BY session, identity, tool, decision, code, ifnull('=' || rule, '')
+    ORDER BY min(id);
+  UPDATE calls SET call_key = (
+    SELECT k.id FROM call_keys k
+    WHERE k.session = calls.session AND k.identity = calls.identity AND k.tool = calls.tool
+      AND k.decision = calls.decision AND k.code = calls.code
+      AND ifnull('=' || k.rule, '') = ifnull('=' || calls.rule, '')
+  ) WHERE call_key IS NULL;`;
+
 const MIGRATIONS: readonly ((db: Db) => void)[] = [
   // 1: the tables, and the index replay reads calls through.
   (db) =>
@@ -182,16 +199,7 @@ const MIGRATIONS: readonly ((db: Db) => void)[] = [
       CREATE UNIQUE INDEX call_keys_by_value
         ON call_keys (session, identity, tool, decision, code, ifnull('=' || rule, ''));
       ALTER TABLE calls ADD COLUMN call_key INTEGER;
-      INSERT INTO call_keys (session, identity, tool, decision, code, rule)
-        SELECT session, identity, tool, decision, code, rule FROM calls
-        GROUP BY session, identity, tool, decision, code, ifnull('=' || rule, '')
-        ORDER BY min(id);
-      UPDATE calls SET call_key = (
-        SELECT k.id FROM call_keys k
-        WHERE k.session = calls.session AND k.identity = calls.identity AND k.tool = calls.tool
-          AND k.decision = calls.decision AND k.code = calls.code
-          AND ifnull('=' || k.rule, '') = ifnull('=' || calls.rule, '')
-      );
+      ${NUMBER_CALL_KEYS}
       -- A row whose fields are edited by hand no longer matches its key: it loses the key, and
       -- replay reads it from its text columns (as it does a row inserted without one).
       CREATE TRIGGER calls_key_stale

@@ -118,6 +118,8 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     throw err;
   }
   try {
+    // The run's results are written while the report is made.
+    writer?.write();
     const summary = report.finish();
     if (writer && recordings) {
       await saveRuns(recordings, writer, perFile, summary, {

@@ -1,14 +1,19 @@
 // The thread behind RunWriter (runs.ts): it saves a replay run's results into the recordings
-// it read while the replay is still running, at the lowest priority, so that saving costs the
-// replay little more than its commit.
+// it read, mostly while the main thread makes the report, so that saving costs the replay
+// little more than its commit.
 //
-// Why a thread, and why a transaction held open. Inserting the results is mostly SQLite's and
-// better-sqlite3's work (binding, B-trees): about 4 us a row bound one by one, 0.19 s for the
-// 48,000 results of the benchmark's million calls, on the main thread, which is the replay's
-// bottleneck. A finished recording is in rollback-journal mode: a run can be written there
-// while the replay's readers read (RESERVED lock), but committed only once they have finished
-// (EXCLUSIVE lock). So this thread takes the write lock when the first results arrive, writes
-// them as they come, and commits when asked to save, after the reading is over.
+// Why a thread. Inserting the results is mostly SQLite's and better-sqlite3's work (binding,
+// B-trees): about 4 us a row bound one by one, 0.19 s for the 48,000 results of the
+// benchmark's million calls, on the main thread after the replay. Here it runs beside the
+// report instead. The results are held (up to HOLD) until the reading is over ({ write }):
+// written during the replay, their work competed with the replay's own threads for the two
+// cores and their caches (a saved run was 0.15 to 0.25 s slower than one not saved; measured).
+// Past HOLD they are written as they come, so memory stays bounded.
+//
+// Why a transaction held open. A finished recording is in rollback-journal mode: a run can be
+// written there while readers read (RESERVED lock), but committed only once they have finished
+// (EXCLUSIVE lock). So this thread takes the write lock when it first writes, writes, and
+// commits when asked to save, after the reading is over.
 //
 // It does not hold the lock, and waits to write until asked to save, when the file is in WAL
 // mode (a proxy may be recording into it: holding the lock through a replay would stall it) or
@@ -27,29 +32,20 @@
 // same under the compiled build and under the test runner.
 //
 // Protocol. workerData: { module }. Messages in: first { start: { files, held, schemaVersion } }
-// (the thread may be started before its work is known: threads.ts); then { outcomes, rows }: outcomes are new [class, old_decision, old_code, old_rule, new_decision,
-// new_code, new_rule, new_reason] tuples, numbered on from those sent before; rows is a
-// Float64Array of [file, call, outcome, retry_after_ms (NaN: none), flags (1 counterfactual,
-// 2 inexact)] per result. { finish: [run | null per file] } (null: not saved in that file),
-// answered { saved: [{ id } | { error: { code, message } } | null per file] }. { ping: n },
-// answered { pong: n } once everything sent before it is written. { close: true }.
+// (the thread may be started before its work is known: threads.ts); then { outcomes, rows }:
+// outcomes are new [class, old_decision, old_code, old_rule, new_decision, new_code, new_rule,
+// new_reason] tuples, numbered on from those sent before; rows is a Float64Array of [file,
+// call, outcome, retry_after_ms (NaN: none), flags (1 counterfactual, 2 inexact)] per result.
+// { write: true }: the reading is over, write what is held. { finish: [run | null per file] }
+// (null: not saved in that file), answered { saved: [{ id } | { error: { code, message } } |
+// null per file] }. { ping: n }, answered { pong: n } once everything sent before it is
+// written. { close: true }.
 // After { finish } or { close } the thread rolls back anything unsaved, closes its files and
 // ends.
 
 export const RUN_WORKER_SOURCE = String.raw`
 "use strict";
 const { parentPort, workerData } = require("node:worker_threads");
-
-// Lowest priority: the replay's own threads come first, and this one uses the time they leave,
-// from before it loads SQLite.
-// Linux applies a priority to the thread whose id it is given (/proc/thread-self names it);
-// elsewhere this may fail or apply to the process, so it is tried only there.
-if (process.platform === "linux") {
-  try {
-    const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
-    require("node:os").setPriority(tid, 19);
-  } catch {}
-}
 
 const Database = require(workerData.module);
 // From the first message, { start }: the thread may be started before its work is known.
@@ -195,9 +191,35 @@ function addRows(t, params) {
   }
 }
 
+// Batches held until the reading is over ({ write }), while fewer than HOLD results: written
+// during the replay, their SQLite work competes with the replay's own threads for this 2-core
+// machine's cores and caches; written after it, alongside the report, it has a core to itself.
+const HOLD = 262_144;
+let holding = true;
+let waiting = [];
+let waitingRows = 0;
+
 function addBatch(m) {
   for (const o of m.outcomes) outcomes.push(o);
-  const rows = m.rows;
+  if (holding && waitingRows + m.rows.length / 5 <= HOLD) {
+    waiting.push(m.rows);
+    waitingRows += m.rows.length / 5;
+    return;
+  }
+  writeHeld();
+  writeBatch(m.rows);
+}
+
+/** Write the held batches, and from now on each as it comes. */
+function writeHeld() {
+  holding = false;
+  const batches = waiting;
+  waiting = [];
+  waitingRows = 0;
+  for (const rows of batches) writeBatch(rows);
+}
+
+function writeBatch(rows) {
   // Per file, its results' values in the order the statements bind them.
   const perFile = new Map();
   for (let i = 0; i < rows.length; i += 5) {
@@ -316,14 +338,18 @@ parentPort.on("message", (m) => {
       spillOne: null,
       spilled: false,
     }));
+  } else if (m.write) {
+    writeHeld();
   } else if (m.rows) {
     addBatch(m);
   } else if (m.finish) {
+    writeHeld();
     const saved = m.finish.map((run, i) => (run === null ? null : finish(targets[i], run)));
     for (const t of targets) release(t);
     parentPort.postMessage({ saved });
     parentPort.close();
   } else if (m.ping !== undefined) {
+    writeHeld();
     parentPort.postMessage({ pong: m.ping });
   } else if (m.close) {
     for (const t of targets) release(t);

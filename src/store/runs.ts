@@ -47,10 +47,10 @@ const BATCH_ROWS = 4096;
 const CLOSE_TIMEOUT_MS = 10_000;
 
 /**
- * Saves one replay run into each recording it reads, on a thread of its own, writing results
- * as they come (see run-worker.ts). add() the results during the replay, then save() once the
- * reading is over (the commit waits for the readers), or close() to save nothing. Until the
- * commit nothing is visible, and a process that dies leaves the recordings as they were.
+ * Saves one replay run into each recording it reads, on a thread of its own (see
+ * run-worker.ts). add() the results during the replay, write() when the reading is over, then
+ * save() (the commit waits for the readers), or close() to save nothing. Until the commit
+ * nothing is visible, and a process that dies leaves the recordings as they were.
  */
 export class RunWriter {
   private readonly worker: Worker;
@@ -155,6 +155,15 @@ export class RunWriter {
       if (s === null || s === undefined) return null;
       return "id" in s ? s.id : saveError(file, s.error);
     });
+  }
+
+  /**
+   * The reading is over: the thread may write the results it holds now, while the caller makes
+   * its report (written during the replay, they would compete with it for the cores).
+   */
+  write(): void {
+    this.send();
+    this.worker.postMessage({ write: true });
   }
 
   /** Send the results added so far; resolves once the thread has written them (or failed to). */

@@ -206,12 +206,12 @@ function addBatch(m) {
     waitingRows += m.rows.length / 5;
     return;
   }
-  writeHeld();
+  writeWaiting();
   writeBatch(m.rows);
 }
 
-/** Write the held batches, and from now on each as it comes. */
-function writeHeld() {
+/** Write the waiting batches, and from now on each as it comes. */
+function writeWaiting() {
   holding = false;
   const batches = waiting;
   waiting = [];
@@ -339,17 +339,17 @@ parentPort.on("message", (m) => {
       spilled: false,
     }));
   } else if (m.write) {
-    writeHeld();
+    writeWaiting();
   } else if (m.rows) {
     addBatch(m);
   } else if (m.finish) {
-    writeHeld();
+    writeWaiting();
     const saved = m.finish.map((run, i) => (run === null ? null : finish(targets[i], run)));
     for (const t of targets) release(t);
     parentPort.postMessage({ saved });
     parentPort.close();
   } else if (m.ping !== undefined) {
-    writeHeld();
+    writeWaiting();
     parentPort.postMessage({ pong: m.ping });
   } else if (m.close) {
     for (const t of targets) release(t);

@@ -7,7 +7,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ["bin/**/*.js"],
-    languageOptions: { globals: { process: "readonly" } },
+    languageOptions: { globals: { process: "readonly", URL: "readonly" } },
   },
   {
     files: ["**/*.ts", "**/*.tsx"],

@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 
 /**
- * Build dist/ from the current sources once per test run, so the tests that spawn the real
+ * Build dist/ and its bundles from the current sources once per test run, so the tests that spawn the real
  * launcher (bin/policy-replay.js imports dist/) never run a stale build. Afterwards, check that
  * no test wrote into the committed demo recording (replays save runs into what they read).
  */
@@ -19,8 +19,10 @@ export default function setup(): () => void {
     cwd: root,
     stdio: "inherit",
   });
-  // And the terminal UI's bundle, as `npm run build` makes it (see scripts/bundle-tui.ts).
-  execFileSync(process.execPath, ["dist/scripts/bundle-tui.js"], { cwd: root, stdio: "inherit" });
+  // And the bundles, as `npm run build` makes them: the terminal UI's (scripts/bundle-tui.ts),
+  // then the command line's, which the launcher loads (scripts/bundle-cli.ts).
+  for (const script of ["dist/scripts/bundle-tui.js", "dist/scripts/bundle-cli.js"])
+    execFileSync(process.execPath, [script], { cwd: root, stdio: "inherit" });
   return () => {
     if (digest() !== before) {
       throw new Error(`a test modified ${demo}: copy it to a temporary directory first`);

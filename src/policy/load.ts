@@ -6,7 +6,7 @@ import {
   parseTree,
   printParseErrorCode,
 } from "jsonc-parser";
-import type { z } from "zod";
+import type * as z from "zod";
 import { type Fault, PolicyError } from "../errors.js";
 import { KNOWN_KEYS, OPS, type Policy, PolicySchema } from "./schema.js";
 import { didYouMean } from "./suggest.js";

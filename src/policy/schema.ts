@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 // The one definition of the policy format (SPEC section 1). The validator, the TypeScript types
 // and the published JSON Schema (schema/policy.schema.json) are all derived from it, so they

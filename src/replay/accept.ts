@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 import type { DecisionKind } from "../engine/index.js";
 import { globToRegExp } from "../engine/glob.js";
 import { type Fault, InputError } from "../errors.js";

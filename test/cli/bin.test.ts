@@ -1,6 +1,7 @@
 // The real launcher, as the README's quick start runs it: `node bin/policy-replay.js`, which
-// imports the compiled CLI from dist/. test/global-setup.ts rebuilds dist/ at the start of
-// every test run, so these never exercise a stale build.
+// loads the compiled CLI's bundle from dist/ (scripts/bundle-cli.ts). test/global-setup.ts
+// rebuilds dist/ and the bundles at the start of every test run, so these never exercise a
+// stale build.
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,11 +24,15 @@ interface Ran {
   stderr: string;
 }
 
-function launch(args: string[], opts: { closeStdoutEarly?: boolean } = {}): Promise<Ran> {
+function launch(
+  args: string[],
+  opts: { closeStdoutEarly?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: project,
       stdio: ["ignore", "pipe", "pipe"],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
     });
     let stdout = "";
     let stderr = "";
@@ -68,6 +73,16 @@ describe("bin/policy-replay.js (README quick start)", () => {
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/not-json-trailing-comma\.json:\d+:\d+/);
     expect(r.stderr).not.toMatch(/^\s{4}at /m);
+  });
+
+  // Node's module debug log names each CommonJS file it loads.
+  it("runs the CLI's bundle, not its modules", async () => {
+    const r = await launch(["--policy", "fixtures/policies/fleet.json", "--no-save"], {
+      env: { NODE_DEBUG: "module" },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/load "[^"]*dist\/src\/cli\/cli\.bundle\.cjs"/);
+    expect(r.stdout).toContain("No decision changed.");
   });
 
   it("--help exits 0", async () => {

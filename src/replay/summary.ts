@@ -246,8 +246,7 @@ function sortedTallies(map: Map<string, Tally>): Record<string, Tally> {
   const changed = (t: Tally) => t.tightened + t.loosened + t.changed;
   return Object.fromEntries(
     [...map].sort(
-      (a, b) =>
-        changed(b[1]) - changed(a[1]) || b[1].calls - a[1].calls || byName(a[0], b[0]),
+      (a, b) => changed(b[1]) - changed(a[1]) || b[1].calls - a[1].calls || byName(a[0], b[0]),
     ),
   );
 }

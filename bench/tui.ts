@@ -187,10 +187,15 @@ function addRun(file: string, wanted: number, calls: number): void {
            VALUES (?, ?, 'bench.tightened.json', '{}', ?, 0, ?, 0, 0, ?, 0, 1)`,
         )
         .run(T0, POLICY_HASH, calls, results, results - 1);
+      db.prepare(
+        `INSERT INTO run_outcomes (run, id, old_decision, old_code, old_rule, new_decision,
+           new_code, new_rule, new_reason)
+         VALUES (?, 0, 'allow', 'rule_allow', 'fleet_*', 'deny', 'rule_deny', 'fleet_*', NULL)`,
+      ).run(run.lastInsertRowid);
       const insert = db.prepare(
-        `INSERT INTO run_results (run, call, class, old_decision, old_code, old_rule, new_decision,
-           new_code, new_rule, new_reason, new_retry_after_ms, counterfactual, inexact)
-         VALUES (?, ?, 'tightened', 'allow', 'rule_allow', 'fleet_*', 'deny', 'rule_deny', 'fleet_*', NULL, NULL, 1, 0)`,
+        `INSERT INTO run_results (run, call, outcome, class, new_retry_after_ms, counterfactual,
+           inexact)
+         VALUES (?, ?, 0, 'tightened', NULL, 1, 0)`,
       );
       const step = Math.max(1, Math.floor(calls / results));
       for (let i = 0; i < results; i++) insert.run(run.lastInsertRowid, 1 + i * step);

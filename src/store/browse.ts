@@ -195,7 +195,7 @@ export function openBrowser(file: string): Browser {
         `${file}: recording schema version ${version} is older than this viewer reads ` +
           `(${OLDEST_SCHEMA} to ${SCHEMA_VERSION}); replaying it once upgrades it in place`,
       );
-    return guard(file, () => new SqliteBrowser(file, db));
+    return guard(file, () => new SqliteBrowser(file, db, version));
   } catch (err) {
     db.close();
     throw err;
@@ -414,9 +414,23 @@ type DiffRaw = [
 ];
 
 const DIFF_COLUMNS =
-  "r.run, r.call, r.class, r.old_decision, r.old_code, r.old_rule, r.new_decision, r.new_code, " +
-  "r.new_rule, r.new_reason, r.new_retry_after_ms, r.counterfactual, r.inexact, " +
+  "r.run, r.call, r.class, o.old_decision, o.old_code, o.old_rule, o.new_decision, o.new_code, " +
+  "o.new_rule, o.new_reason, r.new_retry_after_ms, r.counterfactual, r.inexact, " +
   "c.session, c.seq, c.ts, c.identity, c.tool";
+
+/**
+ * A run's results (r) with their outcomes (o) and calls (c). From schema 5 the outcomes are a
+ * table of their own. Before, they were run_results' own columns, read as they are (the
+ * browser opens read-only: it does not upgrade): o is then the same row, by primary key.
+ */
+function diffSource(version: number, byClass: boolean): string {
+  const results = byClass ? "run_results r INDEXED BY run_results_by_class" : "run_results r";
+  const outcomes =
+    version >= 5
+      ? "JOIN run_outcomes o ON o.run = r.run AND o.id = r.outcome"
+      : "JOIN run_results o ON o.run = r.run AND o.call = r.call";
+  return `${results} ${outcomes} LEFT JOIN calls c ON c.id = r.call`;
+}
 
 function toDiff(r: DiffRaw): DiffRow {
   return {
@@ -542,6 +556,8 @@ class SqliteBrowser implements Browser {
   constructor(
     readonly file: string,
     private readonly db: Db,
+    /** The file's schema version: what its run results look like (diffSource). */
+    private readonly version: number,
   ) {
     this.sessionByIdStmt = db
       .prepare<[string], SessionRaw>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`)
@@ -606,8 +622,7 @@ class SqliteBrowser implements Browser {
       .pluck();
     this.diffStmt = db
       .prepare<[number, number], DiffRaw>(
-        `SELECT ${DIFF_COLUMNS} FROM run_results r LEFT JOIN calls c ON c.id = r.call
-         WHERE r.run = ? AND r.call = ?`,
+        `SELECT ${DIFF_COLUMNS} FROM ${diffSource(version, false)} WHERE r.run = ? AND r.call = ?`,
       )
       .raw();
   }
@@ -760,14 +775,11 @@ class SqliteBrowser implements Browser {
       }
       // A class is read on run_results_by_class (run, class, call); SQLite, without statistics,
       // would otherwise walk the run's primary key and test each row's class.
-      const from =
-        q.class === "all" || q.class === "inexact"
-          ? "run_results r"
-          : "run_results r INDEXED BY run_results_by_class";
+      const from = diffSource(this.version, q.class !== "all" && q.class !== "inexact");
       return new SqlKeyset<DiffRow, DiffRaw>(
         this.db,
         this.file,
-        `SELECT ${DIFF_COLUMNS} FROM ${from} LEFT JOIN calls c ON c.id = r.call`,
+        `SELECT ${DIFF_COLUMNS} FROM ${from}`,
         where,
         params,
         { terms: ["r.call"], desc: false, key: (r) => [r.call] },

@@ -24,9 +24,9 @@
 //
 // Why outcomes. A result's eight strings (class, old and new decision, code, rule, and the new
 // reason) take few distinct values in a run (38 in the benchmark's 48,000 results). The main
-// thread numbers them, so a result crosses over as five numbers, and each file gets them in a
-// temporary table once: a result is inserted by joining its number there, sixteen results a
-// statement, instead of binding thirteen values each (0.12 s against 0.19 s, measured).
+// thread numbers them, so a result crosses over as five numbers, and schema 5 stores them so:
+// a run_results row holds its outcome's number (and its class, for the index by class), and
+// each outcome the file's results use is a run_outcomes row. Sixteen results a statement.
 //
 // Plain JavaScript evaluated in the worker (like the reader in read-worker.ts), so it runs the
 // same under the compiled build and under the test runner.
@@ -54,14 +54,11 @@ let schemaVersion = 0;
 const BUSY_MS = 5000;
 /** Results a statement inserts. */
 const CHUNK = 16;
-const OUTCOME =
-  "class, old_decision, old_code, old_rule, new_decision, new_code, new_rule, new_reason";
-const COLUMNS = "call, " + OUTCOME + ", new_retry_after_ms, counterfactual, inexact";
-const FROM_OUTCOMES = (values) =>
-  "SELECT ?, v.column1, o.class, o.old_decision, o.old_code, o.old_rule, o.new_decision, " +
-  "o.new_code, o.new_rule, o.new_reason, v.column3, v.column4, v.column5 FROM (" + values +
-  ") v JOIN temp.outcomes o ON o.id = v.column2";
-const VALUES = (n) => "VALUES " + Array(n).fill("(?, ?, ?, ?, ?)").join(", ");
+/** A result's values as bound: call, outcome, class, new_retry_after_ms, flags as two. */
+const WIDTH = 6;
+const COLUMNS = "call, outcome, class, new_retry_after_ms, counterfactual, inexact";
+const VALUES = (n, lead) =>
+  "VALUES " + Array(n).fill("(" + lead + "?, ?, ?, ?, ?, ?)").join(", ");
 
 const outcomes = [];
 
@@ -85,12 +82,6 @@ function open(t, early) {
   db.pragma("cache_size = -65536");
   // The run's rows are written below, in the same transaction as the run: nothing to check.
   db.pragma("foreign_keys = OFF");
-  db.exec(
-    "CREATE TEMP TABLE outcomes (id INTEGER PRIMARY KEY, class TEXT, old_decision TEXT, " +
-      "old_code TEXT, old_rule TEXT, new_decision TEXT, new_code TEXT, new_rule TEXT, " +
-      "new_reason TEXT)",
-  );
-  t.putOutcome = db.prepare("INSERT INTO temp.outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (early && String(db.pragma("journal_mode", { simple: true })).toLowerCase() !== "wal") {
     try {
       db.exec("BEGIN IMMEDIATE");
@@ -109,8 +100,9 @@ function open(t, early) {
         )
         .run().lastInsertRowid,
     );
+    // The run's id is known now: written into the statements, not bound with every result.
     const insert = (n) =>
-      db.prepare("INSERT INTO run_results (run, " + COLUMNS + ") " + FROM_OUTCOMES(VALUES(n)));
+      db.prepare("INSERT INTO run_results (run, " + COLUMNS + ") " + VALUES(n, t.run + ", "));
     t.insertMany = insert(CHUNK);
     t.insertOne = insert(1);
     t.mode = "early";
@@ -119,49 +111,27 @@ function open(t, early) {
   }
 }
 
-/** The outcomes this file has not had yet go into its temporary table. */
-function syncOutcomes(t) {
-  for (; t.outcomes < outcomes.length; t.outcomes++) {
-    t.putOutcome.run(t.outcomes, ...outcomes[t.outcomes]);
-  }
-}
-
-/** Insert params (five a result), CHUNK results a statement; first leads each statement. */
-function insertAll(many, one, first, params) {
-  const width = 5 * CHUNK;
-  const chunk = new Array(1 + width);
-  chunk[0] = first;
+/** Insert params (WIDTH a result), CHUNK results a statement. */
+function insertAll(many, one, params) {
+  const width = WIDTH * CHUNK;
+  const chunk = new Array(width);
   let i = 0;
   for (; i + width <= params.length; i += width) {
-    for (let k = 0; k < width; k++) chunk[k + 1] = params[i + k];
+    for (let k = 0; k < width; k++) chunk[k] = params[i + k];
     many.run(chunk);
   }
-  for (; i < params.length; i += 5) {
-    one.run(first, params[i], params[i + 1], params[i + 2], params[i + 3], params[i + 4]);
-  }
+  for (; i < params.length; i += WIDTH) one.run(params.slice(i, i + WIDTH));
 }
 
 function spill(t, params) {
   const db = t.db;
   if (!t.spilled) {
-    db.exec(
-      "CREATE TEMP TABLE spill (call INTEGER, outcome INTEGER, retry INTEGER, " +
-        "counterfactual INTEGER, inexact INTEGER)",
-    );
-    t.spillMany = db.prepare("INSERT INTO temp.spill " + VALUES(CHUNK));
-    t.spillOne = db.prepare("INSERT INTO temp.spill " + VALUES(1));
+    db.exec("CREATE TEMP TABLE spill (" + COLUMNS + ")");
+    t.spillMany = db.prepare("INSERT INTO temp.spill " + VALUES(CHUNK, ""));
+    t.spillOne = db.prepare("INSERT INTO temp.spill " + VALUES(1, ""));
     t.spilled = true;
   }
-  const width = 5 * CHUNK;
-  const chunk = new Array(width);
-  let i = 0;
-  const write = () => {
-    for (; i + width <= params.length; i += width) {
-      for (let k = 0; k < width; k++) chunk[k] = params[i + k];
-      t.spillMany.run(chunk);
-    }
-    for (; i < params.length; i += 5) t.spillOne.run(params.slice(i, i + 5));
-  };
+  const write = () => insertAll(t.spillMany, t.spillOne, params);
   // Outside a transaction each insert would be a transaction of its own.
   if (db.inTransaction) write();
   else db.transaction(write)();
@@ -171,17 +141,16 @@ function addRows(t, params) {
   if (t.mode === "failed") return;
   try {
     if (t.mode === "new") open(t, true);
-    syncOutcomes(t);
     let here = params;
     let rest = null;
     if (t.mode === "early") {
       const room = HELD - t.held;
-      if (params.length / 5 > room) {
-        here = params.slice(0, room * 5);
-        rest = params.slice(room * 5);
+      if (params.length / WIDTH > room) {
+        here = params.slice(0, room * WIDTH);
+        rest = params.slice(room * WIDTH);
       }
-      insertAll(t.insertMany, t.insertOne, t.run, here);
-      t.held += here.length / 5;
+      insertAll(t.insertMany, t.insertOne, here);
+      t.held += here.length / WIDTH;
     } else {
       rest = params;
     }
@@ -226,9 +195,12 @@ function writeBatch(rows) {
     const file = rows[i];
     let list = perFile.get(file);
     if (list === undefined) perFile.set(file, (list = []));
+    const outcome = rows[i + 2];
     const retry = rows[i + 3];
     const flags = rows[i + 4];
-    list.push(rows[i + 1], rows[i + 2], retry === retry ? retry : null, flags & 1, (flags >> 1) & 1);
+    const cls = outcomes[outcome][0];
+    list.push(rows[i + 1], outcome, cls, retry === retry ? retry : null, flags & 1, (flags >> 1) & 1);
+    targets[file].used.add(outcome);
   }
   for (const [file, params] of perFile) addRows(targets[file], params);
 }
@@ -280,12 +252,17 @@ function finish(t, run) {
     if (run.baseline) putPolicy.run(run.baseline.hash, run.baseline.text, run.createdAt);
     if (t.spilled) {
       db.prepare(
-        "INSERT INTO run_results (run, " + COLUMNS + ") " +
-          FROM_OUTCOMES(
-            "SELECT call AS column1, outcome AS column2, retry AS column3, " +
-              "counterfactual AS column4, inexact AS column5 FROM temp.spill",
-          ),
+        "INSERT INTO run_results (run, " + COLUMNS + ") SELECT ?, " + COLUMNS + " FROM temp.spill",
       ).run(t.run);
+    }
+    // The outcomes this file's results use; their class is in each result.
+    const putOutcome = db.prepare(
+      "INSERT INTO run_outcomes (run, id, old_decision, old_code, old_rule, new_decision, " +
+        "new_code, new_rule, new_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const id of [...t.used].sort((a, b) => a - b)) {
+      const o = outcomes[id];
+      putOutcome.run(t.run, id, o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
     }
     db.exec("COMMIT");
     const id = t.run;
@@ -330,8 +307,7 @@ parentPort.on("message", (m) => {
       error: null,
       run: 0,
       held: 0,
-      outcomes: 0,
-      putOutcome: null,
+      used: new Set(),
       insertMany: null,
       insertOne: null,
       spillMany: null,

@@ -4,7 +4,7 @@ import { SCHEMA_VERSION } from "./sqlite.js";
 import { startThread } from "./threads.js";
 import type { ResultClass, RunCounts } from "./types.js";
 
-// Saved replay runs (schema 3's runs and run_results). A run is written into every recording it
+// Saved replay runs (runs, run_outcomes and run_results). A run is written into every recording it
 // read, by a RunWriter on a thread of its own while the replay runs, and committed once the
 // reading is over; a run that fails halfway leaves nothing behind.
 
@@ -38,7 +38,8 @@ export interface RunResultRecord {
 
 /**
  * Results a file's open transaction holds before the rest wait in a temporary table: about
- * 100 bytes of pages each, which stay in memory until the commit, so at most about 7 MB.
+ * 30 bytes of pages each (a row and its index entry), which stay in memory until the commit,
+ * so at most about 2 MB.
  */
 const HELD_ROWS = 65_536;
 /** Results sent to the writer thread at a time. */

@@ -28,6 +28,7 @@ import {
   tempRoot,
   writeRecording,
 } from "./support.js";
+import { toSchema4 } from "../store/helpers.js";
 
 const tempDir = tempRoot("replay-db");
 const sha = (file: string): string => createHash("sha256").update(readFileSync(file)).digest("hex");
@@ -484,7 +485,10 @@ describe("saved runs", () => {
     expect(
       peek<{ text: string }>(db, `SELECT text FROM policies WHERE hash = '${run!.policy_hash}'`),
     ).toEqual([{ text }]);
-    const results = peek<Record<string, unknown>>(db, "SELECT * FROM run_results ORDER BY call");
+    const results = peek<Record<string, unknown>>(
+      db,
+      "SELECT * FROM run_result_rows ORDER BY call",
+    );
     const changed = report.calls.filter((c) => c.change !== null);
     expect(results).toEqual(
       changed.map((c) => ({
@@ -502,6 +506,17 @@ describe("saved runs", () => {
         counterfactual: c.counterfactual ? 1 : 0,
         inexact: 0,
       })),
+    );
+    // Each outcome stored once, each used.
+    expect(
+      peek(
+        db,
+        `SELECT count(*) AS n FROM run_outcomes o WHERE o.run = ${run!.id} AND NOT EXISTS
+           (SELECT 1 FROM run_results r WHERE r.run = o.run AND r.outcome = o.id)`,
+      ),
+    ).toEqual([{ n: 0 }]);
+    expect(peek<{ n: number }>(db, "SELECT count(*) AS n FROM run_outcomes")[0]!.n).toBeLessThan(
+      results.length,
     );
     // A finished recording stays one self-contained file in rollback-journal mode.
     expect(peek<{ journal_mode: string }>(db, "PRAGMA journal_mode")).toEqual([
@@ -731,7 +746,8 @@ describe("bad recordings: one line naming the file, exit 2", () => {
 
   it("a recording of an older schema is upgraded once, said on stderr, and replays the same", async () => {
     const db = demoCopy(tempDir());
-    // Schema 3: before call_keys.
+    // Schema 3: before call_keys (and schema 5's run_outcomes).
+    toSchema4(db);
     const d = new Database(db);
     d.exec(`DROP TRIGGER calls_key_stale; DROP TABLE call_keys;
             ALTER TABLE calls DROP COLUMN call_key; PRAGMA user_version = 3;`);
@@ -739,7 +755,7 @@ describe("bad recordings: one line naming the file, exit 2", () => {
     const args = ["--policy", policyPath("fleet.tightened"), "--db", db, "--no-save"];
     const first = await cli(args);
     expect(first.stderr).toBe(
-      `policy-replay: upgrading ${db} from schema 3 to 4 (once for this file)\n`,
+      `policy-replay: upgrading ${db} from schema 3 to 5 (once for this file)\n`,
     );
     expect(first.stdout).toContain("22 tightened, 0 loosened");
     const second = await cli(args);

@@ -5,7 +5,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Browser, openBrowser, parseDiffFilter } from "../../src/store/browse.js";
 import { openStore, SCHEMA_VERSION, StoreError } from "../../src/store/sqlite.js";
 import { copyDemo, saveRun, tempDirs, TIGHTENED } from "../tui/helpers.js";
-import { allow, rateLimited, session as sessionStart, T0 } from "./helpers.js";
+import {
+  allow,
+  rateLimited,
+  SCHEMA_4_RUN_RESULTS,
+  session as sessionStart,
+  T0,
+} from "./helpers.js";
 
 const temp = tempDirs();
 const open: Browser[] = [];
@@ -238,6 +244,36 @@ describe("runs", () => {
     const paged = b.diffs({ run: first, class: "all", filter: "" });
     expect([...paged.after(null, 10), ...paged.after(all[9]!, 100)]).toEqual(all);
     expect(b.diff(first, all[0]!.call)).toEqual(all[0]);
+  });
+
+  // The browser opens read-only and never upgrades: a schema 4 file's results are read from
+  // run_results' own columns.
+  it("reads a schema 4 file's saved runs as it reads them once upgraded", () => {
+    const file = copyDemo(temp());
+    const id = saveRun(file, TIGHTENED, { createdAt: T0 });
+    const read = (b: Browser) => ({
+      all: b.diffs({ run: id, class: "all", filter: "" }).after(null, 100),
+      tightened: b.diffs({ run: id, class: "tightened", filter: "tool:fleet_*" }).after(null, 5),
+      counts: [b.diffCount(id, "all"), b.diffCount(id, "tightened"), b.diffCount(id, "inexact")],
+      one: b.diff(id, 5),
+    });
+    const b5 = browse(file);
+    const five = read(b5);
+    b5.close();
+    open.splice(open.indexOf(b5), 1);
+    expect(five.all).toHaveLength(22);
+    const db = new Database(file);
+    db.exec(`
+      CREATE TEMP TABLE rows AS SELECT * FROM run_result_rows;
+      DROP VIEW run_result_rows;
+      DROP TABLE run_results;
+      DROP TABLE run_outcomes;
+      ${SCHEMA_4_RUN_RESULTS}
+      INSERT INTO run_results SELECT * FROM temp.rows;
+      PRAGMA user_version = 4;
+    `);
+    db.close();
+    expect(read(browse(file))).toEqual(five);
   });
 
   it("splits a diff filter into tool, identity and the rest", () => {

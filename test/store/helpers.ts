@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach } from "vitest";
 import type { Decision } from "../../src/engine/index.js";
 import type { DecisionRecord, MessageRecord, SessionStart } from "../../src/store/types.js";
@@ -79,3 +80,43 @@ export const decision = (seq: number, over: Partial<DecisionRecord> = {}): Decis
   decision: allow,
   ...over,
 });
+
+/**
+ * Schema 4's run_results, as released: frozen here so that upgrading from it stays tested.
+ * `toSchema4` turns a file of the current schema, with no saved runs, back into schema 4.
+ */
+export const SCHEMA_4_RUN_RESULTS = `
+  CREATE TABLE run_results (
+    run INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    call INTEGER NOT NULL,
+    class TEXT,
+    old_decision TEXT NOT NULL,
+    old_code TEXT NOT NULL,
+    old_rule TEXT,
+    new_decision TEXT NOT NULL,
+    new_code TEXT NOT NULL,
+    new_rule TEXT,
+    new_reason TEXT,
+    new_retry_after_ms INTEGER,
+    counterfactual INTEGER NOT NULL,
+    inexact INTEGER NOT NULL,
+    PRIMARY KEY (run, call)
+  ) WITHOUT ROWID;
+  CREATE INDEX run_results_by_class ON run_results (run, class, call);
+`;
+
+/** Take a recording without saved runs back to schema 4 (see SCHEMA_4_RUN_RESULTS). */
+export function toSchema4(file: string): void {
+  const db = new Database(file);
+  try {
+    db.exec(`
+      DROP VIEW run_result_rows;
+      DROP TABLE run_results;
+      DROP TABLE run_outcomes;
+      ${SCHEMA_4_RUN_RESULTS}
+      PRAGMA user_version = 4;
+    `);
+  } finally {
+    db.close();
+  }
+}

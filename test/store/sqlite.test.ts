@@ -9,7 +9,16 @@ import {
   StoreError,
   type StoreErrorCode,
 } from "../../src/store/sqlite.js";
-import { allow, decision, message, rateLimited, session, T0, tempDirs } from "./helpers.js";
+import {
+  allow,
+  decision,
+  message,
+  rateLimited,
+  session,
+  T0,
+  tempDirs,
+  toSchema4,
+} from "./helpers.js";
 
 const tempDir = tempDirs();
 const dbIn = (dir = tempDir()): string => join(dir, "rec.sqlite");
@@ -192,6 +201,80 @@ describe("opening", () => {
     expect(peek(file, "SELECT call_key FROM calls ORDER BY id").map((r) => r)).toEqual(
       [1, 2, 3, 2, 4, 3].map((call_key) => ({ call_key })),
     );
+  });
+
+  it("upgrading schema 4's saved runs keeps every result as it was, each outcome once a run", () => {
+    const file = dbIn();
+    const store = openStore(file);
+    store.startSession(session());
+    for (let i = 1; i <= 6; i++) store.recordDecision(decision(i));
+    store.close();
+    toSchema4(file);
+    const db = new Database(file);
+    const run = db.prepare(
+      `INSERT INTO runs (created_at, policy_hash, policy_path, options, calls, sessions, tightened,
+         loosened, changed, counterfactual, inexact, gate_failed)
+       VALUES (${T0}, 'h', 'p.json', '{}', 6, 1, 0, 0, 0, 0, 0, 0)`,
+    );
+    const r1 = Number(run.run().lastInsertRowid);
+    const r2 = Number(run.run().lastInsertRowid);
+    // Outcomes that differ only in a NULL against '' (a rule, a reason) stay apart; one outcome
+    // shared by two runs is numbered in each.
+    type Row = [number, number, string | null, string, string, string | null, string, string];
+    type Rest = [string | null, string | null, number | null, number, number];
+    const rows: [...Row, ...Rest][] = [
+      [r1, 1, "tightened", "allow", "rule_allow", "a", "deny", "rule_deny", "b", "no", null, 0, 0],
+      [r1, 2, "tightened", "allow", "rule_allow", "a", "deny", "rule_deny", "b", "no", null, 1, 0],
+      [r1, 3, "tightened", "allow", "rule_allow", "a", "deny", "rule_deny", "b", "", null, 1, 0],
+      [
+        r1,
+        4,
+        "loosened",
+        "deny",
+        "default_deny",
+        null,
+        "allow",
+        "rule_allow",
+        "",
+        null,
+        null,
+        1,
+        0,
+      ],
+      [r1, 5, null, "deny", "rate_limited", "c", "deny", "rate_limited", "c", "x", 250, 0, 1],
+      [r2, 2, "tightened", "allow", "rule_allow", "a", "deny", "rule_deny", "b", "no", null, 0, 0],
+      [r2, 6, "changed", "deny", "default_deny", null, "deny", "rule_deny", null, null, null, 0, 0],
+    ];
+    const insert = db.prepare(`INSERT INTO run_results VALUES (${"?, ".repeat(12)}?)`);
+    for (const r of rows) insert.run(...r);
+    db.close();
+
+    openStoreReadOnly(file).close();
+    expect(peek(file, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
+    const columns = [
+      "run",
+      "call",
+      "class",
+      "old_decision",
+      "old_code",
+      "old_rule",
+      "new_decision",
+      "new_code",
+      "new_rule",
+      "new_reason",
+      "new_retry_after_ms",
+      "counterfactual",
+      "inexact",
+    ];
+    expect(peek(file, "SELECT * FROM run_result_rows ORDER BY run, call")).toEqual(
+      rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]]))),
+    );
+    expect(peek(file, "SELECT run, count(*) AS n FROM run_outcomes GROUP BY run")).toEqual([
+      { run: r1, n: 4 },
+      { run: r2, n: 2 },
+    ]);
+    expect(indexes(file)).toContain("run_results_by_class");
+    expect(peek(file, "PRAGMA integrity_check")).toEqual([{ integrity_check: "ok" }]);
   });
 
   it("new keys are numbered once, across stores writing one file; a rolled-back one again", () => {

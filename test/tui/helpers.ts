@@ -35,7 +35,8 @@ export function copyDemo(dir: string, name = "demo.sqlite"): string {
 
 /**
  * Replay a recording under `policy` and save the run into it the way a saved replay does:
- * a `runs` row and a `run_results` row per call that changed or was inexact. Returns its id.
+ * a `runs` row, and a `run_results` row (with its `run_outcomes` row) per call that changed or
+ * was inexact. Returns its id.
  */
 export function saveRun(file: string, policy: string, opts: { createdAt?: number } = {}): number {
   const loaded = loadPolicyFile(policy);
@@ -78,18 +79,20 @@ export function saveRun(file: string, policy: string, opts: { createdAt?: number
         tally("tightened") + tally("loosened") > 0 ? 1 : 0,
       );
     const id = Number(run.lastInsertRowid);
-    const insert = db.prepare(
-      `INSERT INTO run_results (run, call, class, old_decision, old_code, old_rule, new_decision,
-         new_code, new_rule, new_reason, new_retry_after_ms, counterfactual, inexact)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    // Schema 5: each distinct outcome once in run_outcomes, each result pointing at it.
+    const putOutcome = db.prepare(
+      `INSERT INTO run_outcomes (run, id, old_decision, old_code, old_rule, new_decision,
+         new_code, new_rule, new_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const insert = db.prepare(
+      `INSERT INTO run_results (run, call, outcome, class, new_retry_after_ms, counterfactual,
+         inexact) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const outcomeIds = new Map<string, number>();
     db.transaction(() => {
       for (const { id: call, r } of results) {
         const before = r.before!;
-        insert.run(
-          id,
-          call,
-          r.change,
+        const fields = [
           before.decision,
           before.code,
           before.rule,
@@ -97,6 +100,19 @@ export function saveRun(file: string, policy: string, opts: { createdAt?: number
           r.after.code,
           r.after.rule,
           r.decision.reason,
+        ] as const;
+        const key = JSON.stringify(fields);
+        let outcome = outcomeIds.get(key);
+        if (outcome === undefined) {
+          outcome = outcomeIds.size;
+          outcomeIds.set(key, outcome);
+          putOutcome.run(id, outcome, ...fields);
+        }
+        insert.run(
+          id,
+          call,
+          outcome,
+          r.change,
           r.decision.retry_after_ms,
           r.counterfactual ? 1 : 0,
           r.inexact ? 1 : 0,

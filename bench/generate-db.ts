@@ -5,7 +5,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { compile, createState, decide } from "../src/engine/index.js";
 import { parsePolicyText } from "../src/policy/load.js";
-import { openStore } from "../src/store/sqlite.js";
+import { openStore, openStoreReadOnly } from "../src/store/sqlite.js";
 import type { ApprovalAnswer } from "../src/store/types.js";
 import { mulberry32 } from "../scripts/prng.js";
 import { IDENTITIES, makePolicy, TOOLS } from "./generate.js";
@@ -37,6 +37,8 @@ export function generateRecording(file: string, opts: RecordingOptions): boolean
   const want = JSON.stringify({ format: FORMAT, ...opts, seed: opts.seed ?? 2 });
   const optsFile = `${file}.opts.json`;
   if (existsSync(file) && existsSync(optsFile) && readFileSync(optsFile, "utf8") === want) {
+    // Cached by an older build: upgraded now (a replay would, once), not inside a timed run.
+    openStoreReadOnly(file).close();
     return false;
   }
   const tmp = `${file}.tmp`;

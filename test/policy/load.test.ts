@@ -2,9 +2,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
+import { getNodeValue } from "jsonc-parser";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatFaults, PolicyError } from "../../src/errors.js";
-import { loadPolicyFile, parsePolicyText } from "../../src/policy/load.js";
+import { type Fault, formatFaults, PolicyError } from "../../src/errors.js";
+import { loadPolicyFile, parsePolicyText, readJsonDocument } from "../../src/policy/load.js";
 import { OPS } from "../../src/policy/schema.js";
 
 const root = join(import.meta.dirname, "../..");
@@ -467,5 +469,35 @@ describe("odd names", () => {
     const { policy } = loadPolicyFile(join(validDir, "odd-tool-names.json"));
     expect(Object.keys(policy.tools ?? {})).toContain("constructor");
     expect(Object.hasOwn(policy.tools ?? {}, "toString")).toBe(true);
+  });
+});
+
+// readJsonDocument reads valid JSON without building a tree, after counting the keys in the
+// text against those in the value: these pin that shortcut to the long way's answers.
+describe("readJsonDocument's shortcut for plain JSON", () => {
+  const fail = (faults: Fault[]) => new PolicyError("x.json", faults);
+  const faultsOf = (text: string) =>
+    readJsonDocument(text, fail).faults.map((f) => `${f.line}:${f.column}: ${f.path}`);
+
+  it("any JSON.stringify output: its value, no faults, and a tree of that value", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.boolean(), (v, pretty) => {
+        const text = JSON.stringify(v, null, pretty ? 2 : undefined);
+        const doc = readJsonDocument(text, fail);
+        expect(doc.faults).toEqual([]);
+        expect(doc.value).toEqual(JSON.parse(text));
+        expect(getNodeValue(doc.tree)).toEqual(JSON.parse(text));
+      }),
+    );
+  });
+
+  it("finds a repeated key however its strings hide colons, quotes and escapes", () => {
+    expect(faultsOf(`{"a":"x\\":","a":1}`)).toEqual(["1:13: a"]);
+    expect(faultsOf(`{"a":"b:", "c" : ":"}`)).toEqual([]);
+    expect(faultsOf(`{"k\\\\":1,"k\\\\" \n :2}`)).toEqual(['1:10: ["k\\\\"]']);
+    expect(faultsOf(`[{"a":1},{"a":1},{"b":{"c":[{"d":1,"d":2}]}}]`)).toEqual([
+      "1:36: [2].b.c[0].d",
+    ]);
+    expect(faultsOf(`{"__proto__":{}}`)).toEqual(["1:2: __proto__"]);
   });
 });

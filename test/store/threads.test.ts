@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { endIdleThreads, idleThreads, startThread, warmThreads } from "../../src/store/threads.js";
+import { SCHEMA_VERSION } from "../../src/store/sqlite.js";
 
 const exited = (w: { once(e: "exit", f: () => void): unknown }) =>
   new Promise<void>((resolve) => w.once("exit", () => resolve()));
@@ -15,7 +16,7 @@ describe("store threads started ahead of their work", () => {
     // Each waits for its work; a thread told to close ends.
     const ends = [exited(first), exited(second)];
     for (const w of [first, second]) {
-      w.postMessage({ start: { files: [], held: 1, schemaVersion: 4 } });
+      w.postMessage({ start: { files: [], held: 1, schemaVersion: SCHEMA_VERSION } });
       w.postMessage({ close: true });
     }
     await Promise.all(ends);

@@ -11,6 +11,7 @@
 // 30 ms or so (measured).
 import { join } from "node:path";
 import { build, type Plugin } from "esbuild";
+import { NODE_BUNDLE } from "./bundle-options.js";
 
 const root = join(import.meta.dirname, "../..");
 const BUNDLE = join(root, "dist/src/cli/cli.bundle.cjs");
@@ -27,18 +28,10 @@ const uiOutside: Plugin = {
 await build({
   entryPoints: [join(root, "dist/src/cli/main.js")],
   outfile: BUNDLE,
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  // ESM builds where packages have them: jsonc-parser's UMD build hides its requires.
-  mainFields: ["module", "main"],
+  ...NODE_BUNDLE,
   // Whitespace and syntax only: a bug's stack trace (exit 70) keeps the functions' names.
   minifyWhitespace: true,
   minifySyntax: true,
-  legalComments: "none",
-  // A native addon, found from the bundle's own folder as from main.js's.
-  external: ["better-sqlite3"],
   // import.meta does not exist in CommonJS: the modules use its url to find files beside them
   // (the UI's bundle) and better-sqlite3 for their threads, both as seen from dist/src/cli/.
   define: { "import.meta.url": "__bundleUrl" },

@@ -14,6 +14,7 @@ import { build, type Plugin } from "esbuild";
 import stringWidth from "string-width";
 import { codeCacheFile, loadUiBundle } from "../src/cli/tui-bundle.js";
 import { openBrowser } from "../src/store/browse.js";
+import { NODE_BUNDLE } from "./bundle-options.js";
 
 const root = join(import.meta.dirname, "../..");
 // Next to the module it bundles; src/cli/tui-command.ts looks for it there.
@@ -137,17 +138,10 @@ await build({
     loader: "js",
   },
   outfile: BUNDLE,
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  // ESM builds where packages have them: jsonc-parser's UMD build hides its requires.
-  mainFields: ["module", "main"],
+  ...NODE_BUNDLE,
   minify: true,
-  legalComments: "none",
   // React's production build: smaller, faster, and without development warnings.
   define: { "process.env.NODE_ENV": '"production"' },
-  external: ["better-sqlite3"],
   plugins: [yogaAsScript, inkWithoutDevtools, stringWidthFastPath],
   logLevel: "warning",
 });

@@ -28,6 +28,7 @@ import {
   tempRoot,
   writeRecording,
 } from "./support.js";
+import { openBrowser } from "../../src/store/browse.js";
 import { toSchema4 } from "../store/helpers.js";
 
 const tempDir = tempRoot("replay-db");
@@ -518,6 +519,16 @@ describe("saved runs", () => {
     expect(peek<{ n: number }>(db, "SELECT count(*) AS n FROM run_outcomes")[0]!.n).toBeLessThan(
       results.length,
     );
+    // The terminal UI reads the same results.
+    const browser = openBrowser(db);
+    try {
+      const seen = browser.diffs({ run: run!.id, class: "tightened", filter: "" }).after(null, 100);
+      expect(seen.map((d) => [d.call, d.class, d.old.decision, d.new.decision])).toEqual(
+        changed.map((c) => [c.line, c.change, c.before!.decision, c.decision]),
+      );
+    } finally {
+      browser.close();
+    }
     // A finished recording stays one self-contained file in rollback-journal mode.
     expect(peek<{ journal_mode: string }>(db, "PRAGMA journal_mode")).toEqual([
       { journal_mode: "delete" },

@@ -1,11 +1,19 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, type JSONRPCMessage, type RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { type CompiledPolicy, type CounterState, decide, type Decision } from "../engine/index.js";
-import type { ApprovalAnswer, Direction, Mode, Redactor, Store } from "../store/types.js";
+import type {
+  ApprovalAnswer,
+  Direction,
+  MessageRecord,
+  Mode,
+  Redactor,
+  Store,
+} from "../store/types.js";
 import { denialResult } from "./denial.js";
 import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { isHidden } from "../engine/index.js";
 import { type BadInput, BadInputError } from "./stdio.js";
+import { readToolsCall, type ReadCall, type RefusedCall } from "./tools-call.js";
 
 /** Monotonic wall-clock milliseconds: never goes backwards, as the engine requires. */
 export interface Clock {
@@ -53,6 +61,12 @@ const idKey = (id: RequestId): string => JSON.stringify(id);
 /** A backstop above MCP clients' usual request timeouts (the SDK's is 60 s). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
+/** JSON-RPC error code (implementation-defined server error) for a call the store could not log. */
+export const AUDIT_UNAVAILABLE = -32000;
+
+/** Stores whose failure was said on stderr, so many sessions on one store say it once. */
+const auditDown = new WeakMap<Store, boolean>();
+
 /** JSON-RPC error code for a request that timed out (the MCP SDK's RequestTimeout). */
 const REQUEST_TIMEOUT = -32001;
 
@@ -96,12 +110,22 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
   /** Requests the proxy gave up on: a late answer is recorded but not passed on. */
   const abandoned = new Set<string>();
 
+  /** A write the store cannot take is said once on stderr; the relay goes on. */
+  const quietly = (write: () => void): void => {
+    try {
+      write();
+    } catch (err) {
+      auditFailed(err);
+    }
+  };
+  const safeRecord = (m: MessageRecord): void => quietly(() => store.recordMessage(m));
+
   const record = (direction: Direction, message: JSONRPCMessage, ts = clock.now()): number => {
     const s = ++seq;
     const method = "method" in message ? message.method : null;
     // (An error answering an unreadable request has id null: stored as no id.)
     const id = "id" in message && message.id != null ? idKey(message.id) : null;
-    store.recordMessage({
+    safeRecord({
       session: session.id,
       direction,
       seq: s,
@@ -148,7 +172,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     const pending = pendingCalls.get(key);
     if (pending) {
       pendingCalls.delete(key);
-      store.recordOutcome(pending.callId, { outcome: "no_answer", latencyMs: null });
+      quietly(() => store.recordOutcome(pending.callId, { outcome: "no_answer", latencyMs: null }));
     }
     toClient(
       {
@@ -245,54 +269,124 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
         "proxy_to_client",
       );
     }
-    store.recordOutcome(callId, { outcome: "denied", latencyMs: clock.now() - ts });
+    quietly(() => store.recordOutcome(callId, { outcome: "denied", latencyMs: clock.now() - ts }));
   };
 
-  const onToolsCall = (
-    message: JSONRPCMessage & { id: RequestId; params?: unknown },
-    ts: number,
-    s: number,
-  ): void => {
-    const params = (message.params ?? {}) as { name?: unknown; arguments?: unknown };
-    const tool = typeof params.name === "string" ? params.name : "";
-    const call = {
-      tool,
-      identity: session.identity,
-      session: session.id,
-      ts,
-      arguments: params.arguments,
-    };
-    const decision = decide(opts.compiled, call, opts.state);
-    // Write-ahead: the decision is on disk before the call can reach the server.
-    const callId = store.recordDecision({
-      session: session.id,
-      seq: s,
-      ts,
-      identity: session.identity,
-      tool,
-      arguments: opts.redactor.redact(params.arguments ?? null),
-      jsonrpcId: idKey(message.id),
-      mode: opts.mode,
-      decision,
-    });
+  /** The store failed a write: said on stderr once per store until a write succeeds again. */
+  const auditFailed = (err: unknown): string => {
+    const why = err instanceof Error ? err.message : String(err);
+    if (!auditDown.get(store)) {
+      auditDown.set(store, true);
+      opts.log(
+        `audit log unavailable: ${why}; tools/call answered with an error until it recovers`,
+      );
+    }
+    return why;
+  };
+  const auditWorks = (): void => {
+    if (auditDown.get(store)) {
+      auditDown.delete(store);
+      opts.log("audit log writable again; tools/call decided as usual");
+    }
+  };
+  /** Fail closed: a call whose decision or approval cannot be written is not forwarded. */
+  const auditError = (id: RequestId, err: unknown): void => {
+    const why = auditFailed(err);
+    toClient(
+      {
+        jsonrpc: "2.0",
+        id,
+        error: { code: AUDIT_UNAVAILABLE, message: `policy-replay: audit log unavailable: ${why}` },
+      },
+      "proxy_to_client",
+    );
+  };
+
+  const onToolsCall = (call: ReadCall, ts: number, s: number): void => {
+    const { tool, id } = call;
+    const decision = decide(
+      opts.compiled,
+      { tool, identity: session.identity, session: session.id, ts, arguments: call.arguments },
+      opts.state,
+    );
+    let callId: number;
+    try {
+      // Write-ahead: the decision is on disk before the call can reach the server.
+      callId = store.recordDecision({
+        session: session.id,
+        seq: s,
+        ts,
+        identity: session.identity,
+        tool,
+        arguments: opts.redactor.redact(call.arguments ?? null),
+        jsonrpcId: idKey(id),
+        mode: opts.mode,
+        decision,
+      });
+      auditWorks();
+    } catch (err) {
+      return auditError(id, err);
+    }
     const forward = (): void => {
-      pendingCalls.set(idKey(message.id), { callId, ts });
-      forwardRequest({ ...message, method: "tools/call" });
+      pendingCalls.set(idKey(id), { callId, ts });
+      forwardRequest(call.forward as JSONRPCMessage & { id: RequestId; method: string });
     };
     if (opts.mode === "observe" || decision.decision === "allow") return forward();
     if (decision.decision === "approval_required" && clientCanElicit) {
-      const text = `Allow the agent to call ${tool}?${decision.reason ? ` (${decision.reason})` : ""}\n${JSON.stringify(params.arguments ?? {})}`;
+      const text = `Allow the agent to call ${tool}?${decision.reason ? ` (${decision.reason})` : ""}\n${JSON.stringify(call.arguments ?? {})}`;
       void elicit(text).then((answer) => {
         // The session may have ended while the human thought it over: nothing left to answer.
         if (sessionEnded) return;
-        store.recordApproval(callId, answer);
+        try {
+          store.recordApproval(callId, answer);
+        } catch (err) {
+          return auditError(id, err);
+        }
         if (answer === "approved") forward();
-        else deny(message.id, tool, decision, callId, ts);
+        else deny(id, tool, decision, callId, ts);
       });
       return;
     }
-    if (decision.decision === "approval_required") store.recordApproval(callId, "unavailable");
-    deny(message.id, tool, decision, callId, ts);
+    if (decision.decision === "approval_required") {
+      try {
+        store.recordApproval(callId, "unavailable");
+      } catch (err) {
+        auditFailed(err);
+      }
+    }
+    deny(id, tool, decision, callId, ts);
+  };
+
+  /**
+   * A tools/call that cannot be decided (SPEC section 4): recorded as malformed, never
+   * forwarded; a request is answered with the JSON-RPC error, a notification dropped.
+   */
+  const refuseCall = (message: JSONRPCMessage, refused: RefusedCall, ts: number): void => {
+    const s = ++seq;
+    safeRecord({
+      session: session.id,
+      direction: "client_to_server",
+      seq: s,
+      ts,
+      method: null,
+      jsonrpcId: refused.id === undefined ? null : idKey(refused.id),
+      message: { $malformed: opts.redactor.redact(message), reason: refused.reason },
+    });
+    opts.log(
+      `the agent sent a tools/call that cannot be decided (${refused.reason}); ${refused.id === undefined ? "dropped" : "answered with an error"}, not forwarded; recorded as message ${s}`,
+    );
+    if (refused.id === undefined) return;
+    toClient(
+      {
+        jsonrpc: "2.0",
+        id: refused.id,
+        error: {
+          code: refused.code,
+          message: `policy-replay: invalid tools/call: ${refused.reason}`,
+        },
+      },
+      "proxy_to_client",
+    );
   };
 
   // `direction` is the proxy's own when it answers in the agent's place (see onBadInput).
@@ -301,17 +395,22 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     direction: Direction = "client_to_server",
   ): void => {
     const ts = clock.now();
+    let call: ReadCall | undefined;
+    if ("method" in message && message.method === "tools/call") {
+      const read = readToolsCall(message);
+      if (!read.ok) return refuseCall(message, read, ts);
+      call = read;
+    }
     const s = record(direction, message, ts);
+    if (call) return onToolsCall(call, ts, s);
     if (isRequest(message)) {
       if (message.method === "initialize") {
-        const p = message.params as {
-          capabilities?: { elicitation?: unknown };
-          clientInfo?: unknown;
-        };
-        clientCanElicit = p.capabilities?.elicitation !== undefined;
-        store.updateSession(session.id, { clientInfo: p.clientInfo ?? null });
+        const p = message.params as
+          | { capabilities?: { elicitation?: unknown } | null; clientInfo?: unknown }
+          | undefined;
+        clientCanElicit = p?.capabilities?.elicitation !== undefined;
+        quietly(() => store.updateSession(session.id, { clientInfo: p?.clientInfo ?? null }));
       }
-      if (message.method === "tools/call") return onToolsCall(message, ts, s);
       if (message.method === "tools/list" && opts.mode === "enforce")
         listRequests.add(idKey(message.id));
       return forwardRequest(message);
@@ -372,10 +471,12 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
         pendingCalls.delete(key);
         const isError =
           isResult(message) && (message.result as { isError?: unknown }).isError === true;
-        store.recordOutcome(pending.callId, {
-          outcome: isErrorResponse(message) ? "error" : isError ? "tool_error" : "result",
-          latencyMs: ts - pending.ts,
-        });
+        quietly(() =>
+          store.recordOutcome(pending.callId, {
+            outcome: isErrorResponse(message) ? "error" : isError ? "tool_error" : "result",
+            latencyMs: ts - pending.ts,
+          }),
+        );
       }
       if (isResult(message)) {
         const result = message.result as {
@@ -385,18 +486,15 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
         };
         if (Array.isArray(result.tools)) noteOutputSchemas(result.tools, outputSchemaTools);
         if (listRequests.delete(key) && Array.isArray(result.tools)) {
-          const tools = result.tools.filter(
-            (t: { name?: unknown }) =>
-              typeof t.name !== "string" || !isHidden(opts.compiled, session.identity, t.name),
-          );
+          const tools = result.tools.filter((t: unknown) => {
+            const name = toolName(t);
+            return name === undefined || !isHidden(opts.compiled, session.identity, name);
+          });
           return toClient({ ...message, result: { ...result, tools } });
         }
-        if (result.serverInfo !== undefined && typeof result.protocolVersion === "string") {
-          store.updateSession(session.id, {
-            serverInfo: result.serverInfo,
-            protocolVersion: result.protocolVersion,
-          });
-        }
+        const { serverInfo, protocolVersion } = result;
+        if (serverInfo !== undefined && typeof protocolVersion === "string")
+          quietly(() => store.updateSession(session.id, { serverInfo, protocolVersion }));
       }
     }
     toClient(message);
@@ -412,7 +510,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
    */
   const onBadInput = (from: "agent" | "server", bad: BadInput): void => {
     const s = ++seq;
-    store.recordMessage({
+    safeRecord({
       session: session.id,
       direction: from === "agent" ? "client_to_server" : "server_to_client",
       seq: s,
@@ -484,10 +582,12 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
         );
       }
       for (const key of [...waiting.keys()]) stopWaiting(key);
-      for (const p of pendingCalls.values())
-        store.recordOutcome(p.callId, { outcome: "no_answer", latencyMs: null });
-      store.updateSession(session.id, { endedAt: clock.now(), endReason: reason });
-      store.flush();
+      quietly(() => {
+        for (const p of pendingCalls.values())
+          store.recordOutcome(p.callId, { outcome: "no_answer", latencyMs: null });
+      });
+      quietly(() => store.updateSession(session.id, { endedAt: clock.now(), endReason: reason }));
+      quietly(() => store.flush());
       void Promise.allSettled([client.close(), server.close()]).then(() => resolve());
     };
     client.onclose = () => end("client_disconnected");
@@ -514,9 +614,17 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
   return { closed };
 }
 
+/** A listed tool's name; a server may send anything in place of a tool. */
+function toolName(t: unknown): string | undefined {
+  const name = t !== null && typeof t === "object" ? (t as { name?: unknown }).name : undefined;
+  return typeof name === "string" ? name : undefined;
+}
+
 function noteOutputSchemas(tools: unknown[], into: Set<string>): void {
-  for (const t of tools as { name?: unknown; outputSchema?: unknown }[]) {
-    if (typeof t.name === "string" && t.outputSchema !== undefined) into.add(t.name);
+  for (const t of tools) {
+    const name = toolName(t);
+    if (name !== undefined && (t as { outputSchema?: unknown }).outputSchema !== undefined)
+      into.add(name);
   }
 }
 

@@ -8,7 +8,7 @@ import { compile, createState } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { relay } from "../../src/proxy/relay.js";
 import { StdioAgentTransport } from "../../src/proxy/stdio.js";
-import type { Store } from "../../src/store/types.js";
+import type { Redactor, Store } from "../../src/store/types.js";
 import { MemoryStore } from "./memory-store.js";
 
 export interface NaiveRig {
@@ -29,7 +29,7 @@ export interface NaiveRig {
 
 export async function naiveRig(
   policy: object,
-  opts: { store?: MemoryStore; mode?: "enforce" | "observe" } = {},
+  opts: { store?: MemoryStore; mode?: "enforce" | "observe"; redactor?: Redactor } = {},
 ): Promise<NaiveRig> {
   const compiled = compile(parsePolicyText(JSON.stringify(policy)).policy);
   const store = opts.store ?? new MemoryStore();
@@ -70,7 +70,7 @@ export async function naiveRig(
     session: { id: "s1", identity: "agent-a" },
     mode: opts.mode ?? "enforce",
     store: store as Store,
-    redactor: { redact: (v) => v },
+    redactor: opts.redactor ?? { redact: (v) => v },
     approvalTimeoutMs: 1_000,
     requestTimeoutMs: 0,
     log: (l) => logs.push(l),

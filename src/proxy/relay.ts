@@ -406,8 +406,7 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
     if (isRequest(message)) {
       if (message.method === "initialize") {
         const p = message.params as
-          | { capabilities?: { elicitation?: unknown } | null; clientInfo?: unknown }
-          | undefined;
+          { capabilities?: { elicitation?: unknown } | null; clientInfo?: unknown } | undefined;
         clientCanElicit = p?.capabilities?.elicitation !== undefined;
         quietly(() => store.updateSession(session.id, { clientInfo: p?.clientInfo ?? null }));
       }

@@ -1,5 +1,6 @@
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { isMarker, MAX_DEPTH, TOO_DEEP } from "../store/redact.js";
+import { MIN_TOKEN_LENGTH } from "../store/token-scan.js";
 import type { Redactor } from "../store/types.js";
 
 // What of a message is redacted before it is recorded, in either direction:
@@ -25,7 +26,8 @@ const keep: Rule = (v) => v;
 
 /** Token shapes in every string below `value`; the same value back when none changed. */
 const tokens: Rule = (value, r, depth) => {
-  if (typeof value === "string") return r.redact(value);
+  // A string too short to look like a token is not even put to the redactor (the hot path).
+  if (typeof value === "string") return value.length < MIN_TOKEN_LENGTH ? value : r.redact(value);
   if (typeof value !== "object" || value === null) return value;
   if (depth >= MAX_DEPTH) return TOO_DEEP;
   if (Array.isArray(value)) {
@@ -52,7 +54,9 @@ const NO_RULES: Readonly<Record<string, Rule>> = ruleTable({});
  */
 function fields(obj: Obj, r: Redactor, depth: number, rules: Readonly<Record<string, Rule>>): Obj {
   let out: Obj | null = null;
-  for (const k of Object.keys(obj)) {
+  // for-in: no array of keys a object; JSON's objects inherit nothing enumerable, but check.
+  for (const k in obj) {
+    if (!Object.hasOwn(obj, k)) continue;
     const v = obj[k];
     const rule = Object.hasOwn(rules, k) ? rules[k]! : tokens;
     const w = rule(v, r, depth + 1);

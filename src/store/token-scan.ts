@@ -31,9 +31,12 @@ for (let c = 0; c < 128; c++) {
   CLASS[c] = f;
 }
 
-/** First characters of the credential prefixes other than PEM's "-----BEGIN ". */
+/** First characters of the credential prefixes. */
 const STARTS = new Uint8Array(128);
-for (const c of "ersgxAn") STARTS[c.charCodeAt(0)] = 1;
+for (const c of "-ersgxAn") STARTS[c.charCodeAt(0)] = 1;
+
+/** No credential shape is shorter: looksLikeToken is false below this length. */
+export const MIN_TOKEN_LENGTH = 16;
 
 /** Candidate runs for the entropy test are this long or longer. */
 const MIN_RUN = 32;
@@ -107,27 +110,28 @@ class RunCache {
  * unbounded runs (JWT header, PEM label), whose ends are remembered across candidates.
  */
 export function hasTokenShape(s: string): boolean {
-  const jwt = new RunCache(B64URL);
-  const pem = new RunCache(UPPER_SPACE);
+  let jwt: RunCache | null = null;
+  let pem: RunCache | null = null;
   const n = s.length;
+  steps += n; // the loop's own look at each character; checks from a candidate count apart
   for (let i = 0; i < n; i++) {
-    steps++;
     const c = s.charCodeAt(i);
+    if (c >= 128 || STARTS[c] === 0) continue;
     if (c === 45 /* - */) {
       if (at(s, i, "-----BEGIN ")) {
         // [A-Z ]* then "PRIVATE KEY", itself [A-Z ], then "-": the label must end the run.
         const q = i + 11;
-        const e = pem.endFrom(s, q);
+        const e = (pem ??= new RunCache(UPPER_SPACE)).endFrom(s, q);
         if (e - 11 >= q && at(s, e - 11, "PRIVATE KEY") && at(s, e, "-----")) return true;
       }
       continue;
     }
-    // Every other prefix starts with one of a few word characters, after a word boundary.
-    if (c >= 128 || STARTS[c] !== 1 || (i > 0 && is(s, i - 1, WORD))) continue;
+    // The other prefixes start with a word character: a word boundary must come before it.
+    if (i > 0 && is(s, i - 1, WORD)) continue;
     switch (c) {
       case 101 /* e */:
         if (at(s, i, "eyJ")) {
-          const e = jwt.endFrom(s, i + 3);
+          const e = (jwt ??= new RunCache(B64URL)).endFrom(s, i + 3);
           if (e - (i + 3) >= 8 && at(s, e, ".") && runOf(s, e + 1, B64URL, 8)) return true;
         }
         break;
@@ -171,16 +175,20 @@ function oneOf(s: string, i: number, chars: string): boolean {
 
 /** Whether a string holds something shaped like a credential. */
 export function looksLikeToken(s: string): boolean {
-  if (s.length < 16) return false;
+  if (s.length < MIN_TOKEN_LENGTH) return false;
   if (hasTokenShape(s)) return true;
   if (s.length < MIN_RUN) return false;
   // Runs of base64 characters, found in one pass; each is judged once.
   let start = 0;
-  for (let i = 0; i <= s.length; i++) {
-    if (is(s, i, RUN)) continue;
+  const n = s.length;
+  steps += n;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128 && (CLASS[c]! & RUN) !== 0) continue;
     if (i - start >= MIN_RUN && highEntropy(s.slice(start, i))) return true;
     start = i + 1;
   }
+  if (n - start >= MIN_RUN && highEntropy(s.slice(start))) return true;
   return false;
 }
 
@@ -249,69 +257,47 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isLetter = (c: number): boolean => isLower(c) || isUpper(c);
 
 /**
- * `DB_PASSWORD` -> DB, PASSWORD; `apiKey` -> api, Key; `APIKey2` -> API, Key, 2. Three passes,
- * each left to right without overlaps (as a global regex replace would go): a space between
- * lower and upper case (`aB`), before the last capital of a run that a lower-case letter
- * follows (`APIKey`), and between a letter and a digit either way (`a1`, `1a`; after a split
- * the next pair starts past it, so `a1b` -> a, 1b); then the runs of letters and digits.
+ * `DB_PASSWORD` -> DB, PASSWORD; `apiKey` -> api, Key; `APIKey2` -> API, Key, 2. The runs of
+ * letters and digits, split between lower and upper case (`aB`), before the last capital of a
+ * run that a lower-case letter follows (`APIKey`), and between a letter and a digit either way,
+ * pairs taken left to right without overlapping (`a1b` -> a, 1b), as the global regex
+ * replaces this follows did. Those only ever split between two letters or between a letter
+ * and a digit, so the splits are found on the name itself, in one pass each.
  */
 export function wordParts(name: string): string[] {
-  const codes: number[] = [];
-  for (let i = 0; i < name.length; i++) {
-    steps++;
-    codes.push(name.charCodeAt(i));
-  }
-  const SPACE = 32;
-  const pass1: number[] = [];
-  for (let i = 0; i < codes.length; i++) {
-    steps++;
-    const c = codes[i]!;
-    const d = codes[i + 1] ?? 0;
-    if (isLower(c) && isUpper(d)) {
-      pass1.push(c, SPACE, d);
+  const n = name.length;
+  steps += 4 * n;
+  const code = (i: number): number => name.charCodeAt(i); // NaN out of range: in no class
+  const split = new Uint8Array(n + 1);
+  for (let i = 1; i < n; i++) if (isLower(code(i - 1)) && isUpper(code(i))) split[i] = 1;
+  for (let i = 0; i < n;) {
+    if (!isUpper(code(i))) {
       i++;
-    } else pass1.push(c);
-  }
-  const pass2: number[] = [];
-  for (let i = 0; i < pass1.length;) {
-    steps++;
-    if (!isUpper(pass1[i]!)) {
-      pass2.push(pass1[i++]!);
       continue;
     }
-    let e = i;
-    while (e < pass1.length && isUpper(pass1[e]!)) {
-      steps++;
-      e++;
-    }
-    const after = pass1[e] ?? 0;
-    if (e - i >= 2 && isLower(after)) {
-      for (let j = i; j < e - 1; j++) pass2.push(pass1[j]!);
-      pass2.push(SPACE, pass1[e - 1]!, after);
-      i = e + 1;
-    } else {
-      for (let j = i; j < e; j++) pass2.push(pass1[j]!);
-      i = e;
-    }
+    let e = i + 1;
+    while (isUpper(code(e))) e++;
+    if (e - i >= 2 && isLower(code(e))) split[e - 1] = 1;
+    i = e;
+  }
+  for (let i = 0; i + 1 < n;) {
+    const c = code(i);
+    const d = code(i + 1);
+    if ((isLetter(c) && isDigit(d)) || (isDigit(c) && isLetter(d))) {
+      split[i + 1] = 1;
+      i += 2;
+    } else i++;
   }
   const parts: string[] = [];
-  let part = "";
-  const end = (): void => {
-    if (part !== "") parts.push(part);
-    part = "";
-  };
-  for (let i = 0; i < pass2.length; i++) {
-    steps++;
-    const c = pass2[i]!;
-    const d = pass2[i + 1] ?? 0;
-    if ((isLetter(c) && isDigit(d)) || (isDigit(c) && isLetter(d))) {
-      part += String.fromCharCode(c);
-      end();
-      part = String.fromCharCode(d);
-      i++;
-    } else if (isLetter(c) || isDigit(c)) part += String.fromCharCode(c);
-    else end();
+  let start = -1;
+  for (let i = 0; i <= n; i++) {
+    const c = code(i);
+    const inWord = isLetter(c) || isDigit(c);
+    if (start >= 0 && (!inWord || split[i] === 1)) {
+      parts.push(name.slice(start, i));
+      start = -1;
+    }
+    if (inWord && start < 0) start = i;
   }
-  end();
   return parts;
 }

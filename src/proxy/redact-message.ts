@@ -250,7 +250,7 @@ function parseOr(text: string, fallback: unknown): unknown {
  */
 export function approvalPrompt(
   tool: string,
-  reason: string | undefined,
+  reason: string | null | undefined,
   args: unknown,
   redactor: Redactor,
 ): string {

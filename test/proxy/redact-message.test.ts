@@ -248,9 +248,7 @@ describe("approvalPrompt", () => {
       `Allow the agent to call deploy? (needs a human)\n` +
         JSON.stringify({ app: "web", password: short("hunter2"), note: short(GHP) }),
     );
-    expect(approvalPrompt("echo", undefined, undefined, r)).toBe(
-      "Allow the agent to call echo?\n{}",
-    );
+    expect(approvalPrompt("echo", null, undefined, r)).toBe("Allow the agent to call echo?\n{}");
     const request = msg({
       jsonrpc: "2.0",
       id: "policy-replay/approval/1",

@@ -7,7 +7,7 @@ import { AuditLog, AuditUnavailable } from "./audit.js";
 import { denialResult } from "./denial.js";
 import { ForwardedRequests, idKey } from "./forwarded.js";
 import { isErrorResponse, isRequest, isResult } from "./guards.js";
-import { redactHead } from "./redact-message.js";
+import { approvalPrompt, redactHead } from "./redact-message.js";
 import type { RelayOptions } from "./relay-options.js";
 import type { BadInput } from "./stdio.js";
 import { realTimers } from "./timers.js";
@@ -225,7 +225,7 @@ export class RelaySession {
     const forward = (): void => this.forward(call.forward as Request, { callId, ts });
     if (opts.mode === "observe" || decision.decision === "allow") return forward();
     if (decision.decision === "approval_required" && this.clientCanElicit) {
-      const text = `Allow the agent to call ${tool}?${decision.reason ? ` (${decision.reason})` : ""}\n${JSON.stringify(call.arguments ?? {})}`;
+      const text = approvalPrompt(tool, decision.reason, call.arguments, opts.redactor);
       void this.approvals.ask(text).then((answer) => {
         // The session may have ended while the human thought it over: nothing left to answer.
         if (this.ended) return;

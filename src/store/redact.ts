@@ -1,12 +1,15 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { StoreError } from "./errors.js";
+import { looksLikeToken, wordParts } from "./token-scan.js";
 import type { Redactor } from "./types.js";
 
-// Secrets never sit on disk: before a call's arguments are stored, values that look secret are
-// replaced by {"$redacted": "hmac-sha256:<hex>"}, a hash keyed with a random key kept beside
-// the database. Equal secrets still hash equal (so replay can compare them), but the hash
-// cannot be reversed or even checked against a guess without the key.
+export { looksLikeToken, wordParts };
+
+// Secrets never sit on disk: before a message or a call's arguments are stored, values that
+// look secret are replaced by {"$redacted": "hmac-sha256:<hex>"}, a hash keyed with a random key
+// kept beside the database. Equal secrets still hash equal (so replay can compare them), but
+// the hash cannot be reversed or even checked against a guess without the key.
 
 /**
  * Key names that mark their value as secret, tested against each word part of a key
@@ -17,43 +20,13 @@ export const DEFAULT_SECRET_NAMES =
   /^(?:value|secrets?|token|passwords?|passwd|pwd|passphrase|key|credentials?|api_?key|apikey|auth|authorization|private)$/i;
 
 /**
- * Strings that look like credentials wherever they appear; a string containing one is
- * redacted whole (a partly redacted string would replay as if it were exact).
+ * How deep the redactor goes into a value (the transport allows 256 levels of nesting; this
+ * bounds the stack whatever the caller passes). A subtree beyond it becomes TOO_DEEP.
  */
-const TOKEN_SHAPES = new RegExp(
-  [
-    // JWT / JWS / JWE: base64url JSON header, then at least one more dotted segment.
-    String.raw`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`,
-    // OpenAI, Anthropic and similar: sk-..., sk-proj-..., sk-ant-...
-    String.raw`\bsk-[A-Za-z0-9_-]{16,}`,
-    // Stripe live/test keys.
-    String.raw`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}`,
-    // GitHub tokens.
-    String.raw`\bgh[pousr]_[A-Za-z0-9]{30,}`,
-    String.raw`\bgithub_pat_[A-Za-z0-9_]{22,}`,
-    // Slack.
-    String.raw`\bxox[abposr]-[A-Za-z0-9-]{10,}`,
-    // AWS access key ids.
-    String.raw`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,
-    // Google API keys.
-    String.raw`\bAIza[0-9A-Za-z_-]{35}`,
-    // npm.
-    String.raw`\bnpm_[A-Za-z0-9]{36}`,
-    // PEM private keys.
-    String.raw`-----BEGIN [A-Z ]*PRIVATE KEY-----`,
-  ].join("|"),
-);
+export const MAX_DEPTH = 1000;
 
-/** Cheap first look: none of TOKEN_SHAPES can match a string without one of these. */
-const TOKEN_PREFIXES =
-  /eyJ|sk-|[rs]k_|gh[pousr]_|github_pat_|xox[abposr]-|AKIA|ASIA|AIza|npm_|-----BEGIN /;
-
-/** Characters of hex, base64 and base64url. */
-const RUN_CHAR = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-  RUN_CHAR[c.charCodeAt(0)] = 1;
-/** Candidate runs for the entropy test are this long or longer. */
-const MIN_RUN = 32;
+/** What stands for a subtree nested deeper than MAX_DEPTH: opaque, like any marker. */
+export const TOO_DEEP: RedactionMarker = Object.freeze({ $redacted: "too-deep" });
 
 export interface RedactorOptions {
   /** The key file, `<db>.key`: 32 random bytes as hex, created with mode 0600 if missing. */
@@ -67,6 +40,8 @@ export interface RedactorOptions {
 }
 
 export interface KeyedRedactor extends Redactor {
+  /** false (`--redact none`): redact() changes nothing, so callers may skip walking. */
+  readonly enabled: boolean;
   /** The marker's hash of a value, `hmac-sha256:<hex>`, under this redactor's key. */
   hashValue(value: unknown): string;
 }
@@ -102,14 +77,15 @@ export function createRedactor(opts: RedactorOptions): KeyedRedactor {
   };
 
   /** The value with secrets replaced; unchanged subtrees are returned as they are. */
-  const walk = (value: unknown): unknown => {
+  const walk = (value: unknown, depth: number): unknown => {
     if (typeof value === "string") return looksLikeToken(value) ? marker(value) : value;
     if (value === null || typeof value !== "object") return value;
+    if (depth >= MAX_DEPTH) return TOO_DEEP;
     if (Array.isArray(value)) {
       let out: unknown[] | null = null;
       for (let i = 0; i < value.length; i++) {
         const v: unknown = value[i];
-        const r = walk(v);
+        const r = walk(v, depth + 1);
         if (r !== v) (out ??= value.slice())[i] = r;
       }
       return out ?? value;
@@ -117,7 +93,11 @@ export function createRedactor(opts: RedactorOptions): KeyedRedactor {
     if (isMarker(value)) return value;
     let out: Record<string, unknown> | null = null;
     for (const [k, v] of Object.entries(value)) {
-      const r = isSecretName(k) && hidesSomething(v) ? (isMarker(v) ? v : marker(v)) : walk(v);
+      let r: unknown;
+      if (!isSecretName(k) || !hidesSomething(v)) r = walk(v, depth + 1);
+      else if (typeof v === "object" && isMarker(v as object)) r = v;
+      // Hashing reads the whole subtree: one too deep is not hashed but stands as TOO_DEEP.
+      else r = nestedWithin(v, MAX_DEPTH - depth - 1) ? marker(v) : TOO_DEEP;
       if (r !== v) {
         out ??= { ...value };
         // defineProperty: a JSON key "__proto__" is data, not the prototype.
@@ -133,9 +113,18 @@ export function createRedactor(opts: RedactorOptions): KeyedRedactor {
   };
 
   return {
-    redact: (value) => (opts.enabled ? walk(value) : value),
+    enabled: opts.enabled,
+    redact: (value) => (opts.enabled ? walk(value, 0) : value),
     hashValue,
   };
+}
+
+/** Whether value nests no more than `levels` objects or arrays deep (stops looking past it). */
+function nestedWithin(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== "object") return true;
+  if (levels <= 0) return false;
+  for (const v of Object.values(value)) if (!nestedWithin(v, levels - 1)) return false;
+  return true;
 }
 
 /** null and booleans under a secret name are kept: they hold no secret, and replay stays exact. */
@@ -143,89 +132,21 @@ function hidesSomething(value: unknown): boolean {
   return value !== null && value !== undefined && typeof value !== "boolean";
 }
 
-function isMarker(value: object): boolean {
-  const keys = Object.keys(value);
-  return (
-    keys.length === 1 &&
-    (keys[0] === "$redacted" || keys[0] === "$truncated") &&
-    !Array.isArray(value)
-  );
-}
-
-/** `DB_PASSWORD` -> DB, PASSWORD; `apiKey` -> api, Key; `APIKey2` -> API, Key, 2. */
-export function wordParts(name: string): string[] {
-  return name
-    .replace(/([a-z])([A-Z])/g, "$1 $2")
-    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
-    .replace(/([A-Za-z])([0-9])|([0-9])([A-Za-z])/g, "$1$3 $2$4")
-    .split(/[^A-Za-z0-9]+/)
-    .filter((p) => p.length > 0);
-}
-
-/** Whether a string holds something shaped like a credential. */
-export function looksLikeToken(s: string): boolean {
-  if (s.length < 16) return false;
-  if (TOKEN_PREFIXES.test(s) && TOKEN_SHAPES.test(s)) return true;
-  if (s.length < MIN_RUN) return false;
-  // Runs of base64 characters, found in one pass (a regex would rescan every word).
-  let start = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 0;
-    if (c < 128 && RUN_CHAR[c] === 1) continue;
-    if (i - start >= MIN_RUN && highEntropy(s.slice(start, i))) return true;
-    start = i + 1;
-  }
-  return false;
-}
+const HASH = /^hmac-sha256:[0-9a-f]{64}$/;
 
 /**
- * A random-looking run: hex with letters and digits (a digest, a key), or base64 whose
- * characters spread and alternate between classes as random data's do. Words, paths and
- * identifiers do not pass (long same-case stretches); UUIDs are too short between dashes.
+ * A marker this redactor (or the store, for cut values) wrote, left as it is. Only the exact
+ * forms count: `{"$redacted": "ghp_..."}` from an agent is walked like any other object.
  */
-function highEntropy(candidate: string): boolean {
-  const body = candidate.replace(/=+$/, "");
-  if (/^[0-9a-fA-F]+$/.test(body))
-    return /[0-9]/.test(body) && /[a-fA-F]/.test(body) && entropy(body) >= 3;
-  let classes = 0;
-  let switches = 0;
-  let lower = 0;
-  let lowerRuns = 0;
-  let vowels = 0;
-  let prev = -1;
-  const seen = [false, false, false, false];
-  for (let i = 0; i < body.length; i++) {
-    const c = body.charCodeAt(i);
-    const cls = c >= 48 && c <= 57 ? 0 : c >= 65 && c <= 90 ? 1 : c >= 97 && c <= 122 ? 2 : 3;
-    if (!seen[cls]) {
-      seen[cls] = true;
-      if (cls < 3) classes++;
-    }
-    if (prev !== -1 && cls !== prev) switches++;
-    if (cls === 2) {
-      lower++;
-      if (prev !== 2) lowerRuns++;
-      if (c === 97 || c === 101 || c === 105 || c === 111 || c === 117) vowels++;
-    }
-    prev = cls;
-  }
-  // Words: long lower-case stretches (random base64's average 1.7 letters) with vowels in
-  // them (a fifth of random letters, a third of English ones). A false positive costs an
-  // inexact replay; a false negative, a secret on disk.
-  if (lowerRuns > 0 && lower / lowerRuns > 3 && vowels / lower >= 0.25) return false;
-  return classes >= 2 && switches / (body.length - 1) >= 0.3 && entropy(body) >= 4;
-}
-
-/** Shannon entropy in bits per character. */
-function entropy(s: string): number {
-  const counts = new Map<string, number>();
-  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-  let h = 0;
-  for (const n of counts.values()) {
-    const p = n / s.length;
-    h -= p * Math.log2(p);
-  }
-  return h;
+export function isMarker(value: object): boolean {
+  if (Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return false;
+  const v = (value as Record<string, unknown>)[keys[0]!];
+  if (keys[0] === "$truncated") return typeof v === "number";
+  return (
+    keys[0] === "$redacted" && typeof v === "string" && (v === TOO_DEEP.$redacted || HASH.test(v))
+  );
 }
 
 /** JSON text with object keys sorted, so equal values hash equal whatever their key order. */

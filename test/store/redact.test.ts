@@ -1,7 +1,13 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createRedactor, looksLikeToken, wordParts } from "../../src/store/redact.js";
+import {
+  createRedactor,
+  looksLikeToken,
+  MAX_DEPTH,
+  TOO_DEEP,
+  wordParts,
+} from "../../src/store/redact.js";
 import { StoreError } from "../../src/store/errors.js";
 import { tempDirs } from "./helpers.js";
 
@@ -190,5 +196,46 @@ describe("keyed hashes", () => {
     writeFileSync(join(dir, "k2"), "not a key\n");
     const bad = createRedactor({ keyFile: join(dir, "k2"), enabled: true });
     expect(() => bad.redact({ password: "x" })).toThrow(/not a redaction key/);
+  });
+});
+
+/** `levels` arrays, one inside the other, around `inner`. */
+function nested(levels: number, inner: unknown): unknown {
+  let v = inner;
+  for (let i = 0; i < levels; i++) v = [v];
+  return v;
+}
+
+describe("untrusted shapes", () => {
+  it("a value nested far deeper than any message may be does not overflow the stack", () => {
+    const r = redactorIn();
+    const deep = nested(100_000, "ghp_R2d2C3poR2d2C3poR2d2C3poR2d2C3po1234");
+    const out = r.redact({ note: deep, password: deep, ok: nested(10, "x") }) as Record<
+      string,
+      unknown
+    >;
+    let v = out.note;
+    for (let i = 0; i < MAX_DEPTH - 1; i++) v = (v as unknown[])[0];
+    expect(v).toBe(TOO_DEEP);
+    // Under a secret name the whole value would be hashed: too deep to hash, it is TOO_DEEP.
+    expect(out.password).toBe(TOO_DEEP);
+    expect(JSON.stringify(out)).not.toContain("ghp_");
+    expect(JSON.stringify(out.ok)).toBe(JSON.stringify(nested(10, "x")));
+  });
+
+  it("only a well-formed marker passes unread: one an agent made up is walked", () => {
+    const r = redactorIn();
+    const tok = "ghp_R2d2C3poR2d2C3poR2d2C3poR2d2C3po1234";
+    const fake = { $redacted: tok };
+    const out = r.redact({ a: fake, password: { $truncated: "pw" } }) as Record<string, unknown>;
+    expect(out.a).toEqual({ $redacted: { $redacted: r.hashValue(tok) } });
+    expect(isMarker(out.password)).toBe(true);
+    const real = r.redact({ a: tok });
+    expect(r.redact(real)).toBe(real);
+  });
+
+  it("says whether it is on", () => {
+    expect(redactorIn().enabled).toBe(true);
+    expect(createRedactor({ keyFile: join(tempDir(), "k"), enabled: false }).enabled).toBe(false);
   });
 });

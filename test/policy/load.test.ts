@@ -186,7 +186,7 @@ const EXPECTED: Record<string, (string | Loose)[]> = {
     `4:69: tools.t.require[0].value: must be a number for op lt, not "10"`,
   ],
   "bad-regex.json": [
-    `4:71: tools.t.deny_if[0].value: "^FLEET_(" is not a valid ECMAScript regular expression`,
+    `4:71: tools.t.deny_if[0].value: "^FLEET_(" is not an accepted regex: at character 9, missing ) for the ( at character 8`,
   ],
   "exists-value-not-boolean.json": [
     `4:72: tools.t.require[0].value: must be true or false for op exists, not "yes"`,

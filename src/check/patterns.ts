@@ -1,4 +1,4 @@
-import { globToRegExp, isGlob, specificity } from "../engine/glob.js";
+import { compileGlob, isGlob, specificity } from "../engine/glob.js";
 
 // Reasoning about tool name patterns as sets of names, for the static checks. The engine's own
 // matcher (engine/glob.ts) stays the only definition of what a pattern matches; this adds
@@ -67,7 +67,7 @@ export function matches(pattern: string, name: string): boolean {
   let m = matchers.get(pattern);
   if (m === undefined) {
     if (isGlob(pattern)) {
-      const re = globToRegExp(pattern);
+      const re = compileGlob(pattern);
       m = (n) => re.test(n);
     } else {
       m = (n) => n === pattern;

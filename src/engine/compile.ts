@@ -1,6 +1,6 @@
 import type { Action, Limit, Policy, Rule, WindowSpec } from "../policy/schema.js";
 import { type CompiledCondition, compileCondition } from "./conditions.js";
-import { globToRegExp, isGlob, specificity } from "./glob.js";
+import { compileGlob, type Glob, isGlob, specificity } from "./glob.js";
 import { plain } from "./plain.js";
 import type { Decision, Scope } from "./types.js";
 
@@ -49,12 +49,12 @@ export interface CompiledRule {
 interface RuleMap {
   exact: Map<string, CompiledRule>;
   /** Globs, most specific first; ties keep the order written (SPEC section 2, step 2). */
-  globs: { re: RegExp; rule: CompiledRule }[];
+  globs: { re: Glob; rule: CompiledRule }[];
 }
 
 interface HideSet {
   exact: Set<string>;
-  globs: RegExp[];
+  globs: Glob[];
 }
 
 /** What a tool name resolves to for one grant (or for identities without a grant). */
@@ -215,13 +215,13 @@ export function compile(policy: Policy): CompiledPolicy {
 
   const compileMap = (tools: Record<string, Rule> | undefined, owner: string): RuleMap => {
     const exact = new Map<string, CompiledRule>();
-    const globs: { re: RegExp; rule: CompiledRule; spec: number; order: number }[] = [];
+    const globs: { re: Glob; rule: CompiledRule; spec: number; order: number }[] = [];
     let order = 0;
     for (const [pattern, rule] of Object.entries(tools ?? {})) {
       const compiled = compileRule(pattern, rule, owner);
       if (isGlob(pattern))
         globs.push({
-          re: globToRegExp(pattern),
+          re: compileGlob(pattern),
           rule: compiled,
           spec: specificity(pattern),
           order: order++,
@@ -234,9 +234,9 @@ export function compile(policy: Policy): CompiledPolicy {
 
   const compileHide = (patterns: string[] | undefined): HideSet => {
     const exact = new Set<string>();
-    const globs: RegExp[] = [];
+    const globs: Glob[] = [];
     for (const p of patterns ?? []) {
-      if (isGlob(p)) globs.push(globToRegExp(p));
+      if (isGlob(p)) globs.push(compileGlob(p));
       else exact.add(p);
     }
     return { exact, globs };

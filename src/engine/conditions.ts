@@ -1,3 +1,4 @@
+import { compilePattern } from "../policy/regex.js";
 import type { Condition } from "../policy/schema.js";
 
 /**
@@ -118,8 +119,9 @@ function compileTest(cond: Condition): (v: unknown) => boolean {
       return (v) => typeof v === "number" && v >= n;
     }
     case "regex": {
-      const re = new RegExp(cond.value);
-      return (v) => typeof v === "string" && re.test(v);
+      // Linear in the argument's length whatever the pattern (SPEC section 1.1).
+      const test = compilePattern(cond.value);
+      return (v) => typeof v === "string" && test(v);
     }
     case "contains": {
       const want = cond.value;

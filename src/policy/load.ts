@@ -8,6 +8,7 @@ import {
 } from "jsonc-parser";
 import type * as z from "zod";
 import { type Fault, PolicyError } from "../errors.js";
+import { invalidUtf8Offset, NESTING_MESSAGE, nestingOverflow, utf8Position } from "./input.js";
 import { KNOWN_KEYS, OPS, type Policy, PolicySchema } from "./schema.js";
 import { didYouMean } from "./suggest.js";
 
@@ -23,15 +24,30 @@ export interface LoadedPolicy {
 
 /** Read and validate a policy file; throws PolicyError listing every fault found. */
 export function loadPolicyFile(file: string): LoadedPolicy {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, "utf8");
+    bytes = readFileSync(file);
   } catch (err) {
     throw new PolicyError(file, [
       { path: "", message: `cannot read the file (${describeIoError(err)})` },
     ]);
   }
-  return parsePolicyText(text, file);
+  return parsePolicyText(
+    decodeUtf8(bytes, (f) => new PolicyError(file, f)),
+    file,
+  );
+}
+
+/**
+ * The text of UTF-8 `bytes`; invalid UTF-8 is thrown, as `fail` makes it, at its line and
+ * column, where a lenient decoder would silently put U+FFFD in its place.
+ */
+export function decodeUtf8(bytes: Buffer, fail: (faults: Fault[]) => Error): string {
+  const bad = invalidUtf8Offset(bytes);
+  if (bad >= 0) {
+    throw fail([{ path: "", message: "invalid UTF-8", ...utf8Position(bytes, bad) }]);
+  }
+  return bytes.toString("utf8");
 }
 
 /** Validate policy text (named `file` in messages); throws PolicyError listing every fault. */
@@ -75,6 +91,9 @@ export function readJsonDocument(text: string, fail: (faults: Fault[]) => Error)
   if (body.trim() === "") {
     throw fail([{ path: "", message: "not valid JSON: the file is empty", line: 1, column: 1 }]);
   }
+  // Before anything recursive reads it: JSON.parse does not mind depth, the walks after it do.
+  const deep = nestingOverflow(body);
+  if (deep >= 0) throw fail([{ path: "", message: NESTING_MESSAGE, ...position(lines, deep) }]);
   // Most documents are valid, and need no tree unless the schema finds a fault: JSON.parse,
   // and a count of the keys in the text against those in the value to rule out a duplicate
   // (JSON.parse keeps the last), is a tenth of what building the tree costs (about 25 ms of

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { checkPattern } from "./regex.js";
 
 // The one definition of the policy format (SPEC section 1). The validator, the TypeScript types
 // and the published JSON Schema (schema/policy.schema.json) are all derived from it, so they
@@ -98,15 +99,6 @@ const conditionPath = z
 
 const jsonValue = z.json().meta({ description: "Any JSON value." });
 
-function isValidRegex(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const condition = <O extends (typeof OPS)[number], V extends z.ZodType>(op: O, value: V) =>
   z.strictObject({ path: conditionPath, op: z.literal(op), value });
 
@@ -126,8 +118,20 @@ export const ConditionSchema = z
         "regex",
         z
           .string({ error: "must be a regular expression (a string) for op regex" })
-          .refine(isValidRegex, { error: "is not a valid ECMAScript regular expression" })
-          .meta({ format: "regex" }),
+          .superRefine((source, ctx) => {
+            const fault = checkPattern(source);
+            if (fault) {
+              ctx.addIssue({
+                code: "custom",
+                message: `is not an accepted regex: at character ${fault.position}, ${fault.reason}`,
+              });
+            }
+          })
+          .meta({
+            format: "regex",
+            description:
+              "Searched, unanchored, in a string argument. The common subset of ECMAScript and RE2 syntax, with ECMAScript's meaning; no backreferences, lookaround, named groups or inline flags.",
+          }),
       ),
       condition("contains", jsonValue),
       condition("exists", z.boolean({ error: "must be true or false for op exists" })),

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as z from "zod";
 import type { DecisionKind } from "../engine/index.js";
-import { globToRegExp } from "../engine/glob.js";
+import { compileGlob, type Glob } from "../engine/glob.js";
 import { type Fault, InputError } from "../errors.js";
 import { describe, describeIoError, formatPath, locate, readJsonDocument } from "../policy/load.js";
 import { didYouMean, suggest } from "../policy/suggest.js";
@@ -217,7 +217,7 @@ const callKey = (session: string, call: number): string => `${call}\u0000${sessi
  */
 export class Acceptor {
   private readonly byCall = new Map<string, AcceptEntry>();
-  private readonly byTool: { entry: AcceptEntry; re: RegExp }[] = [];
+  private readonly byTool: { entry: AcceptEntry; re: Glob }[] = [];
   /** Sessions named by call entries, and whether the replay met them. */
   private readonly sessions = new Map<string, boolean>();
   private readonly used: number[];
@@ -227,7 +227,7 @@ export class Acceptor {
   constructor(readonly list: AcceptList) {
     this.used = list.entries.map(() => 0);
     for (const e of list.entries) {
-      if (e.tool !== undefined) this.byTool.push({ entry: e, re: globToRegExp(e.tool) });
+      if (e.tool !== undefined) this.byTool.push({ entry: e, re: compileGlob(e.tool) });
       else if (e.session !== undefined && e.call !== undefined) {
         this.byCall.set(callKey(e.session, e.call), e);
         this.sessions.set(e.session, false);

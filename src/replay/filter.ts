@@ -1,4 +1,4 @@
-import { globToRegExp } from "../engine/glob.js";
+import { compileGlob } from "../engine/glob.js";
 import { UsageError } from "../errors.js";
 import type { CallQuery } from "../store/types.js";
 import type { TraceCall } from "./trace.js";
@@ -80,7 +80,7 @@ export function toQuery(f: CallFilter): CallQuery {
 
 /** A predicate for --tool: any of the globs matches (the policy's own glob semantics). */
 export function toolMatcher(globs: readonly string[]): (tool: string) => boolean {
-  const res = globs.map(globToRegExp);
+  const res = globs.map(compileGlob);
   // Tools are few and repeat: remember each answer.
   const seen = new Map<string, boolean>();
   return (tool) => {

@@ -1,8 +1,15 @@
 import { closeSync, openSync, readSync } from "node:fs";
-import { StringDecoder } from "node:string_decoder";
 import type { CallGroup } from "./group.js";
 import type { Call, DecisionKind } from "../engine/index.js";
 import { type Fault, InputError } from "../errors.js";
+import {
+  deeperThan,
+  invalidUtf8Offset,
+  MAX_NESTING,
+  NESTING_MESSAGE,
+  nestingOverflow,
+  utf8Position,
+} from "../policy/input.js";
 import { describe, describeIoError } from "../policy/load.js";
 import { didYouMean } from "../policy/suggest.js";
 
@@ -150,13 +157,17 @@ export function toTraceCall(value: unknown, index: number, line: number): TraceC
   return { index, line, call, recorded, approval };
 }
 
-// Small reads keep each chunk's string in cache; measured faster than 1-4 MiB chunks.
+// Small reads keep each chunk in cache; measured faster than 1-4 MiB chunks.
 const CHUNK = 1 << 16;
+
+/** The longest line a trace may hold, in bytes (without its line end). */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Stream the calls of a JSONL trace in file order, checking each line and that time never goes
- * backwards. Memory stays flat however long the file is. Throws InputError naming the line and
- * the file as `name` (what the user typed; the path itself by default).
+ * backwards. Memory stays flat however long the file is, and time linear however long a line
+ * is: each byte is searched for the line end once. Throws InputError naming the line and the
+ * file as `name` (what the user typed; the path itself by default).
  */
 export function* readTrace(path: string, name: string = path): Generator<TraceCall> {
   const file = name;
@@ -170,12 +181,30 @@ export function* readTrace(path: string, name: string = path): Generator<TraceCa
   }
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
-    const decoder = new StringDecoder("utf8");
-    let rest = "";
+    // The start of a line that runs past the chunk it began in, copied out piece by piece.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
     let lineNo = 0;
     let index = 0;
     let lastTs = -Infinity;
     let lastLine = 0;
+    const tooLong = (): InputError =>
+      new InputError(file, [
+        {
+          path: "",
+          line: lineNo + 1,
+          message: `line longer than ${MAX_LINE_BYTES / 1024 / 1024} MiB (${MAX_LINE_BYTES} bytes)`,
+        },
+      ]);
+    /** Invalid UTF-8 in `bytes`, whose first line is line `first`, located; else null. */
+    const checkUtf8 = (bytes: Buffer, first: number): InputError | null => {
+      const bad = invalidUtf8Offset(bytes);
+      if (bad < 0) return null;
+      const at = utf8Position(bytes, bad);
+      return new InputError(file, [
+        { path: "", line: first + at.line - 1, column: at.column, message: "invalid UTF-8" },
+      ]);
+    };
     const handle = (text: string): TraceCall | null => {
       lineNo++;
       if (lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -187,6 +216,13 @@ export function* readTrace(path: string, name: string = path): Generator<TraceCa
       } catch (err) {
         throw new InputError(file, [
           { path: "", line: lineNo, message: `not valid JSON (${(err as Error).message})` },
+        ]);
+      }
+      // Nesting past the limit takes an opening and a closing bracket per level.
+      if (text.length > 2 * MAX_NESTING && deeperThan(value)) {
+        const at = nestingOverflow(text);
+        throw new InputError(file, [
+          { path: "", line: lineNo, column: at + 1, message: NESTING_MESSAGE },
         ]);
       }
       const r = toTraceCall(value, index, lineNo);
@@ -205,6 +241,19 @@ export function* readTrace(path: string, name: string = path): Generator<TraceCa
       index++;
       return r;
     };
+    const stripCr = (text: string): string =>
+      text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
+    /** The line held in `pending`, ended by the first `head` bytes of the chunk just read. */
+    const pendingLine = (head: Buffer): string => {
+      pending.push(head);
+      const bytes = Buffer.concat(pending, pendingBytes + head.length);
+      pending = [];
+      pendingBytes = 0;
+      if (bytes.length - (bytes.at(-1) === 13 ? 1 : 0) > MAX_LINE_BYTES) throw tooLong();
+      const bad = checkUtf8(bytes, lineNo + 1);
+      if (bad) throw bad;
+      return stripCr(bytes.toString("utf8"));
+    };
     for (;;) {
       let n: number;
       try {
@@ -215,21 +264,42 @@ export function* readTrace(path: string, name: string = path): Generator<TraceCa
         ]);
       }
       if (n === 0) break;
-      const text = rest + decoder.write(buf.subarray(0, n));
+      const chunk = buf.subarray(0, n);
+      // A newline byte is never part of a multi-byte character: splitting bytes is safe, and
+      // each byte is searched once however long its line.
       let start = 0;
-      for (;;) {
-        const nl = text.indexOf("\n", start);
-        if (nl < 0) break;
-        const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        const r = handle(text.slice(start, end));
+      const first = chunk.indexOf(10);
+      if (first >= 0 && pending.length > 0) {
+        const r = handle(pendingLine(chunk.subarray(0, first)));
         if (r) yield r;
-        start = nl + 1;
+        start = first + 1;
       }
-      rest = text.slice(start);
+      const last = first < 0 ? -1 : chunk.lastIndexOf(10);
+      if (last >= start) {
+        // The whole lines of this chunk: checked and decoded at once, then split as text.
+        const whole = chunk.subarray(start, last);
+        const bad = checkUtf8(whole, lineNo + 1);
+        if (bad) throw bad;
+        const text = whole.toString("utf8");
+        let from = 0;
+        for (;;) {
+          const nl = text.indexOf("\n", from);
+          const r = handle(stripCr(text.slice(from, nl < 0 ? text.length : nl)));
+          if (r) yield r;
+          if (nl < 0) break;
+          from = nl + 1;
+        }
+        start = last + 1;
+      }
+      if (start < n) {
+        pending.push(Buffer.from(chunk.subarray(start)));
+        pendingBytes += n - start;
+        // +1: a CR before the newline is not part of the line.
+        if (pendingBytes > MAX_LINE_BYTES + 1) throw tooLong();
+      }
     }
-    rest += decoder.end();
-    if (rest.length > 0) {
-      const r = handle(rest.endsWith("\r") ? rest.slice(0, -1) : rest);
+    if (pendingBytes > 0) {
+      const r = handle(pendingLine(Buffer.alloc(0)));
       if (r) yield r;
     }
   } finally {

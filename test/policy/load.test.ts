@@ -7,6 +7,7 @@ import { getNodeValue } from "jsonc-parser";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Fault, formatFaults, PolicyError } from "../../src/errors.js";
 import { loadPolicyFile, parsePolicyText, readJsonDocument } from "../../src/policy/load.js";
+import { MAX_NESTING } from "../../src/policy/input.js";
 import { OPS } from "../../src/policy/schema.js";
 
 const root = join(import.meta.dirname, "../..");
@@ -186,7 +187,7 @@ const EXPECTED: Record<string, (string | Loose)[]> = {
     `4:69: tools.t.require[0].value: must be a number for op lt, not "10"`,
   ],
   "bad-regex.json": [
-    `4:71: tools.t.deny_if[0].value: "^FLEET_(" is not a valid ECMAScript regular expression`,
+    `4:71: tools.t.deny_if[0].value: "^FLEET_(" is not an accepted regex: at character 9, missing ) for the ( at character 8`,
   ],
   "exists-value-not-boolean.json": [
     `4:72: tools.t.require[0].value: must be true or false for op exists, not "yes"`,
@@ -499,5 +500,61 @@ describe("readJsonDocument's shortcut for plain JSON", () => {
       "1:36: [2].b.c[0].d",
     ]);
     expect(faultsOf(`{"__proto__":{}}`)).toEqual(["1:2: __proto__"]);
+  });
+});
+
+describe("hostile policy files", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "policy-replay-hostile-"));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const write = (name: string, content: string | Buffer): string => {
+    const file = join(tmp, name);
+    writeFileSync(file, content);
+    return file;
+  };
+
+  it("nesting 200,000 deep is one located fault, not a stack overflow", () => {
+    const n = 200_000;
+    const head = `{"version": "1",\n "tools": {"t": {"deny_if": [{"path": "args.a", "op": "eq", "value": `;
+    const file = write("deep.json", `${head}${"[".repeat(n)}${"]".repeat(n)}}]}}}`);
+    const err = rejection(() => loadPolicyFile(file));
+    // Levels 1-5 are the policy's own objects and lists; level 257 is the value's 252nd "[".
+    const column = head.length - head.lastIndexOf("\n") - 1 + 252;
+    expect(err.message).toBe(
+      `${file}:2:${column}: arrays and objects nested deeper than ${MAX_NESTING} levels`,
+    );
+  });
+
+  it("nesting up to the limit loads, and conditions on it decide", () => {
+    const value = `${"[".repeat(MAX_NESTING - 5)}${"]".repeat(MAX_NESTING - 5)}`;
+    const text = `{"version": "1", "tools": {"t": {"deny_if": [{"path": "args.a", "op": "eq", "value": ${value}}]}}}`;
+    expect(() => parsePolicyText(text)).not.toThrow();
+  });
+
+  it("brackets inside strings do not count", () => {
+    const text = JSON.stringify({ version: "1", tools: { t: { reason: "[".repeat(1000) } } });
+    expect(() => parsePolicyText(text)).not.toThrow();
+  });
+
+  it("invalid UTF-8 is one fault at its line and column, not a silent U+FFFD", () => {
+    const file = write(
+      "bad-utf8.json",
+      Buffer.concat([
+        Buffer.from('{"version": "1",\n "tools": {"é'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('": {}}}\n'),
+      ]),
+    );
+    expect(rejection(() => loadPolicyFile(file)).message).toBe(`${file}:2:14: invalid UTF-8`);
+  });
+
+  it.each([
+    ["a lone continuation byte", [0x80]],
+    ["an overlong encoding", [0xc0, 0xaf]],
+    ["an encoded surrogate", [0xed, 0xa0, 0x80]],
+    ["past U+10FFFF", [0xf4, 0x90, 0x80, 0x80]],
+    ["a truncated sequence at the end", [0xe2, 0x82]],
+  ])("%s", (_, bytes) => {
+    const file = write("b.json", Buffer.concat([Buffer.from('{"x":"ab'), Buffer.from(bytes)]));
+    expect(rejection(() => loadPolicyFile(file)).message).toBe(`${file}:1:9: invalid UTF-8`);
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Fault, InputError } from "../../src/errors.js";
-import { readTrace, toTraceCall, type TraceCall } from "../../src/replay/trace.js";
+import { MAX_NESTING } from "../../src/policy/input.js";
+import { MAX_LINE_BYTES, readTrace, toTraceCall, type TraceCall } from "../../src/replay/trace.js";
 
 const dir = mkdtempSync(join(tmpdir(), "policy-replay-trace-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -335,6 +336,69 @@ describe("readTrace: files", () => {
     expect(got).toHaveLength(2);
     expect((got[0]!.call.arguments as { p: string }).p).toHaveLength(pad);
     expect(got[1]!.line).toBe(2);
+  });
+});
+
+describe("readTrace: hostile files", () => {
+  it("a 60 MB line is read in one pass (rescanning it per 64 KiB chunk took minutes)", () => {
+    const big = "x".repeat(60 * 1024 * 1024);
+    const file = traceFile(`${call()}\n${call({ arguments: { big } }, 1001)}\n${call({}, 1002)}\n`);
+    const calls = readAll(file);
+    expect(calls.map((c) => c.line)).toEqual([1, 2, 3]);
+    expect((calls[1]!.call.arguments as { big: string }).big.length).toBe(big.length);
+  });
+
+  it("a line over 64 MiB is an error naming its line, read no further than the limit", () => {
+    const over = Buffer.alloc(MAX_LINE_BYTES + 2, 0x20);
+    over[0] = 0x7b;
+    const { file, error } = faultOf(Buffer.concat([Buffer.from(`${call()}\n`), over]));
+    expect(error.message).toBe(`${file}:2: line longer than 64 MiB (67108864 bytes)`);
+  });
+
+  it("a line of exactly 64 MiB, with CRLF, is within the limit", () => {
+    const body = Buffer.from(call({ arguments: { pad: "" } }));
+    const line = Buffer.alloc(MAX_LINE_BYTES, 0x20);
+    body.copy(line);
+    expect(readAll(traceFile(Buffer.concat([line, Buffer.from("\r\n")])))).toHaveLength(1);
+  });
+
+  it("invalid UTF-8 is an error at its line and column, not a silent U+FFFD", () => {
+    const bad = Buffer.concat([
+      Buffer.from(`${call()}\n${call({}, 1001)}\n{"session":"é`),
+      Buffer.from([0xff]),
+      Buffer.from(`","ts":1002,"tool":"t"}\n`),
+    ]);
+    const { file, error } = faultOf(bad);
+    expect(error.message).toBe(`${file}:3:14: invalid UTF-8`);
+  });
+
+  it("invalid UTF-8 in a line that straddles chunks, and in a last line without newline", () => {
+    const pad = "p".repeat(70_000);
+    const straddling = Buffer.concat([
+      Buffer.from(`${call()}\n${call({ arguments: { pad } }, 1001).slice(0, -2)}`),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from(`"}}\n`),
+    ]);
+    const s = faultOf(straddling);
+    expect(s.fault).toMatchObject({ line: 2, message: "invalid UTF-8" });
+    const last = faultOf(
+      Buffer.concat([Buffer.from(`${call()}\n{"a":"`), Buffer.from([0xe2, 0x82])]),
+    );
+    expect(last.fault).toMatchObject({ line: 2, column: 7, message: "invalid UTF-8" });
+  });
+
+  it("arguments nested past the limit are a located error, not a stack overflow", () => {
+    const n = 200_000;
+    const deep = `${"[".repeat(n)}${"]".repeat(n)}`;
+    const line = `{"session":"s1","ts":1,"tool":"t","arguments":{"a":${deep}}}`;
+    const { file, error } = faultOf(`${call({}, 0)}\n${line}\n`);
+    // The top-level object is level 1, arguments 2, so level 257 opens at the 255th bracket.
+    const column = line.indexOf("[") + 255;
+    expect(error.message).toBe(
+      `${file}:2:${column}: arrays and objects nested deeper than ${MAX_NESTING} levels`,
+    );
+    const ok = `{"session":"s1","ts":1,"tool":"t","arguments":{"a":${"[".repeat(254)}${"]".repeat(254)}}}`;
+    expect(readAll(traceFile(ok))).toHaveLength(1);
   });
 });
 

@@ -3,7 +3,7 @@
 // Why not the SDK's StdioServerTransport / StdioClientTransport: a line they cannot parse is
 // dropped with only the parser's message (not the line, nor its id), and a message over their
 // buffer limit closes the connection. The proxy must say what it was sent, record it, answer
-// what it can and keep going (issue 3, "Bad input"), so it frames the lines itself and reports
+// what it can and keep going, so it frames the lines itself and reports
 // a line it turns away as a BadInputError through the transport's onerror; relay() handles it.
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
@@ -13,6 +13,15 @@ import {
   JSONRPCMessageSchema,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import {
+  HEAD_BYTES,
+  isRequestId,
+  nestsDeeperThan,
+  TAIL_BYTES,
+  tailId,
+  tooDeep,
+  topLevelKeys,
+} from "./inspect.js";
 
 /** Largest message the agent may send over stdio: the same as --listen's body limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -21,7 +30,8 @@ export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 10 * 1024 * 1024;
 /** How much of a turned-away line is kept, for the log's reader and the recording. */
 export const BAD_INPUT_HEAD_CHARS = 200;
 
-/** A line turned away: not JSON, not a JSON-RPC message, or over the size limit. */
+/** A line turned away: not JSON, not a JSON-RPC message, nested too deep, or over the size
+ * limit. */
 export interface BadInput {
   kind: "malformed" | "oversized";
   /** The line's length in bytes. */
@@ -47,8 +57,6 @@ export class BadInputError extends Error {
     this.name = "BadInputError";
   }
 }
-
-const TAIL_BYTES = 256;
 
 /**
  * Splits a byte stream into newline-delimited messages. A line over `maxBytes` is skipped
@@ -93,7 +101,7 @@ export class LineReader {
     const held = Buffer.concat([...this.parts, piece]);
     this.skipping = {
       bytes: held.length,
-      head: held.subarray(0, BAD_INPUT_HEAD_CHARS * 4),
+      head: held.subarray(0, HEAD_BYTES),
       tail: lastBytes(held, TAIL_BYTES),
     };
     this.parts = [];
@@ -121,6 +129,8 @@ export class LineReader {
     const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, bytes);
     this.parts = [];
     this.size = 0;
+    // Before JSON.parse and the schema, which would walk every level.
+    if (nestsDeeperThan(line)) return this.onBad(tooDeep(line, BAD_INPUT_HEAD_CHARS));
     const text = line.toString("utf8");
     if (text.trim() === "") return;
     let value: unknown;
@@ -128,7 +138,7 @@ export class LineReader {
       value = JSON.parse(text);
     } catch (err) {
       // Often a message cut short: its id may still be there to answer.
-      const top = topLevelKeys(text.slice(0, BAD_INPUT_HEAD_CHARS * 4));
+      const top = topLevelKeys(text.slice(0, HEAD_BYTES));
       const id = top.id ?? tailId(text.slice(-TAIL_BYTES));
       return this.onBad({
         kind: "malformed",
@@ -320,57 +330,4 @@ function writeLine(out: Writable, message: JSONRPCMessage): Promise<void> {
 
 function lastBytes(b: Buffer, n: number): Buffer {
   return b.length <= n ? b : b.subarray(b.length - n);
-}
-
-function isRequestId(v: unknown): v is RequestId {
-  return typeof v === "string" || (typeof v === "number" && Number.isInteger(v));
-}
-
-/**
- * What the start of a JSON object says about its top level: its "id" (when the head holds the
- * whole value) and whether it is a response. Strings are skipped whole, so keys nested deeper
- * or inside strings do not count.
- */
-function topLevelKeys(head: string): { id?: RequestId; response: boolean } {
-  const out: { id?: RequestId; response: boolean } = { response: false };
-  let depth = 0;
-  for (let i = 0; i < head.length; i++) {
-    const c = head[i];
-    if (c === '"') {
-      let j = i + 1;
-      while (j < head.length && head[j] !== '"') j += head[j] === "\\" ? 2 : 1;
-      if (j >= head.length) break;
-      if (depth === 1) {
-        const key = head.slice(i + 1, j);
-        const value = /^\s*:\s*(-?\d+(?![\d.eE])|"(?:[^"\\]|\\.)*")/.exec(head.slice(j + 1));
-        if (value && key === "id" && out.id === undefined) {
-          const id = parseOr(value[1]!);
-          if (isRequestId(id)) out.id = id;
-        }
-        if (/^\s*:/.test(head.slice(j + 1)) && (key === "result" || key === "error"))
-          out.response = true;
-      }
-      i = j;
-    } else if (c === "{" || c === "[") depth++;
-    else if (c === "}" || c === "]") depth--;
-  }
-  return out;
-}
-
-/**
- * The id of a message that ends `"id": <id>}` (the SDK writes the id last): the final brace
- * closes the outermost object, so that "id" is a top-level member.
- */
-function tailId(tail: string): RequestId | undefined {
-  const m = /"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*\}\s*$/.exec(tail);
-  const id = m ? parseOr(m[1]!) : undefined;
-  return isRequestId(id) ? id : undefined;
-}
-
-function parseOr(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -13,6 +13,7 @@ import {
   JSONRPCMessageSchema,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import { type FlowControl, PeerNotReadingError, ReadGate, WriteGate } from "./backpressure.js";
 import {
   HEAD_BYTES,
   isRequestId,
@@ -170,12 +171,15 @@ export class LineReader {
 }
 
 /** The agent's side over stdio: the proxy is its MCP server, on the given streams. */
-export class StdioAgentTransport implements Transport {
+export class StdioAgentTransport implements Transport, FlowControl {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
+  onbackpressure?: (blocked: boolean) => void;
   private closed = false;
   private readonly reader: LineReader;
+  private readonly reading: ReadGate;
+  private readonly writing: WriteGate;
   private readonly ondata = (chunk: Buffer): void => this.reader.push(chunk);
   private readonly onstreamerror = (error: Error): void => this.onerror?.(error);
   /** A write to an agent that has gone (EPIPE) is that agent leaving: the session ends. */
@@ -187,13 +191,40 @@ export class StdioAgentTransport implements Transport {
   constructor(
     private readonly stdin: Readable,
     private readonly stdout: Writable,
-    opts: { maxMessageBytes?: number } = {},
+    opts: { maxMessageBytes?: number; highWaterBytes?: number; maxHeldBytes?: number } = {},
   ) {
     this.reader = new LineReader(
       opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       (message) => this.onmessage?.(message),
       (bad) => this.onerror?.(new BadInputError(bad)),
     );
+    this.reading = new ReadGate(() => (this.closed ? null : stdin));
+    this.writing = new WriteGate(
+      stdout,
+      (blocked) => this.onbackpressure?.(blocked),
+      // An agent this far behind is not reading at all: holding more would only grow.
+      (held) => this.onwriteerror(new PeerNotReadingError("the agent", held)),
+      opts.highWaterBytes,
+      opts.maxHeldBytes,
+    );
+  }
+
+  /** Whether reading from the agent is paused (its peer is not keeping up). */
+  get readingPaused(): boolean {
+    return this.reading.isPaused;
+  }
+
+  /** Whether what waits to be written to the agent is over the high-water mark. */
+  get writesBlocked(): boolean {
+    return this.writing.isBlocked;
+  }
+
+  pauseReading(): void {
+    this.reading.pause();
+  }
+
+  resumeReading(): void {
+    this.reading.resume();
   }
 
   start(): Promise<void> {
@@ -216,7 +247,7 @@ export class StdioAgentTransport implements Transport {
   send(message: JSONRPCMessage): Promise<void> {
     // The agent has gone: whatever was still on its way to it has nowhere to go.
     if (this.closed) return Promise.resolve();
-    return writeLine(this.stdout, message);
+    return this.writing.write(JSON.stringify(message) + "\n");
   }
 }
 
@@ -229,15 +260,21 @@ export interface ServerProcessOptions {
   env?: NodeJS.ProcessEnv;
   stderr?: "inherit" | "pipe" | "ignore";
   maxMessageBytes?: number;
+  /** See WRITE_HIGH_WATER_BYTES and MAX_HELD_BYTES (for the server's stdin). */
+  highWaterBytes?: number;
+  maxHeldBytes?: number;
 }
 
 /** The server's side over stdio: spawn the real MCP server and be its client. */
-export class StdioServerProcess implements Transport {
+export class StdioServerProcess implements Transport, FlowControl {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
+  onbackpressure?: (blocked: boolean) => void;
   private child: ChildProcess | undefined;
+  private writing: WriteGate | undefined;
   private readonly reader: LineReader;
+  private readonly reading = new ReadGate(() => this.child?.stdout);
 
   constructor(private readonly opts: ServerProcessOptions) {
     this.reader = new LineReader(
@@ -256,6 +293,24 @@ export class StdioServerProcess implements Transport {
     return this.child?.stderr ?? null;
   }
 
+  /** Whether reading from the server is paused (its peer is not keeping up). */
+  get readingPaused(): boolean {
+    return this.reading.isPaused;
+  }
+
+  /** Whether what waits to be written to the server is over the high-water mark. */
+  get writesBlocked(): boolean {
+    return this.writing?.isBlocked ?? false;
+  }
+
+  pauseReading(): void {
+    this.reading.pause();
+  }
+
+  resumeReading(): void {
+    this.reading.resume();
+  }
+
   start(): Promise<void> {
     if (this.child) return Promise.reject(new Error("StdioServerProcess already started"));
     return new Promise((resolve, reject) => {
@@ -267,6 +322,17 @@ export class StdioServerProcess implements Transport {
         windowsHide: true,
       });
       this.child = child;
+      this.writing = new WriteGate(
+        child.stdin!,
+        (blocked) => this.onbackpressure?.(blocked),
+        // A server that has stopped reading its stdin will not answer what waits there.
+        (held) => {
+          this.onerror?.(new PeerNotReadingError("the MCP server", held));
+          void this.close();
+        },
+        this.opts.highWaterBytes,
+        this.opts.maxHeldBytes,
+      );
       let spawned = false;
       child.once("spawn", () => {
         spawned = true;
@@ -281,6 +347,7 @@ export class StdioServerProcess implements Transport {
       child.stdin!.on("error", (error) => this.onerror?.(error));
       child.stdout!.on("error", (error) => this.onerror?.(error));
       child.stdout!.on("data", (chunk: Buffer) => this.reader.push(chunk));
+      if (this.reading.isPaused) child.stdout!.pause();
     });
   }
 
@@ -293,6 +360,8 @@ export class StdioServerProcess implements Transport {
     const within = (ms: number): Promise<void> =>
       Promise.race([gone, new Promise<void>((r) => setTimeout(r, ms).unref())]);
     child.stdin?.end();
+    // Read on, so that a server blocked writing to a paused pipe can see its stdin end.
+    child.stdout?.resume();
     await within(2_000);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
@@ -302,30 +371,10 @@ export class StdioServerProcess implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    const stdin = this.child?.stdin;
-    if (!stdin) return Promise.reject(new Error("Not connected"));
-    return writeLine(stdin, message);
+    const writing = this.child?.stdin ? this.writing : undefined;
+    if (!writing) return Promise.reject(new Error("Not connected"));
+    return writing.write(JSON.stringify(message) + "\n");
   }
-}
-
-/** Writers waiting for a stream to drain: one "drain" listener per stream releases them all. */
-const waitingForDrain = new WeakMap<Writable, (() => void)[]>();
-
-function writeLine(out: Writable, message: JSONRPCMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (out.write(JSON.stringify(message) + "\n")) return resolve();
-    let waiting = waitingForDrain.get(out);
-    if (!waiting) {
-      const list: (() => void)[] = [];
-      waiting = list;
-      waitingForDrain.set(out, list);
-      out.once("drain", () => {
-        waitingForDrain.delete(out);
-        for (const release of list) release();
-      });
-    }
-    waiting.push(resolve);
-  });
 }
 
 function lastBytes(b: Buffer, n: number): Buffer {

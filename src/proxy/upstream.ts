@@ -10,7 +10,7 @@ import type {
 import type { FlowControl } from "./backpressure.js";
 import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { isRequestId, MAX_NESTING_DEPTH, valueNestsDeeperThan } from "./inspect.js";
-import { BAD_INPUT_HEAD_CHARS, BadInputError } from "./stdio.js";
+import { BAD_INPUT_HEAD_CHARS, BadInputError, StdioServerProcess } from "./stdio.js";
 
 /**
  * The server's side of one session. For an HTTP upstream (StreamableHTTPClientTransport) it does
@@ -27,10 +27,11 @@ class Upstream implements Transport, FlowControl {
   private closing = false;
 
   constructor(private readonly inner: Transport & HttpClientExtras & Partial<FlowControl>) {
+    const checkDepth = !(inner instanceof StdioServerProcess);
     inner.onmessage = (message, extra) => {
       // The SDK's HTTP client has parsed it already (its schema does not walk params or
-      // result); the relay, the store and the engine would.
-      if (valueNestsDeeperThan(message)) return this.onerror?.(tooDeep(message));
+      // result); the relay, the store and the engine would. Our stdio reader checked the bytes.
+      if (checkDepth && valueNestsDeeperThan(message)) return this.onerror?.(tooDeep(message));
       if (this.initId !== undefined && isResult(message)) {
         const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
         if (message.id === this.initId && typeof version === "string") {

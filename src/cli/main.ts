@@ -199,6 +199,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "1800",
     )
     .option("--allow-origin <origin...>", "HTTP: browser origins to accept besides loopback ones")
+    .option(
+      "--allow-host <host...>",
+      "HTTP: Host headers to accept besides the listening address's own (and loopback names)",
+    )
+    .option(
+      "--allow-anonymous",
+      "HTTP: on a non-loopback --listen address, let in requests without a known token",
+    )
     .argument("[server...]", "the MCP server's command and arguments, after --")
     .passThroughOptions()
     .exitOverride()
@@ -219,6 +227,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           requireToken?: boolean;
           idleTimeout: string;
           allowOrigin?: string[];
+          allowHost?: string[];
+          allowAnonymous?: boolean;
         },
       ) => {
         const seconds = Number(opts.approvalTimeout);
@@ -257,6 +267,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             ...(opts.tokens !== undefined ? { tokens: opts.tokens } : {}),
             ...(opts.requireToken ? { requireToken: true } : {}),
             ...(opts.allowOrigin ? { allowedOrigins: opts.allowOrigin } : {}),
+            ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),
+            ...(opts.allowAnonymous ? { allowAnonymous: true } : {}),
           },
           io,
         );

@@ -7,6 +7,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { compile, createState } from "../engine/index.js";
 import { InputError, UsageError } from "../errors.js";
 import { describeIoError } from "../policy/load.js";
+import { isLoopbackAddress } from "../proxy/exposure.js";
 import { serveHttp, upstreamTransport } from "../proxy/http.js";
 import { loadPolicyFile } from "../policy/load.js";
 import { monotonicClock, relay } from "../proxy/relay.js";
@@ -30,6 +31,10 @@ export interface RecordCommandOptions {
   tokens?: string;
   requireToken?: boolean;
   allowedOrigins?: string[];
+  /** HTTP: Host headers to accept besides the listening address's own. */
+  allowedHosts?: string[];
+  /** HTTP: on a non-loopback address, let in requests without a known token. */
+  allowAnonymous?: boolean;
   db?: string;
   identity?: string;
   redact: "default" | "none";
@@ -60,8 +65,17 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   if (command && opts.upstream) {
     throw new UsageError("record: either a server command after -- or --upstream URL, not both");
   }
-  if (!opts.listen && (opts.tokens || opts.requireToken || opts.allowedOrigins?.length)) {
-    throw new UsageError("record: --tokens, --require-token and --allow-origin need --listen");
+  if (
+    !opts.listen &&
+    (opts.tokens ||
+      opts.requireToken ||
+      opts.allowedOrigins?.length ||
+      opts.allowedHosts?.length ||
+      opts.allowAnonymous)
+  ) {
+    throw new UsageError(
+      "record: --tokens, --require-token, --allow-origin, --allow-host and --allow-anonymous need --listen",
+    );
   }
   // Our own stdio transports, not the SDK's: they report a line they turn away (malformed, over
   // the size limit) with its text and id and keep going, where the SDK's drop it unseen or close
@@ -73,6 +87,12 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
       ? new StreamableHTTPClientTransport(new URL(opts.upstream))
       : new StdioServerProcess({ command: command!, args, cwd: io.cwd, stderr: "inherit" });
   const listen = opts.listen ? parseListen(opts.listen) : null;
+  // Anyone who can reach a non-loopback address would otherwise be let in as "anonymous".
+  if (listen && !isLoopbackAddress(listen.host) && !opts.requireToken && !opts.allowAnonymous) {
+    throw new UsageError(
+      `record: --listen ${opts.listen} is reachable from other machines: add --tokens FILE --require-token, or --allow-anonymous to let anyone in`,
+    );
+  }
   const tokens = opts.tokens ? loadTokens(resolve(io.cwd, opts.tokens)) : undefined;
   const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
   const compiled = compile(loaded.policy);
@@ -99,6 +119,8 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         ...(tokens ? { tokens } : {}),
         ...(opts.requireToken ? { requireToken: true } : {}),
         ...(opts.allowedOrigins?.length ? { allowedOrigins: opts.allowedOrigins } : {}),
+        ...(opts.allowedHosts?.length ? { allowedHosts: opts.allowedHosts } : {}),
+        ...(opts.allowAnonymous ? { allowAnonymous: true } : {}),
         log,
       });
       log(`listening on ${proxy.url} (recording into ${dbFile})`);

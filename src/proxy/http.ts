@@ -11,15 +11,20 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   isInitializeRequest,
   isJSONRPCRequest,
-  type JSONRPCMessage,
-  type MessageExtraInfo,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { CompiledPolicy, CounterState } from "../engine/index.js";
+import { UsageError } from "../errors.js";
 import type { Mode, Redactor, Store } from "../store/types.js";
-import { isErrorResponse, isNotification, isRequest, isResult } from "./guards.js";
+import { linkBackpressure } from "./backpressure.js";
+import { hostChecker, isLoopbackAddress } from "./exposure.js";
+import { AgentSide } from "./http-agent.js";
+import { nestsDeeperThan, tooDeep } from "./inspect.js";
 import { type Clock, monotonicClock, relay } from "./relay.js";
 import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./stdio.js";
+import { upstreamTransport } from "./upstream.js";
+
+export { upstreamTransport };
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -50,6 +55,11 @@ export interface HttpProxyOptions {
   requireToken?: boolean;
   /** Origins allowed besides loopback ones (http(s)://localhost|127.0.0.1|[::1], any port). */
   allowedOrigins?: string[];
+  /** Host headers answered besides the listening address's own (see hostChecker). */
+  allowedHosts?: string[];
+  /** Listen on a non-loopback address with requests let in as "anonymous" (no requireToken):
+   * refused unless said here, as anyone who can reach the address would be let in. */
+  allowAnonymous?: boolean;
   /** Largest POST body accepted; larger ones get 413. */
   maxBodyBytes?: number;
   /**
@@ -96,7 +106,12 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const tokens = new Map(Object.entries(opts.tokens ?? {}));
   const allowedOrigins = new Set((opts.allowedOrigins ?? []).map(normalizeOrigin));
-  const loopbackOnly = LOOPBACK_HOSTS.has(host);
+  if (!isLoopbackAddress(host) && !opts.requireToken && !opts.allowAnonymous) {
+    throw new UsageError(
+      `serveHttp: ${host} is reachable from other machines; require a token or allow anonymous access explicitly`,
+    );
+  }
+  const hostAllowed = hostChecker(host, opts.allowedHosts);
   const sessions = new Map<string, Session>();
   let closing = false;
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -124,6 +139,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
   const track = (session: Session, res: ServerResponse): void => {
     session.inFlight++;
     session.lastActive = clock.now();
+    session.agent.watch(res);
     res.once("close", () => {
       session.inFlight--;
       session.lastActive = clock.now();
@@ -155,6 +171,14 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         maxRequestBodySize: maxBody,
       }),
       () => sessions.delete(id),
+      {
+        onoverflow: (held) => {
+          const s = sessions.get(id);
+          if (s) s.endReason ??= "agent_not_reading";
+          log(`the agent has left ${held} bytes unread; ending the session`);
+          void agent.close();
+        },
+      },
     );
     opts.store.startSession({
       id,
@@ -166,9 +190,11 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
     });
     let closed: Promise<void>;
     try {
+      const server = upstreamTransport(await opts.upstream());
+      linkBackpressure(agent, server);
       ({ closed } = await relay({
         client: agent,
-        server: new Upstream(await opts.upstream()),
+        server,
         compiled: opts.compiled,
         state: opts.state,
         clock,
@@ -218,7 +244,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (path !== "/mcp" && path !== "/") return sendError(res, 404, -32000, "Not found");
-    if (loopbackOnly && !isLoopbackHost(req.headers.host)) {
+    if (!hostAllowed(req.headers.host)) {
       // DNS rebinding: a page on evil.example resolved to 127.0.0.1 still says its own Host.
       return sendError(res, 403, -32000, `Forbidden: Host ${req.headers.host ?? "(none)"}`);
     }
@@ -257,6 +283,8 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         return sendError(res, 403, -32000, "Forbidden: the session belongs to another identity");
       track(session, res);
       if (req.method === "POST") {
+        // The server's side is backed up: leave the body unread, so the agent slows down too.
+        await session.agent.whenReading();
         // A body turned away here is answered with 400/413 and recorded in its session.
         const body = await readJson(req, res, maxBody, (bad) =>
           session.agent.onerror?.(new BadInputError(bad)),
@@ -324,164 +352,6 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
   };
 }
 
-/**
- * The agent's side of one session: the SDK transport, plus the choice of stream for each
- * message the relay sends. The relay cannot say which request a server message belongs to,
- * so: responses go where their request came from (the SDK does that); a progress notification
- * goes on the stream of the request that asked for it (by progressToken); anything else goes
- * on the agent's GET stream when it has one open, else on the stream of its latest open
- * request, so that it is not lost.
- */
-class AgentSide implements Transport {
-  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
-  onclose?: () => void;
-  onerror?: (error: Error) => void;
-  /** GET (SSE) streams the agent has open on this session. */
-  getStreams = 0;
-  /** The agent's requests not answered yet, oldest first, with their progress tokens. */
-  private readonly open = new Map<string, { id: RequestId; progressToken?: string }>();
-  private readonly progress = new Map<string, RequestId>();
-
-  constructor(
-    readonly inner: StreamableHTTPServerTransport,
-    onClosed: () => void,
-  ) {
-    inner.onmessage = (message, extra) => {
-      if (isRequest(message)) {
-        const token = (message.params?._meta as { progressToken?: unknown } | undefined)
-          ?.progressToken;
-        const entry: { id: RequestId; progressToken?: string } = { id: message.id };
-        if (typeof token === "string" || typeof token === "number") {
-          entry.progressToken = JSON.stringify(token);
-          this.progress.set(entry.progressToken, message.id);
-        }
-        this.open.set(JSON.stringify(message.id), entry);
-      }
-      this.onmessage?.(message, extra);
-    };
-    inner.onclose = () => {
-      onClosed();
-      this.onclose?.();
-    };
-    inner.onerror = (error) => this.onerror?.(error);
-  }
-
-  get sessionId(): string | undefined {
-    return this.inner.sessionId;
-  }
-
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-
-  send(message: JSONRPCMessage): Promise<void> {
-    if (isResult(message) || isErrorResponse(message)) {
-      if (message.id !== undefined) {
-        const key = JSON.stringify(message.id);
-        const entry = this.open.get(key);
-        if (entry?.progressToken !== undefined) this.progress.delete(entry.progressToken);
-        this.open.delete(key);
-      }
-      return this.inner.send(message);
-    }
-    const related = this.relatedRequest(message);
-    return this.inner.send(
-      message,
-      related === undefined ? undefined : { relatedRequestId: related },
-    );
-  }
-
-  private relatedRequest(message: JSONRPCMessage): RequestId | undefined {
-    if (isNotification(message) && message.method === "notifications/progress") {
-      const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
-      const id = token === undefined ? undefined : this.progress.get(JSON.stringify(token));
-      if (id !== undefined) return id;
-    }
-    if (this.getStreams > 0) return undefined;
-    let latest: RequestId | undefined;
-    for (const { id } of this.open.values()) latest = id;
-    return latest;
-  }
-}
-
-/**
- * The server's side of one session. For an HTTP upstream (StreamableHTTPClientTransport) it does
- * what the SDK's Client would: send MCP-Protocol-Version once initialize has negotiated it,
- * DELETE the upstream session on close, and take an upstream that is gone (connection refused,
- * session unknown) as a server that exited, so the relay answers what is pending.
- */
-class Upstream implements Transport {
-  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
-  onclose?: () => void;
-  onerror?: (error: Error) => void;
-  private initId: RequestId | undefined;
-  private closing = false;
-
-  constructor(private readonly inner: Transport & HttpClientExtras) {
-    inner.onmessage = (message, extra) => {
-      if (this.initId !== undefined && isResult(message)) {
-        const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-        if (message.id === this.initId && typeof version === "string") {
-          inner.setProtocolVersion?.(version);
-          this.initId = undefined;
-        }
-      }
-      this.onmessage?.(message, extra);
-    };
-    inner.onclose = () => this.onclose?.();
-    inner.onerror = (error) => this.onerror?.(error);
-  }
-
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-
-  async send(message: JSONRPCMessage): Promise<void> {
-    if (isRequest(message) && message.method === "initialize") this.initId = message.id;
-    try {
-      await this.inner.send(message);
-    } catch (err) {
-      if (this.inner.terminateSession !== undefined && upstreamGone(err)) {
-        this.onerror?.(new Error(`the upstream MCP server is gone: ${errorText(err)}`));
-        void this.close();
-        return;
-      }
-      throw err;
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    if (this.inner.terminateSession !== undefined && this.inner.sessionId !== undefined) {
-      const terminate = this.inner.terminateSession().catch(() => {});
-      await Promise.race([terminate, delay(2_000)]);
-    }
-    await this.inner.close();
-  }
-}
-
-/** The upstream side of a session, as serveHttp wraps it; stdio mode uses it for --upstream. */
-export function upstreamTransport(inner: Transport): Transport {
-  return new Upstream(inner);
-}
-
-/** What a StreamableHTTPClientTransport has beyond Transport. */
-interface HttpClientExtras {
-  setProtocolVersion?: (version: string) => void;
-  terminateSession?: () => Promise<void>;
-}
-
-function upstreamGone(err: unknown): boolean {
-  // fetch() failing outright (refused, reset) is a TypeError; a 404 is "no such session".
-  if (err instanceof TypeError) return true;
-  return (err as { code?: unknown } | null)?.code === 404;
-}
-
 const NO_BODY = Symbol("no body");
 
 /**
@@ -522,7 +392,15 @@ function readJson(
       resolve(tooLarge(size));
     };
     const onEnd = (): void => {
-      const text = Buffer.concat(chunks, size).toString("utf8");
+      const body = Buffer.concat(chunks, size);
+      // Before JSON.parse and the SDK's schema, which would walk every level.
+      if (nestsDeeperThan(body)) {
+        const bad = tooDeep(body, BAD_INPUT_HEAD_CHARS);
+        sendError(res, 400, -32600, `Invalid Request: ${bad.reason}`, bad.id ?? null);
+        onBad({ ...bad, answered: true });
+        return resolve(NO_BODY);
+      }
+      const text = body.toString("utf8");
       try {
         resolve(JSON.parse(text) as unknown);
       } catch (err) {
@@ -565,15 +443,6 @@ function sendError(
   res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }));
 }
 
-function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined) return false;
-  try {
-    return LOOPBACK_HOSTS.has(new URL(`http://${host}`).hostname);
-  } catch {
-    return false;
-  }
-}
-
 /** http(s)://localhost|127.0.0.1|[::1] on any port. */
 export function isLoopbackOrigin(origin: string): boolean {
   try {
@@ -595,8 +464,4 @@ function normalizeOrigin(origin: string): string {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -3,7 +3,7 @@
 // Why not the SDK's StdioServerTransport / StdioClientTransport: a line they cannot parse is
 // dropped with only the parser's message (not the line, nor its id), and a message over their
 // buffer limit closes the connection. The proxy must say what it was sent, record it, answer
-// what it can and keep going (issue 3, "Bad input"), so it frames the lines itself and reports
+// what it can and keep going, so it frames the lines itself and reports
 // a line it turns away as a BadInputError through the transport's onerror; relay() handles it.
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
@@ -13,6 +13,16 @@ import {
   JSONRPCMessageSchema,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import { type FlowControl, PeerNotReadingError, ReadGate, WriteGate } from "./backpressure.js";
+import {
+  HEAD_BYTES,
+  isRequestId,
+  nestsDeeperThan,
+  TAIL_BYTES,
+  tailId,
+  tooDeep,
+  topLevelKeys,
+} from "./inspect.js";
 
 /** Largest message the agent may send over stdio: the same as --listen's body limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -21,7 +31,8 @@ export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 10 * 1024 * 1024;
 /** How much of a turned-away line is kept, for the log's reader and the recording. */
 export const BAD_INPUT_HEAD_CHARS = 200;
 
-/** A line turned away: not JSON, not a JSON-RPC message, or over the size limit. */
+/** A line turned away: not JSON, not a JSON-RPC message, nested too deep, or over the size
+ * limit. */
 export interface BadInput {
   kind: "malformed" | "oversized";
   /** The line's length in bytes. */
@@ -47,8 +58,6 @@ export class BadInputError extends Error {
     this.name = "BadInputError";
   }
 }
-
-const TAIL_BYTES = 256;
 
 /**
  * Splits a byte stream into newline-delimited messages. A line over `maxBytes` is skipped
@@ -93,7 +102,7 @@ export class LineReader {
     const held = Buffer.concat([...this.parts, piece]);
     this.skipping = {
       bytes: held.length,
-      head: held.subarray(0, BAD_INPUT_HEAD_CHARS * 4),
+      head: held.subarray(0, HEAD_BYTES),
       tail: lastBytes(held, TAIL_BYTES),
     };
     this.parts = [];
@@ -121,6 +130,8 @@ export class LineReader {
     const line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, bytes);
     this.parts = [];
     this.size = 0;
+    // Before JSON.parse and the schema, which would walk every level.
+    if (nestsDeeperThan(line)) return this.onBad(tooDeep(line, BAD_INPUT_HEAD_CHARS));
     const text = line.toString("utf8");
     if (text.trim() === "") return;
     let value: unknown;
@@ -128,7 +139,7 @@ export class LineReader {
       value = JSON.parse(text);
     } catch (err) {
       // Often a message cut short: its id may still be there to answer.
-      const top = topLevelKeys(text.slice(0, BAD_INPUT_HEAD_CHARS * 4));
+      const top = topLevelKeys(text.slice(0, HEAD_BYTES));
       const id = top.id ?? tailId(text.slice(-TAIL_BYTES));
       return this.onBad({
         kind: "malformed",
@@ -160,12 +171,15 @@ export class LineReader {
 }
 
 /** The agent's side over stdio: the proxy is its MCP server, on the given streams. */
-export class StdioAgentTransport implements Transport {
+export class StdioAgentTransport implements Transport, FlowControl {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
+  onbackpressure?: (blocked: boolean) => void;
   private closed = false;
   private readonly reader: LineReader;
+  private readonly reading: ReadGate;
+  private readonly writing: WriteGate;
   private readonly ondata = (chunk: Buffer): void => this.reader.push(chunk);
   private readonly onstreamerror = (error: Error): void => this.onerror?.(error);
   /** A write to an agent that has gone (EPIPE) is that agent leaving: the session ends. */
@@ -177,13 +191,40 @@ export class StdioAgentTransport implements Transport {
   constructor(
     private readonly stdin: Readable,
     private readonly stdout: Writable,
-    opts: { maxMessageBytes?: number } = {},
+    opts: { maxMessageBytes?: number; highWaterBytes?: number; maxHeldBytes?: number } = {},
   ) {
     this.reader = new LineReader(
       opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       (message) => this.onmessage?.(message),
       (bad) => this.onerror?.(new BadInputError(bad)),
     );
+    this.reading = new ReadGate(() => (this.closed ? null : stdin));
+    this.writing = new WriteGate(
+      stdout,
+      (blocked) => this.onbackpressure?.(blocked),
+      // An agent this far behind is not reading at all: holding more would only grow.
+      (held) => this.onwriteerror(new PeerNotReadingError("the agent", held)),
+      opts.highWaterBytes,
+      opts.maxHeldBytes,
+    );
+  }
+
+  /** Whether reading from the agent is paused (its peer is not keeping up). */
+  get readingPaused(): boolean {
+    return this.reading.isPaused;
+  }
+
+  /** Whether what waits to be written to the agent is over the high-water mark. */
+  get writesBlocked(): boolean {
+    return this.writing.isBlocked;
+  }
+
+  pauseReading(): void {
+    this.reading.pause();
+  }
+
+  resumeReading(): void {
+    this.reading.resume();
   }
 
   start(): Promise<void> {
@@ -206,7 +247,7 @@ export class StdioAgentTransport implements Transport {
   send(message: JSONRPCMessage): Promise<void> {
     // The agent has gone: whatever was still on its way to it has nowhere to go.
     if (this.closed) return Promise.resolve();
-    return writeLine(this.stdout, message);
+    return this.writing.write(JSON.stringify(message) + "\n");
   }
 }
 
@@ -219,15 +260,21 @@ export interface ServerProcessOptions {
   env?: NodeJS.ProcessEnv;
   stderr?: "inherit" | "pipe" | "ignore";
   maxMessageBytes?: number;
+  /** See WRITE_HIGH_WATER_BYTES and MAX_HELD_BYTES (for the server's stdin). */
+  highWaterBytes?: number;
+  maxHeldBytes?: number;
 }
 
 /** The server's side over stdio: spawn the real MCP server and be its client. */
-export class StdioServerProcess implements Transport {
+export class StdioServerProcess implements Transport, FlowControl {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
+  onbackpressure?: (blocked: boolean) => void;
   private child: ChildProcess | undefined;
+  private writing: WriteGate | undefined;
   private readonly reader: LineReader;
+  private readonly reading = new ReadGate(() => this.child?.stdout);
 
   constructor(private readonly opts: ServerProcessOptions) {
     this.reader = new LineReader(
@@ -246,6 +293,24 @@ export class StdioServerProcess implements Transport {
     return this.child?.stderr ?? null;
   }
 
+  /** Whether reading from the server is paused (its peer is not keeping up). */
+  get readingPaused(): boolean {
+    return this.reading.isPaused;
+  }
+
+  /** Whether what waits to be written to the server is over the high-water mark. */
+  get writesBlocked(): boolean {
+    return this.writing?.isBlocked ?? false;
+  }
+
+  pauseReading(): void {
+    this.reading.pause();
+  }
+
+  resumeReading(): void {
+    this.reading.resume();
+  }
+
   start(): Promise<void> {
     if (this.child) return Promise.reject(new Error("StdioServerProcess already started"));
     return new Promise((resolve, reject) => {
@@ -257,6 +322,17 @@ export class StdioServerProcess implements Transport {
         windowsHide: true,
       });
       this.child = child;
+      this.writing = new WriteGate(
+        child.stdin!,
+        (blocked) => this.onbackpressure?.(blocked),
+        // A server that has stopped reading its stdin will not answer what waits there.
+        (held) => {
+          this.onerror?.(new PeerNotReadingError("the MCP server", held));
+          void this.close();
+        },
+        this.opts.highWaterBytes,
+        this.opts.maxHeldBytes,
+      );
       let spawned = false;
       child.once("spawn", () => {
         spawned = true;
@@ -271,6 +347,7 @@ export class StdioServerProcess implements Transport {
       child.stdin!.on("error", (error) => this.onerror?.(error));
       child.stdout!.on("error", (error) => this.onerror?.(error));
       child.stdout!.on("data", (chunk: Buffer) => this.reader.push(chunk));
+      if (this.reading.isPaused) child.stdout!.pause();
     });
   }
 
@@ -283,6 +360,8 @@ export class StdioServerProcess implements Transport {
     const within = (ms: number): Promise<void> =>
       Promise.race([gone, new Promise<void>((r) => setTimeout(r, ms).unref())]);
     child.stdin?.end();
+    // Read on, so that a server blocked writing to a paused pipe can see its stdin end.
+    child.stdout?.resume();
     await within(2_000);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
@@ -292,85 +371,12 @@ export class StdioServerProcess implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    const stdin = this.child?.stdin;
-    if (!stdin) return Promise.reject(new Error("Not connected"));
-    return writeLine(stdin, message);
+    const writing = this.child?.stdin ? this.writing : undefined;
+    if (!writing) return Promise.reject(new Error("Not connected"));
+    return writing.write(JSON.stringify(message) + "\n");
   }
-}
-
-/** Writers waiting for a stream to drain: one "drain" listener per stream releases them all. */
-const waitingForDrain = new WeakMap<Writable, (() => void)[]>();
-
-function writeLine(out: Writable, message: JSONRPCMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (out.write(JSON.stringify(message) + "\n")) return resolve();
-    let waiting = waitingForDrain.get(out);
-    if (!waiting) {
-      const list: (() => void)[] = [];
-      waiting = list;
-      waitingForDrain.set(out, list);
-      out.once("drain", () => {
-        waitingForDrain.delete(out);
-        for (const release of list) release();
-      });
-    }
-    waiting.push(resolve);
-  });
 }
 
 function lastBytes(b: Buffer, n: number): Buffer {
   return b.length <= n ? b : b.subarray(b.length - n);
-}
-
-function isRequestId(v: unknown): v is RequestId {
-  return typeof v === "string" || (typeof v === "number" && Number.isInteger(v));
-}
-
-/**
- * What the start of a JSON object says about its top level: its "id" (when the head holds the
- * whole value) and whether it is a response. Strings are skipped whole, so keys nested deeper
- * or inside strings do not count.
- */
-function topLevelKeys(head: string): { id?: RequestId; response: boolean } {
-  const out: { id?: RequestId; response: boolean } = { response: false };
-  let depth = 0;
-  for (let i = 0; i < head.length; i++) {
-    const c = head[i];
-    if (c === '"') {
-      let j = i + 1;
-      while (j < head.length && head[j] !== '"') j += head[j] === "\\" ? 2 : 1;
-      if (j >= head.length) break;
-      if (depth === 1) {
-        const key = head.slice(i + 1, j);
-        const value = /^\s*:\s*(-?\d+(?![\d.eE])|"(?:[^"\\]|\\.)*")/.exec(head.slice(j + 1));
-        if (value && key === "id" && out.id === undefined) {
-          const id = parseOr(value[1]!);
-          if (isRequestId(id)) out.id = id;
-        }
-        if (/^\s*:/.test(head.slice(j + 1)) && (key === "result" || key === "error"))
-          out.response = true;
-      }
-      i = j;
-    } else if (c === "{" || c === "[") depth++;
-    else if (c === "}" || c === "]") depth--;
-  }
-  return out;
-}
-
-/**
- * The id of a message that ends `"id": <id>}` (the SDK writes the id last): the final brace
- * closes the outermost object, so that "id" is a top-level member.
- */
-function tailId(tail: string): RequestId | undefined {
-  const m = /"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*\}\s*$/.exec(tail);
-  const id = m ? parseOr(m[1]!) : undefined;
-  return isRequestId(id) ? id : undefined;
-}
-
-function parseOr(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -366,6 +366,30 @@ describe("faults through policy-replay record", () => {
     expect(query(db, "SELECT jsonrpc_id FROM calls")).toEqual([{ jsonrpc_id: "23" }]);
   });
 
+  it("arguments nested 100,000 deep: turned away by id before parsing, and the session goes on", async () => {
+    const { policyFile, db } = setup();
+    const agent = new RawAgent(["--policy", policyFile, "--db", db, "--", node, fixtureServer]);
+    await agent.initialize();
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    agent.write(
+      `{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"fleet_status","arguments":{"a":${deep}}}}\n`,
+    );
+    expect(await agent.answer(31)).toMatchObject({
+      error: { code: -32600, message: expect.stringContaining("nested deeper than 256 levels") },
+    });
+    agent.call(32, "fleet_status");
+    expect(text((await agent.answer(32)).result as Record<string, unknown>)).toContain("fleet ok");
+    agent.proc.stdin.end();
+    expect(await agent.exit).toEqual({ code: 0, signal: null });
+    expect(agent.stderr).toMatch(/the agent sent a malformed message \(\d+ bytes: nested deeper/);
+    expect(query(db, "SELECT end_reason FROM sessions")).toEqual([
+      { end_reason: "client_disconnected" },
+    ]);
+    const bad = messages(db).filter((r) => r.direction === 0 && r.method === null);
+    expect(bad.map((r) => r.jsonrpc_id)).toEqual(["31"]);
+    expect(query(db, "SELECT jsonrpc_id FROM calls")).toEqual([{ jsonrpc_id: "32" }]);
+  });
+
   it("bad lines from the server: a stray line is recorded and skipped; an unreadable answer fails only its call", async () => {
     const { policyFile, db, fake } = setup();
     const transport = new StdioClientTransport({

@@ -47,6 +47,9 @@ interface StartOptions {
   maxBodyBytes?: number;
   idleTimeoutMs?: number;
   upstream?: () => Transport;
+  host?: string;
+  allowedHosts?: string[];
+  allowAnonymous?: boolean;
 }
 
 async function startProxy(o: StartOptions = {}) {
@@ -57,6 +60,9 @@ async function startProxy(o: StartOptions = {}) {
   const upstreams: StdioClientTransport[] = [];
   const proxy = await serveHttp({
     port: 0,
+    host: o.host,
+    allowedHosts: o.allowedHosts,
+    allowAnonymous: o.allowAnonymous,
     upstream:
       o.upstream ??
       (() => {
@@ -462,6 +468,88 @@ describe("serveHttp with a spawned stdio server per session", () => {
     expect(proxy.store.messages.filter((m) => m.session === ended!.id)).toEqual([]);
   });
 
+  it("turns away a body nested deeper than 256 levels with -32600 for its id; the session goes on", async () => {
+    const proxy = await startProxy();
+    const { client, sessionId } = await connect(proxy.url);
+    const headers = {
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": LATEST_PROTOCOL_VERSION,
+    };
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const body = `{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"echo","arguments":{"message":${deep}}}}`;
+    const bad = await raw(proxy.url, { body, headers });
+    expect(bad.status).toBe(400);
+    expect(bad.json()).toEqual({
+      jsonrpc: "2.0",
+      id: 41,
+      error: { code: -32600, message: "Invalid Request: nested deeper than 256 levels" },
+    });
+    // Its id written last, or an initialize without a session: the same.
+    const last = await raw(proxy.url, {
+      body: `{"jsonrpc":"2.0","method":"ping","params":${deep},"id":"p"}`,
+      headers,
+    });
+    expect(last.json()).toMatchObject({ id: "p", error: { code: -32600 } });
+    const noSession = await raw(proxy.url, { body: `[${INIT},${deep}]` });
+    expect(noSession.status).toBe(400);
+    expect(noSession.json()).toMatchObject({ id: null, error: { code: -32600 } });
+
+    const turnedAway = proxy.store.messages
+      .filter((m) => m.session === sessionId && "$malformed" in Object(m.message))
+      .map((m) => [m.jsonrpcId, (m.message as { reason: string }).reason]);
+    expect(turnedAway).toEqual([
+      ["41", "nested deeper than 256 levels"],
+      ['"p"', "nested deeper than 256 levels"],
+    ]);
+    const r = await client.callTool({ name: "echo", arguments: { message: "still here" } });
+    expect(text(r)).toContain("still here");
+  });
+
+  it("turns away a message nested too deep from an HTTP upstream; its call fails, the session goes on", async () => {
+    // An upstream whose answer to "deep" nests 300 levels, as the SDK's HTTP client hands it on.
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 300; i++) deep = [deep];
+    const upstream = (): Transport => {
+      const t: Transport = {
+        start: () => Promise.resolve(),
+        close: () => Promise.resolve(t.onclose?.()),
+        send: (m) => {
+          const req = m as {
+            id?: number;
+            method?: string;
+            params?: { name?: string; protocolVersion?: string };
+          };
+          if (req.id === undefined) return Promise.resolve();
+          const result =
+            req.method === "initialize"
+              ? {
+                  protocolVersion: req.params?.protocolVersion,
+                  capabilities: { tools: {} },
+                  serverInfo: { name: "deep", version: "1" },
+                }
+              : req.params?.name === "deep"
+                ? { content: [{ type: "text", text: "x" }], deep }
+                : { content: [{ type: "text", text: "fine" }] };
+          queueMicrotask(() => t.onmessage?.({ jsonrpc: "2.0", id: req.id!, result } as never));
+          return Promise.resolve();
+        },
+      };
+      return t;
+    };
+    const proxy = await startProxy({ upstream });
+    const { client, sessionId } = await connect(proxy.url);
+    await expect(client.callTool({ name: "deep", arguments: {} })).rejects.toThrow(
+      /could not be passed on \(malformed: nested deeper than 256 levels\)/,
+    );
+    expect(text(await client.callTool({ name: "other", arguments: {} }))).toBe("fine");
+    const bad = proxy.store.messages.filter(
+      (m) => m.session === sessionId && "$malformed" in Object(m.message),
+    );
+    expect(bad.map((m) => (m.message as { reason: string }).reason)).toEqual([
+      "nested deeper than 256 levels",
+    ]);
+  });
+
   it("ends a session on DELETE and when its server exits; the others keep working", async () => {
     const proxy = await startProxy();
     // One after the other, so upstreams[i] serves the i-th session.
@@ -676,3 +764,28 @@ async function startEverythingHttp(): Promise<
   }
   return `server-everything streamableHttp could not listen on a free port: ${lastError}`;
 }
+
+describe("serveHttp on a non-loopback address", () => {
+  it("refuses to start letting anyone in unless told to", async () => {
+    await expect(startProxy({ host: "0.0.0.0" })).rejects.toMatchObject({ code: "usage" });
+  });
+
+  it("answers only Host headers it knows: loopback, its own addresses and --allow-host", async () => {
+    const proxy = await startProxy({
+      host: "0.0.0.0",
+      allowAnonymous: true,
+      allowedHosts: ["mcp.example"],
+    });
+    const port = new URL(proxy.url).port;
+    const url = `http://127.0.0.1:${port}/mcp`;
+    for (const host of ["evil.example", `evil.example:${port}`, "mcp.example.evil"]) {
+      const r = await raw(url, { body: INIT, headers: { host } });
+      expect([host, r.status]).toEqual([host, 403]);
+    }
+    expect(proxy.upstreams).toHaveLength(0);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "MCP.example:443"]) {
+      const r = await raw(url, { body: INIT, headers: { host } });
+      expect([host, r.status]).toEqual([host, 200]);
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { once } from "node:events";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -192,5 +193,54 @@ describe("policy-replay record (stdio)", () => {
     ]);
     expect(readFileSync(db).includes(Buffer.from("tok-ci-123"))).toBe(false);
     sql.close();
+  });
+
+  it("on a non-loopback --listen: refuses anonymous access unless told, then checks Host", async () => {
+    const { policyFile, db } = setup({ version: "1", default: "allow" });
+    const args = ["record", "--policy", policyFile, "--db", db, "--listen", "0.0.0.0:0"];
+    const server = ["--", process.execPath, everything, "stdio"];
+    const refused = spawn(process.execPath, [bin, ...args, ...server], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let refusal = "";
+    refused.stderr.on("data", (d: Buffer) => (refusal += d.toString()));
+    const [refusedCode] = (await once(refused, "exit")) as [number | null];
+    expect(refusedCode).toBe(2);
+    expect(refusal).toBe(
+      "policy-replay: record: --listen 0.0.0.0:0 is reachable from other machines: add --tokens FILE --require-token, or --allow-anonymous to let anyone in\n",
+    );
+
+    const proc = spawn(process.execPath, [bin, ...args, "--allow-anonymous", ...server], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      proc.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      proc.once("exit", () => reject(new Error(`exited early: ${err}`)));
+    });
+    const port = new URL(url).port;
+    const post = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          `http://127.0.0.1:${port}/mcp`,
+          { method: "POST", headers: { host, "content-type": "application/json" } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", reject);
+        req.end("{}");
+      });
+    expect(await post("evil.example")).toBe(403);
+    // Past the Host check: turned away only for not being an initialize.
+    expect(await post(`127.0.0.1:${port}`)).toBe(400);
+    proc.kill("SIGTERM");
+    const [code] = (await once(proc, "exit")) as [number | null];
+    expect(code).toBe(0);
   });
 });

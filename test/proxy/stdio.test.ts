@@ -3,6 +3,7 @@
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { MAX_NESTING_DEPTH } from "../../src/proxy/inspect.js";
 import { type BadInput, LineReader } from "../../src/proxy/stdio.js";
 
 type Out = { message: JSONRPCMessage } | { bad: BadInput };
@@ -115,5 +116,51 @@ describe("LineReader", () => {
         }),
       },
     ]);
+  });
+
+  it("turns away a line nested deeper than the limit before parsing it, by its id, and goes on", () => {
+    const deep = (n: number): unknown => {
+      let v: unknown = "bottom";
+      for (let i = 0; i < n; i++) v = i % 2 ? [v] : { a: v };
+      return v;
+    };
+    // The message's own object is one level, params a second, arguments a third.
+    const call = (id: number, depth: number) =>
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "t", arguments: { x: deep(depth - 3) } },
+      });
+    const lines = [
+      call(1, MAX_NESTING_DEPTH),
+      call(2, MAX_NESTING_DEPTH + 1),
+      // 100,000 levels, its id written last, as the SDK does.
+      '{"jsonrpc":"2.0","method":"tools/call","params":{"arguments":' +
+        "[".repeat(100_000) +
+        "]".repeat(100_000) +
+        '},"id":3}',
+      JSON.stringify({ jsonrpc: "2.0", id: 4, result: { x: deep(MAX_NESTING_DEPTH) } }),
+      // Brackets in strings are text, escaped quotes or not.
+      JSON.stringify({ jsonrpc: "2.0", id: 5, method: "ping", params: { s: '\\"[{'.repeat(300) } }),
+    ];
+    const out = read(
+      cut(Buffer.from(lines.join("\n") + "\n"), [0.01, 0.3, 0.6, 0.9]),
+      4 * 1024 * 1024,
+    );
+    expect(
+      out.map((o) => ("bad" in o ? [o.bad.kind, o.bad.id, o.bad.response, o.bad.reason] : "ok")),
+    ).toEqual([
+      "ok",
+      ["malformed", 2, false, "nested deeper than 256 levels"],
+      ["malformed", 3, false, "nested deeper than 256 levels"],
+      ["malformed", 4, true, "nested deeper than 256 levels"],
+      "ok",
+    ]);
+    expect((out[2] as { bad: BadInput }).bad).toMatchObject({
+      bytes: Buffer.byteLength(lines[2]!),
+      head: lines[2]!.slice(0, 200),
+      notJson: false,
+    });
   });
 });

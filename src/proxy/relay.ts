@@ -1,4 +1,5 @@
 import type { RelayOptions } from "./relay-options.js";
+import { linkBackpressure } from "./backpressure.js";
 import { RelaySession } from "./relay-session.js";
 import { BadInputError } from "./stdio.js";
 
@@ -35,6 +36,8 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
         ? session.onBadInput("server", err.bad)
         : opts.log(`server side: ${err.message}`);
   });
+  // A side that is not reading stops the proxy reading from the other side.
+  linkBackpressure(client, server);
   // The server first, so nothing from the agent arrives before there is somewhere to send it.
   try {
     await server.start();

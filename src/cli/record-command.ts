@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { compile, createState } from "../engine/index.js";
 import { InputError, UsageError } from "../errors.js";
-import { describeIoError } from "../policy/load.js";
+import { decodeUtf8, describeIoError } from "../policy/load.js";
 import { isLoopbackAddress } from "../proxy/exposure.js";
 import { serveHttp, upstreamTransport } from "../proxy/http.js";
 import { loadPolicyFile } from "../policy/load.js";
@@ -198,8 +198,9 @@ export function parseListen(value: string): { host: string; port: number } {
 function loadTokens(file: string): Record<string, string> {
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, "utf8"));
+    value = JSON.parse(decodeUtf8(readFileSync(file), (f) => new InputError(file, f)));
   } catch (err) {
+    if (err instanceof InputError) throw err;
     const why =
       err instanceof SyntaxError
         ? `not valid JSON (${err.message})`

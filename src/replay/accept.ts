@@ -3,7 +3,14 @@ import * as z from "zod";
 import type { DecisionKind } from "../engine/index.js";
 import { compileGlob, type Glob } from "../engine/glob.js";
 import { type Fault, InputError } from "../errors.js";
-import { describe, describeIoError, formatPath, locate, readJsonDocument } from "../policy/load.js";
+import {
+  decodeUtf8,
+  describe,
+  describeIoError,
+  formatPath,
+  locate,
+  readJsonDocument,
+} from "../policy/load.js";
 import { didYouMean, suggest } from "../policy/suggest.js";
 import { CHANGE_CLASSES, type ChangeClass } from "./diff.js";
 import type { CallResult } from "./replay.js";
@@ -110,15 +117,18 @@ export interface AcceptList {
 
 /** Read and validate an accept list; throws InputError (exit 2) with file:line:col faults. */
 export function loadAcceptFile(path: string, file = path): AcceptList {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (err) {
     throw new InputError(file, [
       { path: "", message: `cannot read the accept list (${describeIoError(err)})` },
     ]);
   }
-  return parseAcceptText(text, file);
+  return parseAcceptText(
+    decodeUtf8(bytes, (f) => new InputError(file, f)),
+    file,
+  );
 }
 
 /** Validate accept-list text (named `file` in messages); throws InputError listing every fault. */

@@ -146,7 +146,7 @@ describe("fuzz: hostile frames through the relay in front of a naive server", ()
           await rig.close();
         }
       }),
-      { numRuns: 150, seed: 20261205, endOnFailure: true },
+      { numRuns: 400, seed: 20261205, endOnFailure: true },
     );
   });
 });

@@ -1,9 +1,10 @@
-import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
+import { chmodSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { StoreError } from "./errors.js";
 import { classifyWriteError, isStoreWide } from "./faults.js";
+import { checkNotDamaged, checkNotForeign, createRecordingFile } from "./open-checks.js";
 import { type BindValue, type QueuedWrite, WriteQueue } from "./write-queue.js";
 import type {
   ApprovalAnswer,
@@ -307,6 +308,13 @@ export interface OpenStoreOptions {
   maxQueued?: number;
   /** Told when the store turns unhealthy and when it recovers; by default a line on stderr. */
   onHealthChange?: (health: StoreHealth) => void;
+  /** Create the file's directory if missing (what `record` wants for its default path). */
+  createDirectory?: boolean;
+  /**
+   * Refuse a damaged file: PRAGMA quick_check when opening, on files up to
+   * QUICK_CHECK_MAX_BYTES (open-checks.ts). For the proxy, which must not write into one.
+   */
+  checkIntegrity?: boolean;
   /** Checkpoint the WAL from a worker thread (default true); false: SQLite's own way. */
   checkpointWorker?: boolean;
   /**
@@ -449,14 +457,17 @@ export interface RecordingStore extends Store, StoreReader {
 
 /**
  * Open (creating it with mode 0600 if needed) a recording for writing, bringing its schema up
- * to date. Throws StoreError: store_corrupt, store_newer_schema, store_io.
+ * to date. Throws StoreError: store_corrupt (also a damaged file, with checkIntegrity),
+ * store_not_recording (another program's SQLite file), store_newer_schema, store_io.
  */
 export function openStore(file: string, opts: OpenStoreOptions = {}): RecordingStore {
-  createPrivateFile(file);
+  createRecordingFile(file, opts.createDirectory ?? false);
   const db = connect(file, false);
   try {
     const sync = opts.synchronous === "full" ? "FULL" : "NORMAL";
     guard(file, () => {
+      checkNotForeign(file, db, userVersion(db));
+      if (opts.checkIntegrity) checkNotDamaged(file, db);
       if (opts.bulk) {
         db.pragma("journal_mode = MEMORY");
         db.pragma("synchronous = OFF");
@@ -601,17 +612,6 @@ function upgradeInPlace(file: string, version: number): void {
     );
   }
   db.close();
-}
-
-function createPrivateFile(file: string): void {
-  try {
-    closeSync(openSync(file, "wx", 0o600));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
-    throw new StoreError("store_io", file, `${file}: cannot create: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
 }
 
 /** A connection to a recording file; failing that, a store_io StoreError naming it. */

@@ -4,7 +4,7 @@ import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { StoreError } from "./errors.js";
 import { classifyWriteError, isStoreWide } from "./faults.js";
-import { checkNotDamaged, checkNotForeign, createRecordingFile } from "./open-checks.js";
+import { checkNotDamaged, checkSchema, createRecordingFile } from "./open-checks.js";
 import { type BindValue, type QueuedWrite, WriteQueue } from "./write-queue.js";
 import type {
   ApprovalAnswer,
@@ -466,7 +466,7 @@ export function openStore(file: string, opts: OpenStoreOptions = {}): RecordingS
   try {
     const sync = opts.synchronous === "full" ? "FULL" : "NORMAL";
     guard(file, () => {
-      checkNotForeign(file, db, userVersion(db));
+      checkSchema(file, db, userVersion(db));
       if (opts.checkIntegrity) checkNotDamaged(file, db);
       if (opts.bulk) {
         db.pragma("journal_mode = MEMORY");

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
@@ -78,6 +78,16 @@ describe("opening a recording for writing refuses, in one line naming the file",
       file,
       "damaged",
     );
+  });
+
+  it("a damaged schema, even unchecked (a file too big for quick_check)", () => {
+    const file = join(tempDir(), "rec.sqlite");
+    writeRecording(file);
+    // Page 1 past its 100-byte header holds the schema table.
+    const fd = openSync(file, "r+");
+    writeSync(fd, Buffer.alloc(1000, 0xa5), 0, 1000, 100);
+    closeSync(fd);
+    expectRefused(() => openStore(file), "store_corrupt", file);
   });
 
   it("an intact recording opens with the check, and takes more", () => {

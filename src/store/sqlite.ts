@@ -1369,7 +1369,13 @@ class SqliteStore extends SqliteReader implements RecordingStore {
       try {
         this.writeBatch(writes);
       } catch (err) {
-        if (isStoreWide(this.failed(err))) return this.queue.putBack(writes);
+        const fault = classifyWriteError(this.file, err);
+        if (isStoreWide(fault)) {
+          // Back in the queue before anyone is told, so that health() counts them.
+          this.queue.putBack(writes);
+          this.failed(fault);
+          return;
+        }
         // One bad row must not cost the others: go one by one.
         if (!this.salvage(writes)) return;
         continue;
@@ -1391,9 +1397,10 @@ class SqliteStore extends SqliteReader implements RecordingStore {
         w.stmt.run(bind(w));
         this.recovered();
       } catch (err) {
-        const fault = this.failed(err);
+        const fault = classifyWriteError(this.file, err);
         if (isStoreWide(fault)) {
           this.queue.putBack(writes.slice(i));
+          this.failed(fault);
           stopped = true;
           break;
         }

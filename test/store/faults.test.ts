@@ -138,6 +138,8 @@ describe("a recording locked by another connection", () => {
     // The timer's flush meets the lock: nothing thrown out of the timer.
     vi.advanceTimersByTime(10);
     expect(changes.map((h) => h.healthy)).toEqual([false]);
+    // The report counts the write it kept.
+    expect(changes[0]).toMatchObject({ queued: 1, fault: { code: "store_busy" } });
     expect(store.health().queued).toBe(1);
     vi.advanceTimersByTime(100);
     expect(store.health().queued).toBe(1);

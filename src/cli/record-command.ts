@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -97,9 +97,24 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
   const compiled = compile(loaded.policy);
   const dbFile = resolve(io.cwd, opts.db ?? DEFAULT_DB);
-  mkdirSync(dirname(dbFile), { recursive: true });
-  const store = openStore(dbFile);
   const log = (line: string): void => void io.stderr.write(`policy-replay: ${line}\n`);
+  // A path that cannot hold a recording, or a damaged one, is refused here in one line (a
+  // StoreError, exit 2); once recording, the store says once that it fails and once that
+  // it has recovered.
+  let lostBefore = 0;
+  const store = openStore(dbFile, {
+    createDirectory: true,
+    checkIntegrity: true,
+    onHealthChange: (h) => {
+      if (!h.healthy) {
+        lostBefore = h.lost;
+        log(`audit log unavailable: ${h.fault?.message ?? "unknown fault"}`);
+        return;
+      }
+      const lost = h.lost - lostBefore;
+      log(`audit log recovered${lost > 0 ? `; ${lost} queued writes were lost meanwhile` : ""}`);
+    },
+  });
   const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
   try {
     store.putPolicy(loaded.hash, loaded.text);

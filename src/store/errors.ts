@@ -13,8 +13,12 @@ export type StoreErrorCode =
   | "store_missing"
   /** The file could not be created, opened or written at the operating-system level. */
   | "store_io"
-  /** A write failed (disk full, constraint broken by the caller, ...). */
+  /** A write failed for that write alone (a constraint broken by the caller, ...). */
   | "store_write_failed"
+  /** Another connection held the write lock for longer than the busy timeout. */
+  | "store_busy"
+  /** The disk, or the file's size limit, is full. */
+  | "store_full"
   /** The file, its directory or its file system cannot be written by this process. */
   | "store_read_only"
   /** Used after close(). */

@@ -1,8 +1,11 @@
-import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
+import { chmodSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { StoreError } from "./errors.js";
+import { classifyWriteError, isStoreWide } from "./faults.js";
+import { checkNotDamaged, checkSchema, createRecordingFile } from "./open-checks.js";
+import { type BindValue, type QueuedWrite, WriteQueue } from "./write-queue.js";
 import type {
   ApprovalAnswer,
   CallOutcome,
@@ -16,6 +19,7 @@ import type {
   SessionUpdate,
   Store,
   StoredCall,
+  StoreHealth,
   TransportKind,
 } from "./types.js";
 
@@ -291,6 +295,26 @@ export interface OpenStoreOptions {
   synchronous?: "normal" | "full";
   /** Where a background flush reports a failure; by default a line on stderr. */
   onError?: (err: StoreError) => void;
+  /**
+   * How long a write waits for another connection's lock before failing with store_busy, in
+   * ms. Default 200: a commit holds the lock for well under a millisecond, so several proxies
+   * on one file pass, while a stuck lock costs the event loop (SQLite waits synchronously)
+   * one short stall, not seconds per call. While the store is unhealthy writes wait not at all.
+   */
+  busyTimeoutMs?: number;
+  /** While the store fails, how often queued writes are tried again, in ms. Default 1000. */
+  retryIntervalMs?: number;
+  /** Queued writes kept while the store fails; past it the oldest messages go. See WriteQueue. */
+  maxQueued?: number;
+  /** Told when the store turns unhealthy and when it recovers; by default a line on stderr. */
+  onHealthChange?: (health: StoreHealth) => void;
+  /** Create the file's directory if missing (what `record` wants for its default path). */
+  createDirectory?: boolean;
+  /**
+   * Refuse a damaged file: PRAGMA quick_check when opening, on files up to
+   * QUICK_CHECK_MAX_BYTES (open-checks.ts). For the proxy, which must not write into one.
+   */
+  checkIntegrity?: boolean;
   /** Checkpoint the WAL from a worker thread (default true); false: SQLite's own way. */
   checkpointWorker?: boolean;
   /**
@@ -424,6 +448,8 @@ export interface RecordingStore extends Store, StoreReader {
    */
   transaction<T>(fn: () => T): T;
   close(): void;
+  health(): StoreHealth;
+  lostWrites(session: string): number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,14 +457,17 @@ export interface RecordingStore extends Store, StoreReader {
 
 /**
  * Open (creating it with mode 0600 if needed) a recording for writing, bringing its schema up
- * to date. Throws StoreError: store_corrupt, store_newer_schema, store_io.
+ * to date. Throws StoreError: store_corrupt (also a damaged file, with checkIntegrity),
+ * store_not_recording (another program's SQLite file), store_newer_schema, store_io.
  */
 export function openStore(file: string, opts: OpenStoreOptions = {}): RecordingStore {
-  createPrivateFile(file);
+  createRecordingFile(file, opts.createDirectory ?? false);
   const db = connect(file, false);
   try {
     const sync = opts.synchronous === "full" ? "FULL" : "NORMAL";
     guard(file, () => {
+      checkSchema(file, db, userVersion(db));
+      if (opts.checkIntegrity) checkNotDamaged(file, db);
       if (opts.bulk) {
         db.pragma("journal_mode = MEMORY");
         db.pragma("synchronous = OFF");
@@ -583,17 +612,6 @@ function upgradeInPlace(file: string, version: number): void {
     );
   }
   db.close();
-}
-
-function createPrivateFile(file: string): void {
-  try {
-    closeSync(openSync(file, "wx", 0o600));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
-    throw new StoreError("store_io", file, `${file}: cannot create: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
 }
 
 /** A connection to a recording file; failing that, a store_io StoreError naming it. */
@@ -990,18 +1008,6 @@ class SqliteReader implements StoreReader {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-type BindValue = string | number | null;
-/** A statement bound with one array of positional values (better-sqlite3 spreads an array). */
-type WriteStatement = Database.Statement<[BindValue[]]>;
-
-/** A write that may wait for the next batch: a message, an outcome, a session update. */
-interface QueuedWrite {
-  stmt: WriteStatement;
-  params: BindValue[];
-  /** Serialised when the batch is written, not when queued: off the relay's path. */
-  body?: unknown;
-}
-
 const json = (value: unknown): string | null =>
   value === undefined ? null : (JSON.stringify(value) ?? null);
 
@@ -1017,7 +1023,12 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly onError: (err: StoreError) => void;
-  private queue: QueuedWrite[] = [];
+  private readonly busyTimeoutMs: number;
+  private readonly retryIntervalMs: number;
+  private readonly onHealthChange: (health: StoreHealth) => void;
+  private readonly queue: WriteQueue;
+  /** The store-wide fault the last write met; null while writes succeed. */
+  private fault: StoreError | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** Inside transaction(): writes run at once, in the open transaction, and failures throw. */
   private inTransaction = false;
@@ -1036,7 +1047,6 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly updateApproval;
   private readonly updateOutcome;
   private readonly writeBatch;
-  private readonly writeBatchThen;
 
   constructor(
     file: string,
@@ -1049,6 +1059,11 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     this.flushIntervalMs = Math.max(0, opts.flushIntervalMs ?? 50);
     this.onError =
       opts.onError ?? ((err) => void process.stderr.write(`policy-replay: ${err.message}\n`));
+    this.busyTimeoutMs = Math.max(0, opts.busyTimeoutMs ?? 200);
+    this.retryIntervalMs = Math.max(0, opts.retryIntervalMs ?? 1000);
+    this.onHealthChange = opts.onHealthChange ?? stderrHealth;
+    this.queue = new WriteQueue(opts.maxQueued);
+    this.setBusyTimeout(this.busyTimeoutMs);
     this.insertPolicy = db.prepare<[BindValue[]]>(
       "INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)",
     );
@@ -1089,13 +1104,19 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     this.writeBatch = db.transaction((writes: QueuedWrite[]) => {
       for (const w of writes) w.stmt.run(bind(w));
     });
-    /** The queued writes and then one more, committed together. */
-    this.writeBatchThen = db.transaction(
-      (writes: QueuedWrite[], last: QueuedWrite): Database.RunResult => {
-        for (const w of writes) w.stmt.run(bind(w));
-        return last.stmt.run(bind(last));
-      },
-    );
+  }
+
+  health(): StoreHealth {
+    return {
+      healthy: this.fault === null,
+      fault: this.fault,
+      queued: this.queue.size,
+      lost: this.queue.lost(),
+    };
+  }
+
+  lostWrites(session: string): number {
+    return this.queue.lost(session);
   }
 
   putPolicy(hash: string, text: string): void {
@@ -1120,6 +1141,7 @@ class SqliteStore extends SqliteReader implements RecordingStore {
         patch.endReason ?? null,
         id,
       ],
+      session: id,
     });
   }
 
@@ -1129,6 +1151,8 @@ class SqliteStore extends SqliteReader implements RecordingStore {
       stmt: this.insertMessage,
       params: [m.session, m.seq, m.ts, DIRECTION_CODE[m.direction], m.method, m.jsonrpcId, null],
       body: m.message,
+      session: m.session,
+      droppable: true,
     });
   }
 
@@ -1174,21 +1198,19 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     keyText: string,
   ): Database.RunResult {
     this.checkWritable();
-    try {
-      let id: number | undefined;
-      const result = this.db.transaction(() => {
+    let id: number | undefined;
+    const result = this.commit(() =>
+      this.db.transaction(() => {
         this.insertKey.run(key);
         id = this.selectKey.get(...key);
         if (id === undefined) throw new Error("call_keys: the key just written is not there");
         call.params[call.params.length - 1] = id;
         return call.stmt.run(bind(call));
-      })();
-      if (this.keyIds.size >= SqliteStore.KEY_CACHE_LIMIT) this.keyIds.clear();
-      this.keyIds.set(keyText, id!);
-      return result;
-    } catch (err) {
-      throw this.writeFailed(err);
-    }
+      })(),
+    );
+    if (this.keyIds.size >= SqliteStore.KEY_CACHE_LIMIT) this.keyIds.clear();
+    this.keyIds.set(keyText, id!);
+    return result;
   }
 
   recordApproval(callId: number, answer: ApprovalAnswer): void {
@@ -1220,33 +1242,44 @@ class SqliteStore extends SqliteReader implements RecordingStore {
       // Keys numbered inside the transaction were rolled back with it.
       this.keyIds.clear();
       // The caller's own errors (a bad input line, a bug) pass through as they are.
-      throw err instanceof Database.SqliteError ? this.writeFailed(err) : err;
+      throw err instanceof Database.SqliteError ? classifyWriteError(this.file, err) : err;
     } finally {
       this.inTransaction = false;
     }
   }
 
+  /** Never throws for a fault of the store: what could not be written stays queued. */
   flush(): void {
     this.checkOpen();
-    if (this.queue.length === 0) return this.clearTimer();
+    if (this.queue.size === 0) return this.clearTimer();
     if (this.reading > 0) {
       // A read holds the connection: the timer writes the queue once it is done.
       if (this.timer === null) this.startTimer();
       return;
     }
+    this.drain();
     this.clearTimer();
-    const writes = this.takeQueue();
-    try {
-      this.writeBatch(writes);
-    } catch {
-      this.salvage(writes);
-    }
+    if (this.queue.size > 0) this.startTimer();
   }
 
   override close(): void {
     if (!this.db.open) return;
     try {
+      // A last try, waiting the full busy timeout: a lock held a moment longer is no reason
+      // to leave the session's end unwritten.
+      if (this.fault !== null) this.setBusyTimeout(this.busyTimeoutMs);
       this.flush();
+      if (this.queue.size > 0)
+        this.onError(
+          new StoreError(
+            this.fault?.code ?? "store_write_failed",
+            this.file,
+            `${this.file}: closed with ${this.queue.size} queued writes unwritten: ` +
+              (this.fault?.message ?? "the store kept failing"),
+          ),
+        );
+    } catch (err) {
+      this.onError(classifyWriteError(this.file, err));
     } finally {
       this.clearTimer();
       // The last connection to close checkpoints the WAL into the file and removes it: let the
@@ -1277,28 +1310,24 @@ class SqliteStore extends SqliteReader implements RecordingStore {
       return;
     }
     this.queue.push(w);
-    if (this.queue.length >= this.batchSize && this.reading === 0) this.flush();
+    // While the store fails only the retry timer tries again: a full batch rolled back on
+    // every write would cost the relay far more than waiting.
+    if (this.fault === null && this.queue.size >= this.batchSize && this.reading === 0)
+      this.flush();
     else if (this.timer === null) this.startTimer();
   }
 
   private startTimer(): void {
-    this.timer = setTimeout(() => this.flushInBackground(), this.flushIntervalMs);
+    const ms = this.fault === null ? this.flushIntervalMs : this.retryIntervalMs;
+    this.timer = setTimeout(() => this.flushInBackground(), ms);
     this.timer.unref();
   }
 
-  /** Commit one write now, together with whatever is queued (queued first, keeping order). */
+  /** Commit one write now, after whatever is queued (queued first, keeping order). */
   private writeNow(w: QueuedWrite): Database.RunResult {
     this.checkWritable();
-    if (this.queue.length === 0 || this.inTransaction) return this.run(w);
-    this.clearTimer();
-    const writes = this.takeQueue();
-    try {
-      return this.writeBatchThen(writes, w);
-    } catch {
-      // One bad queued row must not cost the others nor this write: go one by one.
-      this.salvage(writes);
-      return this.run(w);
-    }
+    if (this.queue.size > 0 && !this.inTransaction) this.flush();
+    return this.run(w);
   }
 
   private checkWritable(): void {
@@ -1318,36 +1347,109 @@ class SqliteStore extends SqliteReader implements RecordingStore {
   }
 
   private run(w: QueuedWrite): Database.RunResult {
+    return this.commit(() => w.stmt.run(bind(w)));
+  }
+
+  /** Run a write that commits at once; its failure thrown as a StoreError, health kept up to date. */
+  private commit<T>(write: () => T): T {
+    let result: T;
     try {
-      return w.stmt.run(bind(w));
+      result = write();
     } catch (err) {
-      throw this.writeFailed(err);
+      throw this.failed(err);
+    }
+    this.recovered();
+    return result;
+  }
+
+  /** Write the queue a batch at a time, up to a fault of the store; the rest stays queued. */
+  private drain(): void {
+    while (this.queue.size > 0) {
+      const writes = this.queue.take(this.batchSize);
+      try {
+        this.writeBatch(writes);
+      } catch (err) {
+        const fault = classifyWriteError(this.file, err);
+        if (isStoreWide(fault)) {
+          // Back in the queue before anyone is told, so that health() counts them.
+          this.queue.putBack(writes);
+          this.failed(fault);
+          return;
+        }
+        // One bad row must not cost the others: go one by one.
+        if (!this.salvage(writes)) return;
+        continue;
+      }
+      this.recovered();
     }
   }
 
-  /** Write each of a failed batch's rows on its own; report the ones that fail. */
-  private salvage(writes: QueuedWrite[]): void {
+  /**
+   * Write each of a failed batch's rows on its own; report the ones that fail. A fault of the
+   * store stops it, the rows not yet written back in the queue: false then.
+   */
+  private salvage(writes: QueuedWrite[]): boolean {
     let failed = 0;
-    let first: unknown = null;
-    for (const w of writes) {
+    let first: StoreError | null = null;
+    let stopped = false;
+    for (const [i, w] of writes.entries()) {
       try {
         w.stmt.run(bind(w));
+        this.recovered();
       } catch (err) {
+        const fault = classifyWriteError(this.file, err);
+        if (isStoreWide(fault)) {
+          this.queue.putBack(writes.slice(i));
+          this.failed(fault);
+          stopped = true;
+          break;
+        }
         failed++;
-        first ??= err;
+        first ??= fault;
       }
     }
-    if (failed > 0) {
-      const err = this.writeFailed(first);
+    if (first !== null)
       this.onError(
         new StoreError(
           "store_write_failed",
           this.file,
-          `${this.file}: ${failed} of ${writes.length} queued writes lost: ${err.message}`,
+          `${this.file}: ${failed} of ${writes.length} queued writes lost: ${first.message}`,
           { cause: first },
         ),
       );
+    return !stopped;
+  }
+
+  /** A write failed: as a StoreError; a fault of the store as a whole makes it unhealthy. */
+  private failed(err: unknown): StoreError {
+    const fault = classifyWriteError(this.file, err);
+    if (!isStoreWide(fault)) return fault;
+    const wasHealthy = this.fault === null;
+    this.fault = fault;
+    if (wasHealthy) {
+      // Until it recovers, each write finds out at once whether the lock is free, instead of
+      // stalling the event loop the whole busy timeout per call.
+      this.setBusyTimeout(0);
+      this.onHealthChange(this.health());
     }
+    return fault;
+  }
+
+  /** A write succeeded: if the store was failing, it has recovered. */
+  private recovered(): void {
+    if (this.fault === null) return;
+    this.fault = null;
+    this.setBusyTimeout(this.busyTimeoutMs);
+    this.onHealthChange(this.health());
+    // What waited while it failed goes in the next batch, not on this write's path.
+    if (this.queue.size > 0 && !this.inTransaction) {
+      this.clearTimer();
+      this.startTimer();
+    }
+  }
+
+  private setBusyTimeout(ms: number): void {
+    this.db.pragma(`busy_timeout = ${ms}`);
   }
 
   private flushInBackground(): void {
@@ -1361,14 +1463,8 @@ class SqliteStore extends SqliteReader implements RecordingStore {
     try {
       this.flush();
     } catch (err) {
-      this.onError(this.writeFailed(err));
+      this.onError(classifyWriteError(this.file, err));
     }
-  }
-
-  private takeQueue(): QueuedWrite[] {
-    const writes = this.queue;
-    this.queue = [];
-    return writes;
   }
 
   private clearTimer(): void {
@@ -1377,14 +1473,13 @@ class SqliteStore extends SqliteReader implements RecordingStore {
       this.timer = null;
     }
   }
+}
 
-  private writeFailed(err: unknown): StoreError {
-    if (err instanceof StoreError) return err;
-    return new StoreError(
-      "store_write_failed",
-      this.file,
-      `${this.file}: write failed: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
+/** The default health report: a line on stderr when the store fails, one when it recovers. */
+function stderrHealth(health: StoreHealth): void {
+  process.stderr.write(
+    health.healthy
+      ? "policy-replay: audit log recovered\n"
+      : `policy-replay: audit log unavailable: ${health.fault?.message ?? "unknown fault"}\n`,
+  );
 }

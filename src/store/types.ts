@@ -1,4 +1,5 @@
 import type { Decision } from "../engine/index.js";
+import type { StoreError } from "./errors.js";
 
 // The store's seam: everything the proxy writes and replay and the terminal UI read goes
 // through this interface; all SQL lives in sqlite.ts behind it.
@@ -84,6 +85,21 @@ export interface StoredCall {
   approval: ApprovalAnswer | null;
 }
 
+/** How the store's writes are going: what the proxy needs to refuse calls and to say so once. */
+export interface StoreHealth {
+  /**
+   * False from a write that failed for the store as a whole (store_busy, store_full, store_io,
+   * store_read_only, store_corrupt) until a write succeeds again.
+   */
+  healthy: boolean;
+  /** The latest such fault while unhealthy; null when healthy. */
+  fault: StoreError | null;
+  /** Queued writes waiting to be written (kept while the store fails). */
+  queued: number;
+  /** Queued writes dropped since opening because the queue overflowed while the store failed. */
+  lost: number;
+}
+
 export interface Store {
   /** Remember a policy's text by its hash (idempotent). */
   putPolicy(hash: string, text: string): void;
@@ -94,13 +110,25 @@ export interface Store {
   /**
    * Write a tools/call decision and commit it before returning: the audit log is write-ahead,
    * so no call reaches the server before its row is on disk. Returns the call's row id.
+   * Throws StoreError when it cannot: store_busy, store_full, store_io, store_read_only or
+   * store_corrupt (the store as a whole is failing; see health()), store_write_failed (this
+   * row alone), store_closed. The call must then not be forwarded.
    */
   recordDecision(d: DecisionRecord): number;
+  /** Committed at once, like recordDecision, and throws as it does. */
   recordApproval(callId: number, answer: ApprovalAnswer): void;
   recordOutcome(callId: number, outcome: CallOutcome): void;
-  /** Write queued messages now. */
+  /**
+   * Write queued messages now. Never throws for a fault of the store (what could not be
+   * written stays queued for the next flush); store_closed after close().
+   */
   flush(): void;
+  /** Flush and close; never throws for a fault of the store (reports what it could not write). */
   close(): void;
+  /** How writes are going; a store without it is taken to be always healthy. */
+  health?(): StoreHealth;
+  /** Queued writes of this session dropped because the queue overflowed (see StoreHealth.lost). */
+  lostWrites?(session: string): number;
   /** Recorded calls in recorded order (by ts, then arrival), streamed. */
   calls(): IterableIterator<StoredCall>;
 }

@@ -7,7 +7,9 @@ import type {
   SessionUpdate,
   Store,
   StoredCall,
+  StoreHealth,
 } from "../../src/store/types.js";
+import { StoreError, type StoreErrorCode } from "../../src/store/errors.js";
 
 /** A Store that keeps everything in arrays, for relay tests that look at what was recorded. */
 export class MemoryStore implements Store {
@@ -15,6 +17,34 @@ export class MemoryStore implements Store {
   sessions = new Map<string, SessionStart & SessionUpdate>();
   messages: MessageRecord[] = [];
   decisions: (DecisionRecord & { approval?: ApprovalAnswer; outcome?: CallOutcome })[] = [];
+  /**
+   * Set to make the store fail as a locked or full recording does: decisions and approvals
+   * throw it, queued writes wait (in `waiting`) until it is cleared and the store flushed.
+   */
+  fault: StoreError | null = null;
+  /** Writes queued while failing, applied in order by the next flush that finds it healthy. */
+  waiting: (() => void)[] = [];
+
+  /** Fail from now on with a StoreError of this code (store_busy, store_full, ...). */
+  failWith(code: StoreErrorCode): void {
+    this.fault = new StoreError(code, "memory", `memory: failing with ${code}`);
+  }
+  health(): StoreHealth {
+    return {
+      healthy: this.fault === null,
+      fault: this.fault,
+      queued: this.waiting.length,
+      lost: 0,
+    };
+  }
+  lostWrites(): number {
+    return 0;
+  }
+  /** A queued write: now, or when the store works again. */
+  private later(write: () => void): void {
+    if (this.fault) this.waiting.push(write);
+    else write();
+  }
 
   putPolicy(hash: string, text: string): void {
     this.policies.set(hash, text);
@@ -23,22 +53,27 @@ export class MemoryStore implements Store {
     this.sessions.set(s.id, { ...s });
   }
   updateSession(id: string, patch: SessionUpdate): void {
-    Object.assign(this.sessions.get(id)!, patch);
+    this.later(() => Object.assign(this.sessions.get(id)!, patch));
   }
   recordMessage(m: MessageRecord): void {
-    this.messages.push(m);
+    this.later(() => this.messages.push(m));
   }
   recordDecision(d: DecisionRecord): number {
+    if (this.fault) throw this.fault;
     this.decisions.push({ ...d });
     return this.decisions.length;
   }
   recordApproval(callId: number, answer: ApprovalAnswer): void {
+    if (this.fault) throw this.fault;
     this.decisions[callId - 1]!.approval = answer;
   }
   recordOutcome(callId: number, outcome: CallOutcome): void {
-    this.decisions[callId - 1]!.outcome = outcome;
+    this.later(() => (this.decisions[callId - 1]!.outcome = outcome));
   }
-  flush(): void {}
+  flush(): void {
+    if (this.fault) return;
+    for (const write of this.waiting.splice(0)) write();
+  }
   close(): void {}
   *calls(): IterableIterator<StoredCall> {
     let id = 0;

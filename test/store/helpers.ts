@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach } from "vitest";
 import type { Decision } from "../../src/engine/index.js";
+import { openStore } from "../../src/store/sqlite.js";
 import type { DecisionRecord, MessageRecord, SessionStart } from "../../src/store/types.js";
 
 /** A fresh directory per test, removed afterwards. */
@@ -118,5 +119,30 @@ export function toSchema4(file: string): void {
     `);
   } finally {
     db.close();
+  }
+}
+
+/** A closed recording of some 400 KB: enough pages that its middle is table data. */
+export function writeRecording(file: string): void {
+  const store = openStore(file, { checkpointWorker: false });
+  store.startSession(session());
+  for (let seq = 1; seq <= 200; seq++) {
+    store.recordMessage(message(seq, { message: { pad: "m".repeat(1500), seq } }));
+    store.recordDecision(decision(seq));
+  }
+  store.close();
+}
+
+/** Overwrite four pages in the middle of the file with a fixed garbage pattern. */
+export function damageMiddle(file: string): void {
+  const size = statSync(file).size;
+  const page = 4096;
+  const at = Math.floor(size / 2 / page) * page;
+  const garbage = Buffer.alloc(4 * page, "\xa5garbage\x5a");
+  const fd = openSync(file, "r+");
+  try {
+    writeSync(fd, garbage, 0, garbage.length, at);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -99,22 +99,9 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   const dbFile = resolve(io.cwd, opts.db ?? DEFAULT_DB);
   const log = (line: string): void => void io.stderr.write(`policy-replay: ${line}\n`);
   // A path that cannot hold a recording, or a damaged one, is refused here in one line (a
-  // StoreError, exit 2); once recording, the store says once that it fails and once that
-  // it has recovered.
-  let lostBefore = 0;
-  const store = openStore(dbFile, {
-    createDirectory: true,
-    checkIntegrity: true,
-    onHealthChange: (h) => {
-      if (!h.healthy) {
-        lostBefore = h.lost;
-        log(`audit log unavailable: ${h.fault?.message ?? "unknown fault"}`);
-        return;
-      }
-      const lost = h.lost - lostBefore;
-      log(`audit log recovered${lost > 0 ? `; ${lost} queued writes were lost meanwhile` : ""}`);
-    },
-  });
+  // StoreError, exit 2); once recording, the relay says once that the store fails and once
+  // that it has recovered.
+  const store = openStore(dbFile, { createDirectory: true, checkIntegrity: true });
   const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
   try {
     store.putPolicy(loaded.hash, loaded.text);

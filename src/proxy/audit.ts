@@ -12,8 +12,11 @@ import type {
 import { idKey } from "./forwarded.js";
 import { redactMessage } from "./redact-message.js";
 
-/** Stores whose failure was said on stderr, so many sessions on one store say it once. */
-const failing = new WeakMap<Store, true>();
+/**
+ * Stores whose failure was said on stderr, so many sessions on one store say it once, with
+ * how many queued writes the store had lost by then.
+ */
+const failing = new WeakMap<Store, { lostBefore: number }>();
 
 /**
  * One session's side of the recording. Messages, outcomes and session updates that the store
@@ -101,7 +104,7 @@ export class AuditLog {
   private failed(err: unknown): string {
     const why = err instanceof Error ? err.message : String(err);
     if (!failing.has(this.store)) {
-      failing.set(this.store, true);
+      failing.set(this.store, { lostBefore: this.store.health?.().lost ?? 0 });
       this.log(
         `audit log unavailable: ${why}; tools/call answered with an error until it recovers`,
       );

@@ -20,7 +20,7 @@ import { linkBackpressure } from "./backpressure.js";
 import { hostChecker, isLoopbackAddress } from "./exposure.js";
 import { AgentSide } from "./http-agent.js";
 import { nestsDeeperThan, tooDeep } from "./inspect.js";
-import { type Clock, monotonicClock, relay } from "./relay.js";
+import { AUDIT_UNAVAILABLE, type Clock, monotonicClock, relay } from "./relay.js";
 import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./stdio.js";
 import { upstreamTransport } from "./upstream.js";
 
@@ -180,14 +180,27 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         },
       },
     );
-    opts.store.startSession({
-      id,
-      identity,
-      transport: "http",
-      mode: opts.mode,
-      policyHash: opts.policyHash,
-      startedAt: clock.now(),
-    });
+    try {
+      opts.store.startSession({
+        id,
+        identity,
+        transport: "http",
+        mode: opts.mode,
+        policyHash: opts.policyHash,
+        startedAt: clock.now(),
+      });
+    } catch (err) {
+      // Fail closed: a session that cannot be recorded does not start.
+      log(`audit log unavailable: ${errorText(err)}; the session was not started`);
+      void agent.close();
+      return sendError(
+        res,
+        503,
+        AUDIT_UNAVAILABLE,
+        `policy-replay: audit log unavailable: ${errorText(err)}`,
+        initId,
+      );
+    }
     let closed: Promise<void>;
     try {
       const server = upstreamTransport(await opts.upstream());

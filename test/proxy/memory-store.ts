@@ -50,6 +50,8 @@ export class MemoryStore implements Store {
     this.policies.set(hash, text);
   }
   startSession(s: SessionStart): void {
+    // As the SQLite store does: a session's row is committed at once, so it fails at once.
+    if (this.fault) throw this.fault;
     this.sessions.set(s.id, { ...s });
   }
   updateSession(id: string, patch: SessionUpdate): void {

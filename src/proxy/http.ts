@@ -21,7 +21,7 @@ import { hostChecker, isLoopbackAddress } from "./exposure.js";
 import { AgentSide } from "./http-agent.js";
 import { nestsDeeperThan, tooDeep } from "./inspect.js";
 import { AUDIT_UNAVAILABLE, type Clock, monotonicClock, relay } from "./relay.js";
-import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./stdio.js";
+import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./bad-input.js";
 import { upstreamTransport } from "./upstream.js";
 
 export { upstreamTransport };

@@ -2,7 +2,7 @@
 // and whether it is an answer. A message is looked at this way before JSON.parse or a schema
 // walks it, so a hostile peer cannot make either recurse until the stack runs out.
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js";
-import type { BadInput } from "./stdio.js";
+import type { BadInput } from "./bad-input.js";
 
 /** Deepest nesting of arrays and objects the proxy passes on, in either direction. */
 export const MAX_NESTING_DEPTH = 256;

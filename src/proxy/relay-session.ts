@@ -9,7 +9,7 @@ import { ForwardedRequests, idKey } from "./forwarded.js";
 import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { approvalPrompt, redactHead } from "./redact-message.js";
 import type { RelayOptions } from "./relay-options.js";
-import type { BadInput } from "./stdio.js";
+import type { BadInput } from "./bad-input.js";
 import { realTimers } from "./timers.js";
 import { ToolLists } from "./tool-lists.js";
 import { readToolsCall, type ReadCall, type RefusedCall } from "./tools-call.js";

@@ -1,7 +1,7 @@
 import type { RelayOptions } from "./relay-options.js";
 import { linkBackpressure } from "./backpressure.js";
 import { RelaySession } from "./relay-session.js";
-import { BadInputError } from "./stdio.js";
+import { BadInputError } from "./bad-input.js";
 
 export { type Clock, monotonicClock, type RelayOptions } from "./relay-options.js";
 export { AUDIT_UNAVAILABLE, DEFAULT_REQUEST_TIMEOUT_MS } from "./relay-session.js";

@@ -8,12 +8,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import {
-  type JSONRPCMessage,
-  JSONRPCMessageSchema,
-  type RequestId,
-} from "@modelcontextprotocol/sdk/types.js";
+import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { type FlowControl, PeerNotReadingError, ReadGate, WriteGate } from "./backpressure.js";
+import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./bad-input.js";
 import {
   HEAD_BYTES,
   isRequestId,
@@ -28,37 +25,6 @@ import {
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Largest message a spawned server may send (answers can carry images): the SDK's default. */
 export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 10 * 1024 * 1024;
-/** How much of a turned-away line is kept, for the log's reader and the recording. */
-export const BAD_INPUT_HEAD_CHARS = 200;
-
-/** A line turned away: not JSON, not a JSON-RPC message, nested too deep, or over the size
- * limit. */
-export interface BadInput {
-  kind: "malformed" | "oversized";
-  /** The line's length in bytes. */
-  bytes: number;
-  /** Its first BAD_INPUT_HEAD_CHARS characters, as received (not redacted). */
-  head: string;
-  /** Why it was turned away, in words. */
-  reason: string;
-  /** The JSON-RPC id, when it could be told: the sender may be waiting on an answer to it. */
-  id?: RequestId;
-  /** It was an answer (it had a result or an error), not a request or notification. */
-  response: boolean;
-  /** It was not even JSON (for a JSON-RPC "Parse error" answer, rather than "Invalid Request"). */
-  notJson: boolean;
-  /** The transport has answered the sender already (HTTP: the 400 or 413 response). */
-  answered?: boolean;
-}
-
-/** What a transport here passes to onerror for a line it turned away. */
-export class BadInputError extends Error {
-  constructor(readonly bad: BadInput) {
-    super(`${bad.kind} message (${bad.bytes} bytes): ${bad.reason}`);
-    this.name = "BadInputError";
-  }
-}
-
 /**
  * Splits a byte stream into newline-delimited messages. A line over `maxBytes` is skipped
  * without being held (only its head and tail are kept, to tell its id); a line that is not a

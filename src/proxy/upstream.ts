@@ -10,7 +10,8 @@ import type {
 import type { FlowControl } from "./backpressure.js";
 import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { isRequestId, MAX_NESTING_DEPTH, valueNestsDeeperThan } from "./inspect.js";
-import { BAD_INPUT_HEAD_CHARS, BadInputError, StdioServerProcess } from "./stdio.js";
+import { BAD_INPUT_HEAD_CHARS, BadInputError } from "./bad-input.js";
+import { StdioServerProcess } from "./stdio.js";
 
 /**
  * The server's side of one session. For an HTTP upstream (StreamableHTTPClientTransport) it does

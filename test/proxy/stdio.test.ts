@@ -4,7 +4,8 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_NESTING_DEPTH } from "../../src/proxy/inspect.js";
-import { type BadInput, LineReader } from "../../src/proxy/stdio.js";
+import type { BadInput } from "../../src/proxy/bad-input.js";
+import { LineReader } from "../../src/proxy/stdio.js";
 
 type Out = { message: JSONRPCMessage } | { bad: BadInput };
 

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -44,6 +45,10 @@ export default function setup(): () => void {
   const demo = join(root, "recordings/demo.sqlite");
   const digest = (): string => createHash("sha256").update(readFileSync(demo)).digest("hex");
   const before = digest();
+  // Every temporary file of the run (tests and the processes they start) goes under one folder,
+  // removed at the end, so no run leaves policy-replay-* folders in the system's temp directory.
+  const tmp = mkdtempSync(join(tmpdir(), "policy-replay-test-"));
+  process.env.TMPDIR = tmp;
   if (isStale(root)) {
     const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
     execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
@@ -56,6 +61,7 @@ export default function setup(): () => void {
       execFileSync(process.execPath, [script], { cwd: root, stdio: "inherit" });
   }
   return () => {
+    rmSync(tmp, { recursive: true, force: true });
     if (digest() !== before) {
       throw new Error(`a test modified ${demo}: copy it to a temporary directory first`);
     }

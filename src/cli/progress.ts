@@ -1,3 +1,4 @@
+import { count } from "../numbers.js";
 import { SingleBar } from "cli-progress";
 import type { Io } from "./io.js";
 
@@ -78,7 +79,7 @@ export function startProgress(io: Io, opts: ProgressOptions = {}): Progress {
   };
 }
 
-const n = (x: number): string => x.toLocaleString("en-US");
+const n = count;
 const WIDTH = 30;
 
 /**

@@ -1,5 +1,9 @@
 import type { LimitHit } from "../engine/index.js";
 import { clean, cut, type Line, pad, type Seg, type Tone, width } from "./text.js";
+import { count } from "../numbers.js";
+
+/** Thousands separated: `1,000,000`. */
+export { count };
 
 // How recorded facts read on screen. Every decision has a symbol and a word, so a screen reads
 // the same without colour.
@@ -101,11 +105,6 @@ const APPROVAL_WORDS: Record<string, string> = {
 /** What happened to an approval request, in words. */
 export function approvalText(answer: string | null): string | null {
   return answer === null ? null : (APPROVAL_WORDS[answer] ?? answer);
-}
-
-/** Thousands separated: `1,000,000`. */
-export function count(n: number): string {
-  return n.toLocaleString("en-US");
 }
 
 /** The first 8 characters of an id or hash, which is enough to tell them apart on screen. */

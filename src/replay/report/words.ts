@@ -1,19 +1,14 @@
 import type { ChangeClass, Outcome } from "../diff.js";
 import type { CallResult } from "../replay.js";
 import type { Summary } from "../summary.js";
+import { count } from "../../numbers.js";
 import { plain, type Style } from "./style.js";
 
 // The phrases every format shares, so a headline reads the same in a terminal, a pull-request
 // comment, a JUnit report and a GitHub annotation.
 
-/**
- * `1,234`: a count as en-US writes it. Grouped by hand: the first toLocaleString() loads ICU's
- * number formats, about 15 ms of every replay's report.
- */
-export const n = (x: number): string =>
-  Number.isSafeInteger(x) && !Object.is(x, -0)
-    ? String(x).replace(/\B(?=(\d{3})+$)/g, ",")
-    : x.toLocaleString("en-US");
+/** `1,234`: a count as en-US writes it. */
+export const n = count;
 
 /** `1 call`, `2 calls`. */
 export const plural = (x: number, word: string, words = `${word}s`): string =>

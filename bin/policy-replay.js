@@ -2,19 +2,15 @@
 // Thin launcher: the compiled CLI lives in dist/ (built by `npm install` through `prepare`).
 // The build also bundles it into one file (scripts/bundle-cli.ts), which loads about 0.1 s
 // sooner; the modules themselves when the bundle is missing or older than them (tsc ran since).
-import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { isFresh } from "../dist/src/cli/fresh.js";
 
 const bundle = fileURLToPath(new URL("../dist/src/cli/cli.bundle.cjs", import.meta.url));
 const modules = new URL("../dist/src/cli/main.js", import.meta.url);
-let fresh = false;
-try {
-  fresh = statSync(bundle).mtimeMs >= statSync(modules).mtimeMs;
-} catch {
-  // No bundle: the modules.
-}
-const { run } = fresh ? createRequire(import.meta.url)(bundle) : await import(modules.href);
+const { run } = isFresh(bundle, fileURLToPath(modules))
+  ? createRequire(import.meta.url)(bundle)
+  : await import(modules.href);
 
 // A reader that stops early (`policy-replay ... | head`) closes the pipe: that is not an error
 // worth a stack trace. Leave quietly with the exit code the run earned.

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { isFresh } from "./fresh.js";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
@@ -72,13 +73,7 @@ export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<numbe
 async function loadUi(): Promise<typeof RunTui> {
   const bundle = fileURLToPath(new URL("../tui/tui.bundle.cjs", import.meta.url));
   const modules = fileURLToPath(new URL("../tui/run.js", import.meta.url));
-  let fresh = false;
-  try {
-    fresh = statSync(bundle).mtimeMs >= statSync(modules).mtimeMs;
-  } catch {
-    // No bundle (a plain tsc build, or running from sources): use the modules.
-  }
-  if (fresh) {
+  if (isFresh(bundle, modules)) {
     const { loadUiBundle } = await import("./tui-bundle.js");
     const { ui } = loadUiBundle(bundle);
     await ui.yogaReady;

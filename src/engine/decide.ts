@@ -114,6 +114,31 @@ export function decideResolved(
   return inexact ? plain("allow", "rule_allow", rule.pattern, null, true) : rule.fixed;
 }
 
+/**
+ * Count a call that was decided elsewhere (another proxy sharing the same counters) into
+ * `state`, as decide() would have counted it: an allowed call consumes on every key its rule's
+ * limits name, at its time; any other decision consumes nothing. The call's time becomes the
+ * state's latest, so later calls are decided after it.
+ */
+export function countDecided(
+  compiled: CompiledPolicy,
+  call: Call,
+  decision: Decision["decision"],
+  state: CounterState,
+): void {
+  if (state.compiled !== compiled) {
+    throw new Error("countDecided: the state was made for another compiled policy");
+  }
+  if (call.ts < state.lastTs) throw new TimeOrderError(call.ts, state.lastTs);
+  state.lastTs = call.ts;
+  if (decision !== "allow") return;
+  const res = resolve(compiled, call.identity, call.tool);
+  if (res.kind !== "rule") return;
+  for (const c of res.rule.consumes) {
+    state.key(c.counter, c.scopeIndex, scopeValue(call, c.scopeIndex)).push(call.ts);
+  }
+}
+
 function checkLimits(
   rule: CompiledRule,
   call: Call,

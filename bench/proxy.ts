@@ -12,6 +12,7 @@
 //    then every row counted; and end to end, many calls in flight through the proxy process
 //    (the SDK's client and the fixture server, then a raw client and a near-free server so
 //    that the proxy is what is measured), every message looked up in the file afterwards.
+import { MemoryCounters } from "../src/proxy/counters.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +23,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import Database from "better-sqlite3";
-import { compile, createState, type Decision } from "../src/engine/index.js";
+import { compile, type Decision } from "../src/engine/index.js";
 import { loadPolicyFile } from "../src/policy/load.js";
 import { monotonicClock, relay } from "../src/proxy/relay.js";
 import { createRedactor } from "../src/store/redact.js";
@@ -183,7 +184,7 @@ async function inProcessRelay(label: string, store: Store): Promise<Variant> {
     client: proxySide,
     server: stdio(process.execPath, [everything, "stdio"]),
     compiled,
-    state: createState(compiled),
+    counters: new MemoryCounters(compiled),
     clock: monotonicClock(),
     session,
     mode: "enforce",

@@ -1,10 +1,11 @@
+import { MemoryCounters } from "../proxy/counters.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { compile, createState } from "../engine/index.js";
+import { compile } from "../engine/index.js";
 import { InputError, UsageError } from "../errors.js";
 import { decodeUtf8, describeIoError } from "../policy/load.js";
 import { isLoopbackAddress } from "../proxy/exposure.js";
@@ -111,7 +112,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         upstream,
         compiled,
         policyHash: loaded.hash,
-        state: createState(compiled),
+        counters: new MemoryCounters(compiled),
         mode: opts.mode,
         store,
         redactor,
@@ -159,7 +160,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         client: toAgent,
         server: upstreamTransport(upstream()),
         compiled,
-        state: createState(compiled),
+        counters: new MemoryCounters(compiled),
         clock: monotonicClock(),
         session,
         mode: opts.mode,

@@ -139,6 +139,18 @@ export function countDecided(
   }
 }
 
+/**
+ * Take back what decide() just counted for `call` (it was allowed, and nothing was decided in
+ * `state` since): for a decision that could not be written, which must not count.
+ */
+export function uncount(compiled: CompiledPolicy, call: Call, state: CounterState): void {
+  const res = resolve(compiled, call.identity, call.tool);
+  if (res.kind !== "rule") return;
+  for (const c of res.rule.consumes) {
+    state.peek(c.counter, c.scopeIndex, scopeValue(call, c.scopeIndex))?.times.pop();
+  }
+}
+
 function checkLimits(
   rule: CompiledRule,
   call: Call,

@@ -13,7 +13,8 @@ import {
   isJSONRPCRequest,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { CompiledPolicy, CounterState } from "../engine/index.js";
+import type { CompiledPolicy } from "../engine/index.js";
+import type { Counters } from "./counters.js";
 import { UsageError } from "../errors.js";
 import type { Mode, Redactor, Store } from "../store/types.js";
 import { linkBackpressure } from "./backpressure.js";
@@ -39,8 +40,8 @@ export interface HttpProxyOptions {
   compiled: CompiledPolicy;
   /** sha256 of the policy text (the caller stores the text with putPolicy). */
   policyHash: string;
-  /** One state for every session, so grant and global counters add up across them. */
-  state: CounterState;
+  /** One counters' state for every session, so grant and global counters add up across them. */
+  counters: Counters;
   /** One clock for every session (the engine needs time that never goes backwards). */
   clock?: Clock;
   mode: Mode;
@@ -209,7 +210,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         client: agent,
         server,
         compiled: opts.compiled,
-        state: opts.state,
+        counters: opts.counters,
         clock,
         session: { id, identity },
         mode: opts.mode,

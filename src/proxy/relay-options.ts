@@ -1,5 +1,6 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { CompiledPolicy, CounterState } from "../engine/index.js";
+import type { CompiledPolicy } from "../engine/index.js";
+import type { Counters } from "./counters.js";
 import type { Mode, Redactor, Store } from "../store/types.js";
 import type { Timers } from "./timers.js";
 
@@ -25,8 +26,11 @@ export interface RelayOptions {
   /** Toward the real MCP server: the proxy is its client. */
   server: Transport;
   compiled: CompiledPolicy;
-  /** Shared by every session of this proxy, so grant and global counters add up across them. */
-  state: CounterState;
+  /**
+   * Where the counters live, shared by every session of this proxy (and, for the recording or
+   * a counter service, by other proxies), so grant and global counters add up across them.
+   */
+  counters: Counters;
   clock: Clock;
   session: { id: string; identity: string };
   mode: Mode;

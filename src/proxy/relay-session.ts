@@ -1,6 +1,6 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, type JSONRPCMessage, type RequestId } from "@modelcontextprotocol/sdk/types.js";
-import { decide, type Decision } from "../engine/index.js";
+import type { Decision } from "../engine/index.js";
 import type { Direction } from "../store/types.js";
 import { Approvals } from "./approvals.js";
 import { AuditLog, AuditUnavailable } from "./audit.js";
@@ -196,32 +196,34 @@ export class RelaySession {
     this.audit.flush();
   }
 
-  private onToolsCall(call: ReadCall, ts: number, seq: number): void {
+  private onToolsCall(call: ReadCall, arrival: number, seq: number): void {
     const { opts } = this;
     const { tool, id } = call;
     const { session } = opts;
-    const decision = decide(
-      opts.compiled,
-      { tool, identity: session.identity, session: session.id, ts, arguments: call.arguments },
-      opts.state,
-    );
-    let callId: number;
+    let decided;
     try {
-      // Write-ahead: the decision is on disk before the call can reach the server.
-      callId = this.audit.decision({
-        session: session.id,
-        seq,
-        ts,
-        identity: session.identity,
-        tool,
-        arguments: opts.redactor.redact(call.arguments ?? null),
-        jsonrpcId: idKey(id),
-        mode: opts.mode,
-        decision,
-      });
+      // Decided, counted and written in one step; write-ahead: the decision is on disk before
+      // the call can reach the server.
+      decided = opts.counters.decide(
+        { tool, identity: session.identity, session: session.id, arguments: call.arguments },
+        arrival,
+        (ts, decision) =>
+          this.audit.decision({
+            session: session.id,
+            seq,
+            ts,
+            identity: session.identity,
+            tool,
+            arguments: opts.redactor.redact(call.arguments ?? null),
+            jsonrpcId: idKey(id),
+            mode: opts.mode,
+            decision,
+          }),
+      );
     } catch (err) {
       return this.auditError(id, err);
     }
+    const { decision, callId, ts } = decided;
     const forward = (): void => this.forward(call.forward as Request, { callId, ts });
     if (opts.mode === "observe" || decision.decision === "allow") return forward();
     if (decision.decision === "approval_required" && this.clientCanElicit) {

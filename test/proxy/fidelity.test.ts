@@ -10,7 +10,8 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { compile, createState } from "../../src/engine/index.js";
+import { compile } from "../../src/engine/index.js";
+import { MemoryCounters } from "../../src/proxy/counters.js";
 import type { DenialFacts } from "../../src/proxy/denial.js";
 import { monotonicClock, relay } from "../../src/proxy/relay.js";
 import { StdioServerProcess } from "../../src/proxy/stdio.js";
@@ -395,7 +396,7 @@ async function recordInProcess(policy: PolicyObj, mode: Mode, agents: readonly A
   const dir = tempDir();
   const file = join(dir, "rec.sqlite");
   const compiled = compile(load(policy));
-  const state = createState(compiled);
+  const counters = new MemoryCounters(compiled);
   const clock = monotonicClock();
   const store = openStore(file);
   const redactor = createRedactor({ keyFile: `${file}.key`, enabled: true });
@@ -421,7 +422,7 @@ async function recordInProcess(policy: PolicyObj, mode: Mode, agents: readonly A
             stderr: "ignore",
           }),
           compiled,
-          state,
+          counters,
           clock,
           session,
           mode,

@@ -1,6 +1,7 @@
 // Streamable HTTP mode end to end: the SDK's real Client over StreamableHTTPClientTransport,
 // the proxy's node:http server, and the real server-everything behind it (spawned over stdio
 // per session, or one streamableHttp server), all on 127.0.0.1 with ephemeral ports.
+import { MemoryCounters } from "../../src/proxy/counters.js";
 import { type ChildProcess, spawn } from "node:child_process";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { createRequire } from "node:module";
@@ -14,7 +15,7 @@ import {
   LATEST_PROTOCOL_VERSION,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { compile, createState } from "../../src/engine/index.js";
+import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { serveHttp } from "../../src/proxy/http.js";
 import { MemoryStore } from "./memory-store.js";
@@ -76,7 +77,7 @@ async function startProxy(o: StartOptions = {}) {
       }),
     compiled,
     policyHash: loaded.hash,
-    state: createState(compiled),
+    counters: new MemoryCounters(compiled),
     mode: "enforce",
     store,
     redactor: { redact: (v) => v },

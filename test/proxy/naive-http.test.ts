@@ -1,10 +1,11 @@
 // Over Streamable HTTP, in front of the naive server fixture: a tools/call POSTed as a
 // notification (answered 202 by the transport) or with an array for a name never runs.
+import { MemoryCounters } from "../../src/proxy/counters.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { handle, type Ran } from "../../fixtures/servers/naive-server.mjs";
-import { compile, createState } from "../../src/engine/index.js";
+import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { serveHttp, type HttpProxy } from "../../src/proxy/http.js";
 import { MemoryStore } from "./memory-store.js";
@@ -36,7 +37,7 @@ async function startNaive(store = new MemoryStore()): Promise<{ ran: Ran[]; url:
     },
     compiled,
     policyHash: "h",
-    state: createState(compiled),
+    counters: new MemoryCounters(compiled),
     mode: "enforce",
     store,
     redactor: { redact: (v) => v },

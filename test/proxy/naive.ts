@@ -1,10 +1,11 @@
 // The relay in process between raw agent bytes (the real stdio transport over in-memory pipes)
 // and the naive server fixture, which runs whatever tools/call reaches it.
+import { MemoryCounters } from "../../src/proxy/counters.js";
 import { PassThrough } from "node:stream";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { handle, type Ran } from "../../fixtures/servers/naive-server.mjs";
-import { compile, createState } from "../../src/engine/index.js";
+import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { relay } from "../../src/proxy/relay.js";
 import { StdioAgentTransport } from "../../src/proxy/stdio.js";
@@ -65,7 +66,7 @@ export async function naiveRig(
     client: new StdioAgentTransport(stdin, stdout),
     server: proxyEnd,
     compiled,
-    state: createState(compiled),
+    counters: new MemoryCounters(compiled),
     clock: { now: () => ++t },
     session: { id: "s1", identity: "agent-a" },
     mode: opts.mode ?? "enforce",

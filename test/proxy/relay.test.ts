@@ -1,5 +1,6 @@
 // The relay against the real reference server (server-everything over stdio), driven by the
 // SDK's real Client; only the agent's side of the wire is in memory.
+import { MemoryCounters } from "../../src/proxy/counters.js";
 import { createRequire } from "node:module";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -10,7 +11,7 @@ import {
   type ClientCapabilities,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { compile, createState } from "../../src/engine/index.js";
+import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { relay } from "../../src/proxy/relay.js";
 import type { Mode } from "../../src/store/types.js";
@@ -68,7 +69,7 @@ async function start(opts: {
     client: proxySide,
     server: upstream,
     compiled,
-    state: createState(compiled),
+    counters: new MemoryCounters(compiled),
     clock: { now: () => Date.now() },
     session: { id: "s1", identity: "agent-a" },
     mode: opts.mode ?? "enforce",

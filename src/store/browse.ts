@@ -1,9 +1,45 @@
 import { existsSync } from "node:fs";
 import type Database from "better-sqlite3";
-import type { LimitHit } from "../engine/index.js";
+import type {
+  Browser,
+  CallCounts,
+  CallDetail,
+  CallQuery,
+  CallRow,
+  DiffClass,
+  DiffQuery,
+  DiffRow,
+  Keyset,
+  MessageRow,
+  RunRow,
+  SessionQuery,
+  SessionRow,
+  SessionSort,
+} from "./browse-types.js";
+import { connect, guard, recordingVersion } from "./connection.js";
 import { StoreError } from "./errors.js";
-import { connect, guard, recordingVersion, SCHEMA_VERSION, type StoredRun } from "./sqlite.js";
-import type { ApprovalAnswer, CallOutcome, Direction, Mode, TransportKind } from "./types.js";
+import { SCHEMA_VERSION } from "./migrations/index.js";
+import {
+  CALL_COLUMNS,
+  CALL_DETAIL_COLUMNS,
+  type CallDetailRaw,
+  type CallRaw,
+  DIFF_COLUMNS,
+  type DiffRaw,
+  type MessagePartRaw,
+  RUN_COLUMNS,
+  type RunRaw,
+  SESSION_COLUMNS,
+  type SessionRaw,
+  toCallDetail,
+  toCallRow,
+  toDiff,
+  toMessageRow,
+  toRun,
+  toSessionRow,
+} from "./rows.js";
+
+export * from "./browse-types.js";
 
 // Read-only queries for the terminal UI. Every list is read a page at a time by keyset: a page
 // starts after (or ends before) the last row seen, on an index, so the cost of a page does not
@@ -14,170 +50,6 @@ import type { ApprovalAnswer, CallOutcome, Direction, Mode, TransportKind } from
 const OLDEST_SCHEMA = 3;
 
 type Db = Database.Database;
-
-/** Reads a list page by page: rows after a row, or before one, in the list's own order. */
-export interface Keyset<T> {
-  /** Up to n rows that follow `row` (from the first when null), in list order. */
-  after(row: T | null, n: number): T[];
-  /** Up to n rows that precede `row` (the last n when null), in list order. */
-  before(row: T | null, n: number): T[];
-}
-
-export const SESSION_SORTS = ["newest", "oldest", "identity", "longest"] as const;
-export type SessionSort = (typeof SESSION_SORTS)[number];
-
-export interface SessionQuery {
-  sort: SessionSort;
-  /** Text that the id, identity, client or server name contains (any case); "" for all. */
-  filter: string;
-}
-
-export interface SessionRow {
-  /** SQLite's rowid: the tie-breaker that makes every sort order total. */
-  rowid: number;
-  id: string;
-  identity: string;
-  transport: TransportKind;
-  mode: Mode;
-  policyHash: string;
-  startedAt: number;
-  endedAt: number | null;
-  endReason: string | null;
-  /** The client's and server's names (and versions) from the initialize handshake. */
-  client: string | null;
-  server: string | null;
-  protocolVersion: string | null;
-}
-
-/** A session's decisions so far, counted over [0, lastSeq]. */
-export interface CallCounts {
-  calls: number;
-  denied: number;
-  rateLimited: number;
-  approvals: number;
-  /** The seq of the last call counted, or -1 when none was. */
-  lastSeq: number;
-}
-
-export interface CallQuery {
-  session: string;
-  /** Text that the tool, decision, code or rule contains (any case); "" for all. */
-  filter: string;
-}
-
-/** A call as a list shows it. */
-export interface CallRow {
-  id: number;
-  session: string;
-  seq: number;
-  ts: number;
-  identity: string;
-  tool: string;
-  decision: string;
-  code: string;
-  rule: string | null;
-  retryAfterMs: number | null;
-  limit: LimitHit | null;
-  inexact: boolean;
-  approval: ApprovalAnswer | null;
-  outcome: CallOutcome["outcome"] | null;
-  latencyMs: number | null;
-}
-
-/** Everything recorded about one call. */
-export interface CallDetail extends CallRow {
-  jsonrpcId: string;
-  mode: Mode;
-  reason: string | null;
-  arguments: unknown;
-}
-
-export interface MessageRow {
-  seq: number;
-  ts: number;
-  direction: Direction;
-  method: string | null;
-  jsonrpcId: string | null;
-  /** The message parsed, or its text when it was cut for size (see `cut`). */
-  body: unknown;
-  /** The message is longer than was read: `body` holds its first characters as text. */
-  cut: boolean;
-  /** The stored message's length in characters. */
-  length: number;
-}
-
-/** A saved run, as the store's reader gives it too. */
-export type RunRow = StoredRun;
-
-export const DIFF_CLASSES = ["all", "tightened", "loosened", "changed", "inexact"] as const;
-export type DiffClass = (typeof DIFF_CLASSES)[number];
-
-export interface DiffQuery {
-  run: number;
-  /** A change class, or "inexact" for every inexact result, or "all". */
-  class: DiffClass;
-  /** Text the tool or identity contains; `tool:X` or `identity:X` look at one of them. */
-  filter: string;
-}
-
-export interface DecisionSide {
-  decision: string;
-  code: string;
-  rule: string | null;
-}
-
-/** One call of a saved run whose decision changed, or was inexact. */
-export interface DiffRow {
-  run: number;
-  call: number;
-  class: "tightened" | "loosened" | "changed" | null;
-  old: DecisionSide;
-  new: DecisionSide & { reason: string | null; retryAfterMs: number | null };
-  counterfactual: boolean;
-  inexact: boolean;
-  /** From the call; null when the run names a call this file does not hold. */
-  session: string | null;
-  seq: number | null;
-  ts: number | null;
-  identity: string | null;
-  tool: string | null;
-}
-
-/** What the terminal UI reads a recording through. */
-export interface Browser {
-  readonly file: string;
-  /** How many sessions the recording holds (matching `filter`, if given). */
-  sessionCount(filter?: string): number;
-  sessions(q: SessionQuery): Keyset<SessionRow>;
-  session(id: string): SessionRow | null;
-  /**
-   * Count up to `limit` of a session's calls after seq `afterSeq`, on calls_by_session: the
-   * caller counts a large session in slices, so no single query holds the UI for long.
-   */
-  countCalls(session: string, afterSeq: number, limit: number): CallCounts;
-  calls(q: CallQuery): Keyset<CallRow>;
-  call(id: number): CallDetail | null;
-  /** The answer to a call (same JSON-RPC id, later in its session), looking at most `within` messages ahead. */
-  answer(call: CallDetail, within?: number): MessageRow | null;
-  /** A session's messages with seq in [from, to], at most `limit`, bodies cut at `maxChars`. */
-  messages(
-    session: string,
-    from: number,
-    to: number,
-    limit: number,
-    maxChars?: number,
-  ): MessageRow[];
-  /** A policy's text by its hash, or null. */
-  policy(hash: string): string | null;
-  runCount(): number;
-  runs(): Keyset<RunRow>;
-  run(id: number): RunRow | null;
-  diffs(q: DiffQuery): Keyset<DiffRow>;
-  /** How many results a run holds in a class ("all": every one), on its indexes. */
-  diffCount(run: number, cls: DiffClass): number;
-  diff(run: number, call: number): DiffRow | null;
-  close(): void;
-}
 
 /**
  * Open a recording for browsing, read-only. Throws StoreError: store_missing, store_corrupt,
@@ -202,222 +74,6 @@ export function openBrowser(file: string): Browser {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rows
-
-type SessionRaw = [
-  rowid: number,
-  id: string,
-  identity: string,
-  transport: TransportKind,
-  mode: Mode,
-  policyHash: string,
-  startedAt: number,
-  endedAt: number | null,
-  endReason: string | null,
-  clientInfo: string | null,
-  serverInfo: string | null,
-  protocolVersion: string | null,
-];
-
-const SESSION_COLUMNS =
-  "rowid, id, identity, transport, mode, policy_hash, started_at, ended_at, end_reason, " +
-  "client_info, server_info, protocol_version";
-
-/** `name version` from a client or server info object, tolerating anything. */
-function peerName(text: string | null): string | null {
-  if (text === null) return null;
-  try {
-    const info = JSON.parse(text) as { name?: unknown; version?: unknown } | null;
-    if (info === null || typeof info !== "object" || typeof info.name !== "string") return null;
-    return typeof info.version === "string" ? `${info.name} ${info.version}` : info.name;
-  } catch {
-    return null;
-  }
-}
-
-function toSession(r: SessionRaw): SessionRow {
-  return {
-    rowid: r[0],
-    id: r[1],
-    identity: r[2],
-    transport: r[3],
-    mode: r[4],
-    policyHash: r[5],
-    startedAt: r[6],
-    endedAt: r[7],
-    endReason: r[8],
-    client: peerName(r[9]),
-    server: peerName(r[10]),
-    protocolVersion: r[11],
-  };
-}
-
-type CallRaw = [
-  id: number,
-  session: string,
-  seq: number,
-  ts: number,
-  identity: string,
-  tool: string,
-  decision: string,
-  code: string,
-  rule: string | null,
-  retryAfterMs: number | null,
-  limitJson: string | null,
-  inexact: number,
-  approval: ApprovalAnswer | null,
-  outcome: CallOutcome["outcome"] | null,
-  latencyMs: number | null,
-];
-
-const CALL_COLUMNS =
-  "id, session, seq, ts, identity, tool, decision, code, rule, retry_after_ms, limit_json, " +
-  "inexact, approval, outcome, latency_ms";
-
-function parseLimit(text: string | null): LimitHit | null {
-  if (text === null) return null;
-  try {
-    const v = JSON.parse(text) as LimitHit | null;
-    return v !== null && typeof v === "object" ? v : null;
-  } catch {
-    return null;
-  }
-}
-
-function toCall(r: CallRaw): CallRow {
-  return {
-    id: r[0],
-    session: r[1],
-    seq: r[2],
-    ts: r[3],
-    identity: r[4],
-    tool: r[5],
-    decision: r[6],
-    code: r[7],
-    rule: r[8],
-    retryAfterMs: r[9],
-    limit: parseLimit(r[10]),
-    inexact: r[11] !== 0,
-    approval: r[12],
-    outcome: r[13],
-    latencyMs: r[14],
-  };
-}
-
-type MessageRaw = [
-  seq: number,
-  ts: number,
-  direction: number,
-  method: string | null,
-  jsonrpcId: string | null,
-  body: string,
-  length: number,
-];
-
-const DIRECTIONS: readonly Direction[] = [
-  "client_to_server",
-  "server_to_client",
-  "proxy_to_client",
-  "proxy_to_server",
-];
-
-function toMessage(r: MessageRaw): MessageRow {
-  const cut = r[6] > r[5].length;
-  let body: unknown = r[5];
-  if (!cut) {
-    try {
-      body = JSON.parse(r[5]);
-    } catch {
-      // Stored as text that is not JSON: show it as it is.
-    }
-  }
-  return {
-    seq: r[0],
-    ts: r[1],
-    direction: DIRECTIONS[r[2]] ?? "client_to_server",
-    method: r[3],
-    jsonrpcId: r[4],
-    body,
-    cut,
-    length: r[6],
-  };
-}
-
-type RunRaw = [
-  id: number,
-  createdAt: number,
-  policyHash: string,
-  policyPath: string,
-  baselineHash: string | null,
-  baselinePath: string | null,
-  options: string,
-  calls: number,
-  sessions: number,
-  tightened: number,
-  loosened: number,
-  changed: number,
-  counterfactual: number,
-  inexact: number,
-  gateFailed: number,
-];
-
-const RUN_COLUMNS =
-  "id, created_at, policy_hash, policy_path, baseline_hash, baseline_path, options, calls, " +
-  "sessions, tightened, loosened, changed, counterfactual, inexact, gate_failed";
-
-function toRun(r: RunRaw): RunRow {
-  let options: unknown = r[6];
-  try {
-    options = JSON.parse(r[6]);
-  } catch {
-    // Keep the text.
-  }
-  return {
-    id: r[0],
-    createdAt: r[1],
-    policyHash: r[2],
-    policyPath: r[3],
-    baselineHash: r[4],
-    baselinePath: r[5],
-    options,
-    calls: r[7],
-    sessions: r[8],
-    tightened: r[9],
-    loosened: r[10],
-    changed: r[11],
-    counterfactual: r[12],
-    inexact: r[13],
-    gateFailed: r[14] !== 0,
-  };
-}
-
-type DiffRaw = [
-  run: number,
-  call: number,
-  cls: DiffRow["class"],
-  oldDecision: string,
-  oldCode: string,
-  oldRule: string | null,
-  newDecision: string,
-  newCode: string,
-  newRule: string | null,
-  newReason: string | null,
-  newRetry: number | null,
-  counterfactual: number,
-  inexact: number,
-  session: string | null,
-  seq: number | null,
-  ts: number | null,
-  identity: string | null,
-  tool: string | null,
-];
-
-const DIFF_COLUMNS =
-  "r.run, r.call, r.class, o.old_decision, o.old_code, o.old_rule, o.new_decision, o.new_code, " +
-  "o.new_rule, o.new_reason, r.new_retry_after_ms, r.counterfactual, r.inexact, " +
-  "c.session, c.seq, c.ts, c.identity, c.tool";
-
 /**
  * A run's results (r) with their outcomes (o) and calls (c). From schema 5 the outcomes are a
  * table of their own. Before, they were run_results' own columns, read as they are (the
@@ -430,23 +86,6 @@ function diffSource(version: number, byClass: boolean): string {
       ? "JOIN run_outcomes o ON o.run = r.run AND o.id = r.outcome"
       : "JOIN run_results o ON o.run = r.run AND o.call = r.call";
   return `${results} ${outcomes} LEFT JOIN calls c ON c.id = r.call`;
-}
-
-function toDiff(r: DiffRaw): DiffRow {
-  return {
-    run: r[0],
-    call: r[1],
-    class: r[2],
-    old: { decision: r[3], code: r[4], rule: r[5] },
-    new: { decision: r[6], code: r[7], rule: r[8], reason: r[9], retryAfterMs: r[10] },
-    counterfactual: r[11] !== 0,
-    inexact: r[12] !== 0,
-    session: r[13],
-    seq: r[14],
-    ts: r[15],
-    identity: r[16],
-    tool: r[17],
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,12 +215,10 @@ class SqliteBrowser implements Browser {
       )
       .raw();
     this.callStmt = db
-      .prepare<[number], [...CallRaw, string, Mode, string | null, string | null]>(
-        `SELECT ${CALL_COLUMNS}, jsonrpc_id, mode, reason, arguments FROM calls WHERE id = ?`,
-      )
+      .prepare<[number], CallDetailRaw>(`SELECT ${CALL_DETAIL_COLUMNS} FROM calls WHERE id = ?`)
       .raw();
     this.answerStmt = db
-      .prepare<[string, string, number, number, string], MessageRaw>(
+      .prepare<[string, string, number, number, string], MessagePartRaw>(
         // The inner read leaves the bodies alone (the last column: SQLite stops before it), so
         // looking thousands of messages ahead costs little.
         `SELECT seq, ts, direction, method, jsonrpc_id, substr(body, 1, 262144), length(body)
@@ -593,7 +230,7 @@ class SqliteBrowser implements Browser {
       )
       .raw();
     this.messagesStmt = db
-      .prepare<[number, string, number, number, number], MessageRaw>(
+      .prepare<[number, string, number, number, number], MessagePartRaw>(
         `SELECT seq, ts, direction, method, jsonrpc_id, substr(body, 1, ?), length(body)
          FROM messages WHERE session = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?`,
       )
@@ -645,14 +282,14 @@ class SqliteBrowser implements Browser {
         q.filter === "" ? [] : [`(${SESSION_FILTER})`],
         q.filter === "" ? [] : [like, like, like, like],
         SESSION_ORDERS[q.sort],
-        toSession,
+        toSessionRow,
       );
     });
   }
 
   session(id: string): SessionRow | null {
     const raw = this.read(() => this.sessionByIdStmt.get(id));
-    return raw === undefined ? null : toSession(raw);
+    return raw === undefined ? null : toSessionRow(raw);
   }
 
   countCalls(session: string, afterSeq: number, limit: number): CallCounts {
@@ -679,37 +316,21 @@ class SqliteBrowser implements Browser {
         where,
         params,
         { terms: ["seq"], desc: false, key: (r) => [r.seq] },
-        toCall,
+        toCallRow,
       );
     });
   }
 
   call(id: number): CallDetail | null {
     const r = this.read(() => this.callStmt.get(id));
-    if (r === undefined) return null;
-    let args: unknown = undefined;
-    const text = r[18];
-    if (text !== null) {
-      try {
-        args = JSON.parse(text);
-      } catch {
-        args = text;
-      }
-    }
-    return {
-      ...toCall(r.slice(0, 15) as CallRaw),
-      jsonrpcId: r[15],
-      mode: r[16],
-      reason: r[17],
-      arguments: args,
-    };
+    return r === undefined ? null : toCallDetail(r);
   }
 
   answer(call: CallDetail, within = 5000): MessageRow | null {
     const r = this.read(() =>
       this.answerStmt.get(call.session, call.session, call.seq, within, call.jsonrpcId),
     );
-    return r === undefined ? null : toMessage(r);
+    return r === undefined ? null : toMessageRow(r);
   }
 
   messages(
@@ -720,7 +341,7 @@ class SqliteBrowser implements Browser {
     maxChars = 4000,
   ): MessageRow[] {
     return this.read(() => this.messagesStmt.all(maxChars, session, from, to, limit)).map(
-      toMessage,
+      toMessageRow,
     );
   }
 

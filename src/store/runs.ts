@@ -1,23 +1,15 @@
 import type { Worker } from "node:worker_threads";
 import { StoreError } from "./errors.js";
-import { SCHEMA_VERSION } from "./sqlite.js";
+import { SCHEMA_VERSION } from "./migrations/index.js";
+import type { Outcome, SavedReply, WireError, WriterReply, WriterRequest } from "./protocol.js";
 import { startThread } from "./threads.js";
-import type { ResultClass, RunCounts } from "./types.js";
+import type { ResultClass, RunRecord } from "./types.js";
+
+export type { RunRecord } from "./types.js";
 
 // Saved replay runs (runs, run_outcomes and run_results). A run is written into every recording it
 // read, by a RunWriter on a thread of its own while the replay runs, and committed once the
 // reading is over; a run that fails halfway leaves nothing behind.
-
-/** A replay run as saved: what was replayed under what, and what came out. */
-export interface RunRecord extends RunCounts {
-  createdAt: number;
-  /** The candidate policy: its sha256, the path it was given as, and its text. */
-  policy: { hash: string; path: string; text: string };
-  /** The baseline policy, or null when the run compared with the recorded decisions. */
-  baseline: { hash: string; path: string; text: string } | null;
-  /** The filters, --fail-on, the source files: anything JSON. */
-  options: unknown;
-}
 
 /** One call of a run that changed or was inexact (a call without one kept its decision). */
 export interface RunResultRecord {
@@ -49,7 +41,7 @@ const CLOSE_TIMEOUT_MS = 10_000;
 
 /**
  * Saves one replay run into each recording it reads, on a thread of its own (see
- * run-worker.ts). add() the results during the replay, write() when the reading is over, then
+ * run.worker.ts). add() the results during the replay, write() when the reading is over, then
  * save() (the commit waits for the readers), or close() to save nothing. Until the commit
  * nothing is visible, and a process that dies leaves the recordings as they were.
  */
@@ -64,7 +56,7 @@ export class RunWriter {
    */
   private readonly outcomeIds: OutcomeTree = new Map();
   private outcomeCount = 0;
-  private newOutcomes: (string | null)[][] = [];
+  private newOutcomes: Outcome[] = [];
   private readonly counts: number[] = [];
   private exited = false;
   private readonly exit: Promise<void>;
@@ -79,7 +71,7 @@ export class RunWriter {
     held = HELD_ROWS,
   ) {
     this.worker = startThread("writer");
-    this.worker.postMessage({ start: { files, held, schemaVersion: SCHEMA_VERSION } });
+    this.post({ type: "start", files, held, schemaVersion: SCHEMA_VERSION });
     this.exit = new Promise((resolve) => {
       this.worker.once("exit", () => {
         this.exited = true;
@@ -144,7 +136,9 @@ export class RunWriter {
     this.send();
     let saved: SavedReply[];
     try {
-      saved = await this.request<SavedReply[]>({ finish: runs }, (m) => m.saved);
+      saved = await this.request<SavedReply[]>({ type: "finish", runs }, (m) =>
+        m.type === "saved" ? m.saved : undefined,
+      );
       // The thread closed its files before answering and ends on its own: no need to wait.
       this.answered = true;
     } catch (err) {
@@ -164,28 +158,30 @@ export class RunWriter {
    */
   write(): void {
     this.send();
-    this.worker.postMessage({ write: true });
+    this.post({ type: "write" });
   }
 
   /** Send the results added so far; resolves once the thread has written them (or failed to). */
   async flush(): Promise<void> {
     this.send();
     const ping = ++this.pings;
-    await this.request({ ping }, (m) => (m.pong === ping ? true : undefined));
+    await this.request({ type: "ping", n: ping }, (m) =>
+      m.type === "pong" && m.n === ping ? true : undefined,
+    );
   }
 
   /** Save nothing (rolling back what was written) and end the thread; waits for it. */
   async close(): Promise<void> {
     if (this.exited || this.answered) return;
     this.worker.ref();
-    this.worker.postMessage({ close: true });
+    this.post({ type: "close" });
     const timer = setTimeout(() => void this.worker.terminate(), CLOSE_TIMEOUT_MS);
     await this.exit;
     clearTimeout(timer);
   }
 
   /** Post `message` and wait for the thread's answer to it, which `pick` recognises. */
-  private request<T>(message: object, pick: (m: Reply) => T | undefined): Promise<T> {
+  private request<T>(message: WriterRequest, pick: (m: WriterReply) => T | undefined): Promise<T> {
     if (this.exited) return Promise.reject(this.failure ?? new Error("the writer thread ended"));
     const worker = this.worker;
     worker.ref();
@@ -195,7 +191,7 @@ export class RunWriter {
         worker.off("exit", onExit);
         worker.unref();
       };
-      const onMessage = (m: Reply): void => {
+      const onMessage = (m: WriterReply): void => {
         const v = pick(m);
         if (v === undefined) return;
         done();
@@ -207,14 +203,18 @@ export class RunWriter {
       };
       worker.on("message", onMessage);
       worker.on("exit", onExit);
-      worker.postMessage(message);
+      this.post(message);
     });
+  }
+
+  private post(m: WriterRequest, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(m, transfer);
   }
 
   private send(): void {
     if (this.pending === 0) return;
     const rows = this.pending === BATCH_ROWS ? this.rows : this.rows.slice(0, this.pending * 5);
-    this.worker.postMessage({ outcomes: this.newOutcomes, rows }, [rows.buffer]);
+    this.post({ type: "rows", outcomes: this.newOutcomes, rows }, [rows.buffer]);
     this.rows = new Float64Array(BATCH_ROWS * 5);
     this.newOutcomes = [];
     this.pending = 0;
@@ -228,18 +228,6 @@ function branch(tree: OutcomeTree, key: string | null): OutcomeTree {
   let next = tree.get(key) as OutcomeTree | undefined;
   if (next === undefined) tree.set(key, (next = new Map()));
   return next;
-}
-
-type SavedReply = { id: number } | { error: WireError } | null;
-
-interface Reply {
-  saved?: SavedReply[];
-  pong?: number;
-}
-
-interface WireError {
-  code: string;
-  message: string;
 }
 
 const wireError = (err: unknown): WireError => ({

@@ -5,19 +5,20 @@ import {
   type Worker,
 } from "node:worker_threads";
 import { StoreError } from "./errors.js";
-import { openStoreReadOnly, type ReadOpenOptions } from "./sqlite.js";
+import { openStoreReadOnly, type ReadOpenOptions } from "./open.js";
+import {
+  APPROVALS,
+  type CallKey,
+  EXITING,
+  type Page,
+  type ReaderMessage,
+  type ReadWork,
+  SIGNAL,
+} from "./protocol.js";
 import { startThread } from "./threads.js";
 import type { ApprovalAnswer, CallQuery } from "./types.js";
 
-/** A call's repetitive fields, shared by every row that has the same ones. */
-export type CallKey = readonly [
-  session: string,
-  identity: string,
-  tool: string,
-  decision: string,
-  code: string,
-  rule: string | null,
-];
+export type { CallKey } from "./protocol.js";
 
 /**
  * The row a stream is at. One object, updated in place as the stream moves on: copy what you
@@ -46,31 +47,6 @@ export class CallCursor {
   }
 }
 
-interface Page {
-  n: number;
-  /** Per row: id, ts, retry_after_ms (NaN for none). */
-  nums: Float64Array;
-  keys: Int32Array;
-  approvals: Uint8Array;
-  /** Per row: where its arguments are in `text`; start -1 for none. */
-  spans: Int32Array | null;
-  text: string | null;
-  newKeys: CallKey[];
-}
-
-type WorkerMessage =
-  | { file: number; page: Page }
-  | { file: number; done: true }
-  | { file: number; error: { code: string; message: string } }
-  | { closed: true };
-
-const APPROVALS: (ApprovalAnswer | null)[] = [
-  null,
-  "approved",
-  "rejected",
-  "timeout",
-  "unavailable",
-];
 // The arguments come last: everything after the fifth separator is theirs, whatever it holds.
 const ROW_TEXT = (withArgs: boolean): string =>
   "concat_ws(char(31), id, ts, ifnull(retry_after_ms, ''), ifnull(approval, ''), " +
@@ -161,49 +137,48 @@ class ReaderThread {
     pageRows: number,
   ) {
     const channel = new MessageChannel();
-    const shared = new SharedArrayBuffer(4 * (4 + totalParts));
+    const shared = new SharedArrayBuffer(4 * (SIGNAL.TAKEN + totalParts));
     this.signal = new Int32Array(shared);
     this.port = channel.port1;
     // A thread that dies says so through the signal.
     this.worker = startThread("reader");
-    this.worker.postMessage(
-      {
-        port: channel.port2,
-        signal: shared,
-        ahead: AHEAD,
-        files: parts.map((p) => ({
-          file: p.file,
-          index: p.index,
-          pageRows,
-          withArgs,
-          everyRow: isUnfiltered(query),
-          ...callsSql(query, withArgs),
-        })),
-      },
-      [channel.port2],
-    );
+    const work: ReadWork = {
+      type: "read",
+      port: channel.port2,
+      signal: shared,
+      ahead: AHEAD,
+      files: parts.map((p) => ({
+        file: p.file,
+        index: p.index,
+        pageRows,
+        withArgs,
+        everyRow: isUnfiltered(query),
+        ...callsSql(query, withArgs),
+      })),
+    };
+    this.worker.postMessage(work, [channel.port2]);
   }
 
   /** The main thread took a page of `file`: the thread may read one more of it. */
   taken(file: number): void {
-    const before = Atomics.add(this.signal, 4 + file, 1);
+    const before = Atomics.add(this.signal, SIGNAL.TAKEN + file, 1);
     if ((before + 1) % WAKE_EVERY === 0) this.wake();
   }
 
   /** The thread's next message, waiting for it (the main thread has nothing else to do). */
-  receive(): WorkerMessage {
+  receive(): ReaderMessage {
     for (;;) {
-      const seen = Atomics.load(this.signal, 0);
+      const seen = Atomics.load(this.signal, SIGNAL.POSTED);
       const m = receiveMessageOnPort(this.port);
-      if (m) return m.message as WorkerMessage;
-      const state = Atomics.load(this.signal, 1);
-      if (state === 2 || (state === 0 && Date.now() - this.started > START_TIMEOUT_MS)) {
+      if (m) return m.message as ReaderMessage;
+      const state = Atomics.load(this.signal, SIGNAL.STATE);
+      if (state === EXITING || (state === 0 && Date.now() - this.started > START_TIMEOUT_MS)) {
         const last = receiveMessageOnPort(this.port);
-        if (last) return last.message as WorkerMessage;
+        if (last) return last.message as ReaderMessage;
         const file = this.parts[0]?.file ?? "";
         throw new StoreError("store_io", file, `${file}: the reader thread stopped unexpectedly`);
       }
-      Atomics.wait(this.signal, 0, seen, 1000);
+      Atomics.wait(this.signal, SIGNAL.POSTED, seen, 1000);
     }
   }
 
@@ -211,13 +186,13 @@ class ReaderThread {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    Atomics.store(this.signal, 3, 1);
+    Atomics.store(this.signal, SIGNAL.CLOSE, 1);
     this.wake();
     const deadline = Date.now() + 5000;
     try {
       while (Date.now() < deadline) {
         const m = this.receive();
-        if ("closed" in m) return;
+        if (m.type === "closed") return;
       }
     } catch {
       // Gone already: its transactions ended with it.
@@ -225,8 +200,8 @@ class ReaderThread {
   }
 
   private wake(): void {
-    Atomics.add(this.signal, 2, 1);
-    Atomics.notify(this.signal, 2);
+    Atomics.add(this.signal, SIGNAL.WAKE, 1);
+    Atomics.notify(this.signal, SIGNAL.WAKE);
   }
 }
 
@@ -242,16 +217,16 @@ class Source {
     readonly index: number,
     readonly file: string,
     private readonly thread: ReaderThread,
-    private readonly route: (m: WorkerMessage) => void,
+    private readonly route: (m: ReaderMessage) => void,
     private readonly intern: (s: string) => string,
   ) {}
 
-  accept(m: WorkerMessage): void {
-    if ("page" in m) {
+  accept(m: ReaderMessage): void {
+    if (m.type === "page") {
       this.queue.push(m.page);
-    } else if ("done" in m) {
+    } else if (m.type === "done") {
       this.finished = true;
-    } else if ("error" in m) {
+    } else if (m.type === "error") {
       this.finished = true;
       throw readError(this.file, m.error);
     }
@@ -345,8 +320,8 @@ export class CallStream {
         const mine = parts.filter((p) => p.index % threadCount === t);
         this.threads.push(new ReaderThread(mine, parts.length, query, withArgs, pageRows));
       }
-      const route = (m: WorkerMessage): void => {
-        if ("file" in m) this.sources[m.file]!.accept(m);
+      const route = (m: ReaderMessage): void => {
+        if (m.type !== "closed") this.sources[m.file]!.accept(m);
       };
       const intern = interner();
       for (const p of parts) {
@@ -438,7 +413,7 @@ function load(c: CallCursor, s: Source, p: Page, i: number): void {
   c.keyId = p.keys[i]!;
   c.keys = s.keys;
   c.retryAfterMs = Number.isNaN(retry) ? null : retry;
-  c.approval = APPROVALS[p.approvals[i]!] ?? null;
+  c.approval = (APPROVALS[p.approvals[i]!] ?? null) as ApprovalAnswer | null;
   if (p.spans !== null && p.spans[i * 2]! >= 0) {
     c.argsText = p.text!;
     c.argsStart = p.spans[i * 2]!;

@@ -1,17 +1,15 @@
-import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import { READ_WORKER_SOURCE } from "./read-worker.js";
-import { RUN_WORKER_SOURCE } from "./run-worker.js";
+import { workerUrl } from "./worker-url.js";
 
-// The store's threads: readers (read-worker.ts) and run writers (run-worker.ts). A thread takes
+// The store's threads: readers (read.worker.ts) and run writers (run.worker.ts). A thread takes
 // about 0.1 s from its start to its first page (Node's bootstrap, loading better-sqlite3),
 // while the main thread of a replay spends longer loading the CLI's modules and the policy. So
 // a command that will read recordings starts its threads first (warmThreads), and each thread
 // gets its work as its first message, whenever that is ready.
 
-const SOURCES = { reader: READ_WORKER_SOURCE, writer: RUN_WORKER_SOURCE };
+const WORKERS = { reader: "read.worker", writer: "run.worker" } as const;
 
-export type ThreadKind = keyof typeof SOURCES;
+export type ThreadKind = keyof typeof WORKERS;
 
 const idle: Record<ThreadKind, Worker[]> = { reader: [], writer: [] };
 
@@ -40,9 +38,7 @@ export async function endIdleThreads(): Promise<void> {
 }
 
 function spawn(kind: ThreadKind): Worker {
-  const worker = new Worker(SOURCES[kind], {
-    eval: true,
-    workerData: { module: createRequire(import.meta.url).resolve("better-sqlite3") },
+  const worker = new Worker(workerUrl(WORKERS[kind]), {
     stdout: true,
     stderr: true,
   });

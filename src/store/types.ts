@@ -170,3 +170,139 @@ export interface RunCounts {
   inexact: number;
   gateFailed: boolean;
 }
+
+/** A replay run as saved: what was replayed under what, and what came out. */
+export interface RunRecord extends RunCounts {
+  createdAt: number;
+  /** The candidate policy: its sha256, the path it was given as, and its text. */
+  policy: { hash: string; path: string; text: string };
+  /** The baseline policy, or null when the run compared with the recorded decisions. */
+  baseline: { hash: string; path: string; text: string } | null;
+  /** The filters, --fail-on, the source files: anything JSON. */
+  options: unknown;
+}
+
+// What a recording reads back as (reader.ts, rows.ts).
+
+/** A session as read back. */
+export interface StoredSession {
+  id: string;
+  identity: string;
+  transport: TransportKind;
+  mode: Mode;
+  policyHash: string;
+  startedAt: number;
+  endedAt: number | null;
+  endReason: string | null;
+  clientInfo: unknown;
+  serverInfo: unknown;
+  protocolVersion: string | null;
+}
+
+/** A message as read back. */
+export interface StoredMessage {
+  session: string;
+  seq: number;
+  ts: number;
+  direction: Direction;
+  method: string | null;
+  jsonrpcId: string | null;
+  message: unknown;
+}
+
+/** A call as read back, with everything recorded about it (a StoredCall and more). */
+export interface RecordedCall extends StoredCall {
+  seq: number;
+  jsonrpcId: string;
+  mode: Mode;
+  reason: string | null;
+  /** The rate limit that denied, as the engine described it (LimitHit), or null. */
+  limit: unknown;
+  inexact: boolean;
+  outcome: CallOutcome["outcome"] | null;
+  latencyMs: number | null;
+}
+
+/** A saved replay run as read back (see runs.ts for what is saved). */
+export interface StoredRun extends RunCounts {
+  id: number;
+  createdAt: number;
+  policyHash: string;
+  policyPath: string;
+  /** Null: the run compared with the recorded decisions. */
+  baselineHash: string | null;
+  baselinePath: string | null;
+  /** The filters, --fail-on and the source files, as saved (JSON). */
+  options: unknown;
+}
+
+/** One call of a saved run that changed or was inexact, with the call it is about. */
+export interface StoredRunResult {
+  /** The call's row id. */
+  call: number;
+  session: string;
+  identity: string;
+  ts: number;
+  tool: string;
+  /** Null: the call kept its decision but was inexact. */
+  class: ResultClass | null;
+  old: { decision: string; code: string; rule: string | null };
+  new: {
+    decision: string;
+    code: string;
+    rule: string | null;
+    reason: string | null;
+    retryAfterMs: number | null;
+  };
+  counterfactual: boolean;
+  inexact: boolean;
+}
+
+/** A page of a run's results: keyset by call id. */
+export interface RunResultsQuery {
+  /** Results after this call id (the last one of the previous page); from the first if absent. */
+  afterCall?: number;
+  /** At most this many (default 100). */
+  limit?: number;
+  /** Only this class; null: only the inexact calls that kept their decision. */
+  class?: ResultClass | null;
+}
+
+/** What replay and the terminal UI read a recording through. */
+export interface StoreReader {
+  readonly file: string;
+  /** Recorded calls in recorded order (ts, then arrival), streamed. */
+  calls(): IterableIterator<RecordedCall>;
+  /** Sessions by start time. */
+  sessions(): IterableIterator<StoredSession>;
+  /** One session's messages (or every message, by session then seq), in sequence order. */
+  messages(session?: string): IterableIterator<StoredMessage>;
+  /** A policy's text by its hash, or null if the recording does not hold it. */
+  policy(hash: string): string | null;
+  /**
+   * The server's answers to the agent's `tools/list` requests, by session then seq: for each
+   * request, the first later server_to_client response in its session with the same JSON-RPC id.
+   */
+  toolListAnswers(): IterableIterator<StoredMessage>;
+  /** The replay runs saved in this recording, newest first. */
+  listRuns(): StoredRun[];
+  /** One saved run, or null. */
+  getRun(id: number): StoredRun | null;
+  /** A run's results in call id order, a page at a time (keyset on the call id). */
+  runResults(runId: number, query?: RunResultsQuery): StoredRunResult[];
+  close(): void;
+}
+
+/** The read-write store the proxy records through; it can read back too. */
+export interface RecordingStore extends Store, StoreReader {
+  calls(): IterableIterator<RecordedCall>;
+  /**
+   * Run fn with every write it makes in one transaction: all commit together when it returns,
+   * none when it throws (a failed write throws too, instead of being reported and skipped).
+   * For bulk writers (import, generated recordings), not for the live proxy.
+   */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+  health(): StoreHealth;
+  lostWrites(session: string): number;
+}

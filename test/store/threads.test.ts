@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { WriterRequest } from "../../src/store/protocol.js";
 import { endIdleThreads, idleThreads, startThread, warmThreads } from "../../src/store/threads.js";
 import { SCHEMA_VERSION } from "../../src/store/sqlite.js";
 
@@ -16,8 +17,15 @@ describe("store threads started ahead of their work", () => {
     // Each waits for its work; a thread told to close ends.
     const ends = [exited(first), exited(second)];
     for (const w of [first, second]) {
-      w.postMessage({ start: { files: [], held: 1, schemaVersion: SCHEMA_VERSION } });
-      w.postMessage({ close: true });
+      const start: WriterRequest = {
+        type: "start",
+        files: [],
+        held: 1,
+        schemaVersion: SCHEMA_VERSION,
+      };
+      const close: WriterRequest = { type: "close" };
+      w.postMessage(start);
+      w.postMessage(close);
     }
     await Promise.all(ends);
   });

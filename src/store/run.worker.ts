@@ -1,3 +1,8 @@
+import { parentPort } from "node:worker_threads";
+import Database from "better-sqlite3";
+import type { Outcome, SavedReply, WireError, WriterReply, WriterRequest } from "./protocol.js";
+import type { RunRecord } from "./types.js";
+
 // The thread behind RunWriter (runs.ts): it saves a replay run's results into the recordings
 // it read, mostly while the main thread makes the report, so that saving costs the replay
 // little more than its commit.
@@ -5,7 +10,7 @@
 // Why a thread. Inserting the results is mostly SQLite's and better-sqlite3's work (binding,
 // B-trees): about 4 us a row bound one by one, 0.19 s for the 48,000 results of the
 // benchmark's million calls, on the main thread after the replay. Here it runs beside the
-// report instead. The results are held (up to HOLD) until the reading is over ({ write }):
+// report instead. The results are held (up to HOLD) until the reading is over ("write"):
 // written during the replay, their work competed with the replay's own threads for the two
 // cores and their caches (a saved run was 0.15 to 0.25 s slower than one not saved; measured).
 // Past HOLD they are written as they come, so memory stays bounded.
@@ -28,53 +33,56 @@
 // a run_results row holds its outcome's number (and its class, for the index by class), and
 // each outcome the file's results use is a run_outcomes row. Sixteen results a statement.
 //
-// Plain JavaScript evaluated in the worker (like the reader in read-worker.ts), so it runs the
-// same under the compiled build and under the test runner.
-//
-// Protocol. workerData: { module }. Messages in: first { start: { files, held, schemaVersion } }
-// (the thread may be started before its work is known: threads.ts); then { outcomes, rows }:
-// outcomes are new [class, old_decision, old_code, old_rule, new_decision, new_code, new_rule,
-// new_reason] tuples, numbered on from those sent before; rows is a Float64Array of [file,
-// call, outcome, retry_after_ms (NaN: none), flags (1 counterfactual, 2 inexact)] per result.
-// { write: true }: the reading is over, write what is held. { finish: [run | null per file] }
-// (null: not saved in that file), answered { saved: [{ id } | { error: { code, message } } |
-// null per file] }. { ping: n }, answered { pong: n } once everything sent before it is
-// written. { close: true }.
-// After { finish } or { close } the thread rolls back anything unsaved, closes its files and
-// ends.
+// Protocol: WriterRequest and WriterReply (protocol.ts). After "finish" or "close" the thread
+// rolls back anything unsaved, closes its files and ends.
 
-export const RUN_WORKER_SOURCE = String.raw`
-"use strict";
-const { parentPort, workerData } = require("node:worker_threads");
-
-const Database = require(workerData.module);
-// From the first message, { start }: the thread may be started before its work is known.
-let HELD = 0;
-let schemaVersion = 0;
 const BUSY_MS = 5000;
 /** Results a statement inserts. */
 const CHUNK = 16;
 /** A result's values as bound: call, outcome, class, new_retry_after_ms, flags as two. */
 const WIDTH = 6;
 const COLUMNS = "call, outcome, class, new_retry_after_ms, counterfactual, inexact";
-const VALUES = (n, lead) =>
-  "VALUES " + Array(n).fill("(" + lead + "?, ?, ?, ?, ?, ?)").join(", ");
+const VALUES = (n: number, lead: string): string =>
+  "VALUES " + Array<string>(n).fill(`(${lead}?, ?, ?, ?, ?, ?)`).join(", ");
 
-const outcomes = [];
+type Stmt = Database.Statement<unknown[], unknown>;
+type Param = string | number | null;
 
-// Per file, a mode: "new" (not opened yet), "early" (in its transaction), "deferred" (results
-// wait in temp.spill; the transaction comes at the end), "failed" (error says why; its rows
-// are dropped).
-let targets = [];
+/**
+ * One file to save into, in a mode: "new" (not opened yet), "early" (in its transaction),
+ * "deferred" (results wait in temp.spill; the transaction comes at the end), "failed" (error
+ * says why; its rows are dropped).
+ */
+interface Target {
+  file: string;
+  db: Database.Database | null;
+  mode: "new" | "early" | "deferred" | "failed";
+  error: WireError | null;
+  run: number;
+  held: number;
+  /** The outcomes this file's results use. */
+  used: Set<number>;
+  insertMany: Stmt | null;
+  insertOne: Stmt | null;
+  spillMany: Stmt | null;
+  spillOne: Stmt | null;
+  spilled: boolean;
+}
 
-function open(t, early) {
+// From the first message, "start": the thread may be started before its work is known.
+let HELD = 0;
+let schemaVersion = 0;
+let targets: Target[] = [];
+const outcomes: Outcome[] = [];
+
+function open(t: Target, early: boolean): void {
   const db = new Database(t.file, { fileMustExist: true, timeout: 0 });
   t.db = db;
-  const version = db.pragma("user_version", { simple: true });
+  const version = db.pragma("user_version", { simple: true }) as number;
   if (version !== schemaVersion) {
-    const err = new Error("schema version " + version + ", expected " + schemaVersion);
-    err.code = "schema_version";
-    throw err;
+    throw Object.assign(new Error(`schema version ${version}, expected ${schemaVersion}`), {
+      code: "schema_version",
+    });
   }
   db.pragma("temp_store = FILE");
   // Room for the held rows' pages: past the cache SQLite would try to write them to the file,
@@ -86,7 +94,7 @@ function open(t, early) {
     try {
       db.exec("BEGIN IMMEDIATE");
     } catch (err) {
-      if (err.code !== "SQLITE_BUSY") throw err;
+      if ((err as { code?: unknown }).code !== "SQLITE_BUSY") throw err;
     }
   }
   if (db.inTransaction) {
@@ -101,8 +109,8 @@ function open(t, early) {
         .run().lastInsertRowid,
     );
     // The run's id is known now: written into the statements, not bound with every result.
-    const insert = (n) =>
-      db.prepare("INSERT INTO run_results (run, " + COLUMNS + ") " + VALUES(n, t.run + ", "));
+    const insert = (n: number): Stmt =>
+      db.prepare(`INSERT INTO run_results (run, ${COLUMNS}) ${VALUES(n, `${t.run}, `)}`);
     t.insertMany = insert(CHUNK);
     t.insertOne = insert(1);
     t.mode = "early";
@@ -112,44 +120,44 @@ function open(t, early) {
 }
 
 /** Insert params (WIDTH a result), CHUNK results a statement. */
-function insertAll(many, one, params) {
+function insertAll(many: Stmt, one: Stmt, params: Param[]): void {
   const width = WIDTH * CHUNK;
-  const chunk = new Array(width);
+  const chunk = new Array<Param>(width);
   let i = 0;
   for (; i + width <= params.length; i += width) {
-    for (let k = 0; k < width; k++) chunk[k] = params[i + k];
+    for (let k = 0; k < width; k++) chunk[k] = params[i + k]!;
     many.run(chunk);
   }
   for (; i < params.length; i += WIDTH) one.run(params.slice(i, i + WIDTH));
 }
 
-function spill(t, params) {
-  const db = t.db;
+function spill(t: Target, params: Param[]): void {
+  const db = t.db!;
   if (!t.spilled) {
-    db.exec("CREATE TEMP TABLE spill (" + COLUMNS + ")");
-    t.spillMany = db.prepare("INSERT INTO temp.spill " + VALUES(CHUNK, ""));
-    t.spillOne = db.prepare("INSERT INTO temp.spill " + VALUES(1, ""));
+    db.exec(`CREATE TEMP TABLE spill (${COLUMNS})`);
+    t.spillMany = db.prepare(`INSERT INTO temp.spill ${VALUES(CHUNK, "")}`);
+    t.spillOne = db.prepare(`INSERT INTO temp.spill ${VALUES(1, "")}`);
     t.spilled = true;
   }
-  const write = () => insertAll(t.spillMany, t.spillOne, params);
+  const write = (): void => insertAll(t.spillMany!, t.spillOne!, params);
   // Outside a transaction each insert would be a transaction of its own.
   if (db.inTransaction) write();
   else db.transaction(write)();
 }
 
-function addRows(t, params) {
+function addRows(t: Target, params: Param[]): void {
   if (t.mode === "failed") return;
   try {
     if (t.mode === "new") open(t, true);
     let here = params;
-    let rest = null;
+    let rest: Param[] | null = null;
     if (t.mode === "early") {
       const room = HELD - t.held;
       if (params.length / WIDTH > room) {
         here = params.slice(0, room * WIDTH);
         rest = params.slice(room * WIDTH);
       }
-      insertAll(t.insertMany, t.insertOne, here);
+      insertAll(t.insertMany!, t.insertOne!, here);
       t.held += here.length / WIDTH;
     } else {
       rest = params;
@@ -160,15 +168,15 @@ function addRows(t, params) {
   }
 }
 
-// Batches held until the reading is over ({ write }), while fewer than HOLD results: written
+// Batches held until the reading is over ("write"), while fewer than HOLD results: written
 // during the replay, their SQLite work competes with the replay's own threads for this 2-core
 // machine's cores and caches; written after it, alongside the report, it has a core to itself.
 const HOLD = 262_144;
 let holding = true;
-let waiting = [];
+let waiting: Float64Array[] = [];
 let waitingRows = 0;
 
-function addBatch(m) {
+function addBatch(m: { outcomes: Outcome[]; rows: Float64Array }): void {
   for (const o of m.outcomes) outcomes.push(o);
   if (holding && waitingRows + m.rows.length / 5 <= HOLD) {
     waiting.push(m.rows);
@@ -180,7 +188,7 @@ function addBatch(m) {
 }
 
 /** Write the waiting batches, and from now on each as it comes. */
-function writeWaiting() {
+function writeWaiting(): void {
   holding = false;
   const batches = waiting;
   waiting = [];
@@ -188,29 +196,36 @@ function writeWaiting() {
   for (const rows of batches) writeBatch(rows);
 }
 
-function writeBatch(rows) {
+function writeBatch(rows: Float64Array): void {
   // Per file, its results' values in the order the statements bind them.
-  const perFile = new Map();
+  const perFile = new Map<number, Param[]>();
   for (let i = 0; i < rows.length; i += 5) {
-    const file = rows[i];
+    const file = rows[i]!;
     let list = perFile.get(file);
     if (list === undefined) perFile.set(file, (list = []));
-    const outcome = rows[i + 2];
-    const retry = rows[i + 3];
-    const flags = rows[i + 4];
-    const cls = outcomes[outcome][0];
-    list.push(rows[i + 1], outcome, cls, retry === retry ? retry : null, flags & 1, (flags >> 1) & 1);
-    targets[file].used.add(outcome);
+    const outcome = rows[i + 2]!;
+    const retry = rows[i + 3]!;
+    const flags = rows[i + 4]!;
+    const cls = outcomes[outcome]![0]!;
+    list.push(
+      rows[i + 1]!,
+      outcome,
+      cls,
+      Number.isNaN(retry) ? null : retry,
+      flags & 1,
+      (flags >> 1) & 1,
+    );
+    targets[file]!.used.add(outcome);
   }
-  for (const [file, params] of perFile) addRows(targets[file], params);
+  for (const [file, params] of perFile) addRows(targets[file]!, params);
 }
 
-function finish(t, run) {
-  if (t.mode === "failed") return { error: t.error };
+function finish(t: Target, run: RunRecord): SavedReply {
+  if (t.mode === "failed") return { error: t.error! };
   try {
     if (t.mode === "new") open(t, false);
-    const db = t.db;
-    db.pragma("busy_timeout = " + BUSY_MS);
+    const db = t.db!;
+    db.pragma(`busy_timeout = ${BUSY_MS}`);
     const fields = [
       run.createdAt,
       run.policy.hash,
@@ -240,7 +255,7 @@ function finish(t, run) {
           .prepare(
             "INSERT INTO runs (created_at, policy_hash, policy_path, baseline_hash, " +
               "baseline_path, options, calls, sessions, tightened, loosened, changed, " +
-              "counterfactual, inexact, gate_failed) VALUES (" + "?, ".repeat(13) + "?)",
+              `counterfactual, inexact, gate_failed) VALUES (${"?, ".repeat(13)}?)`,
           )
           .run(...fields).lastInsertRowid,
       );
@@ -252,7 +267,7 @@ function finish(t, run) {
     if (run.baseline) putPolicy.run(run.baseline.hash, run.baseline.text, run.createdAt);
     if (t.spilled) {
       db.prepare(
-        "INSERT INTO run_results (run, " + COLUMNS + ") SELECT ?, " + COLUMNS + " FROM temp.spill",
+        `INSERT INTO run_results (run, ${COLUMNS}) SELECT ?, ${COLUMNS} FROM temp.spill`,
       ).run(t.run);
     }
     // The outcomes this file's results use; their class is in each result.
@@ -261,7 +276,7 @@ function finish(t, run) {
         "new_code, new_rule, new_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     for (const id of [...t.used].sort((a, b) => a - b)) {
-      const o = outcomes[id];
+      const o = outcomes[id]!;
       putOutcome.run(t.run, id, o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
     }
     db.exec("COMMIT");
@@ -270,66 +285,80 @@ function finish(t, run) {
     return { id };
   } catch (err) {
     fail(t, err);
-    return { error: t.error };
+    return { error: t.error! };
   }
 }
 
-function fail(t, err) {
+function fail(t: Target, err: unknown): void {
+  const e = err as { code?: unknown; message?: unknown } | null;
   t.mode = "failed";
   t.error = {
-    code: String((err && err.code) || ""),
-    message: String((err && err.message) || err),
+    code: String(e?.code || ""),
+    message: String(e?.message || err),
   };
   release(t);
 }
 
 /** Roll back anything unsaved and close the file. */
-function release(t) {
+function release(t: Target): void {
   const db = t.db;
   t.db = null;
   if (db === null) return;
   try {
     if (db.inTransaction) db.exec("ROLLBACK");
-  } catch {}
+  } catch {
+    // Closing rolls back too.
+  }
   try {
     db.close();
-  } catch {}
+  } catch {
+    // Nothing more to do for it.
+  }
 }
 
-parentPort.on("message", (m) => {
-  if (m.start) {
-    HELD = m.start.held;
-    schemaVersion = m.start.schemaVersion;
-    targets = m.start.files.map((file) => ({
-      file,
-      db: null,
-      mode: "new",
-      error: null,
-      run: 0,
-      held: 0,
-      used: new Set(),
-      insertMany: null,
-      insertOne: null,
-      spillMany: null,
-      spillOne: null,
-      spilled: false,
-    }));
-  } else if (m.write) {
-    writeWaiting();
-  } else if (m.rows) {
-    addBatch(m);
-  } else if (m.finish) {
-    writeWaiting();
-    const saved = m.finish.map((run, i) => (run === null ? null : finish(targets[i], run)));
-    for (const t of targets) release(t);
-    parentPort.postMessage({ saved });
-    parentPort.close();
-  } else if (m.ping !== undefined) {
-    writeWaiting();
-    parentPort.postMessage({ pong: m.ping });
-  } else if (m.close) {
-    for (const t of targets) release(t);
-    parentPort.close();
+const reply = (m: WriterReply): void => parentPort!.postMessage(m);
+
+parentPort!.on("message", (m: WriterRequest) => {
+  switch (m.type) {
+    case "start":
+      HELD = m.held;
+      schemaVersion = m.schemaVersion;
+      targets = m.files.map((file) => ({
+        file,
+        db: null,
+        mode: "new",
+        error: null,
+        run: 0,
+        held: 0,
+        used: new Set(),
+        insertMany: null,
+        insertOne: null,
+        spillMany: null,
+        spillOne: null,
+        spilled: false,
+      }));
+      break;
+    case "write":
+      writeWaiting();
+      break;
+    case "rows":
+      addBatch(m);
+      break;
+    case "finish": {
+      writeWaiting();
+      const saved = m.runs.map((run, i) => (run === null ? null : finish(targets[i]!, run)));
+      for (const t of targets) release(t);
+      reply({ type: "saved", saved });
+      parentPort!.close();
+      break;
+    }
+    case "ping":
+      writeWaiting();
+      reply({ type: "pong", n: m.n });
+      break;
+    case "close":
+      for (const t of targets) release(t);
+      parentPort!.close();
+      break;
   }
 });
-`;

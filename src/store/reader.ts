@@ -1,0 +1,171 @@
+import type Database from "better-sqlite3";
+import { StoreError } from "./errors.js";
+import {
+  CALL_DETAIL_COLUMNS,
+  type CallDetailRaw,
+  MESSAGE_COLUMNS,
+  type MessageRaw,
+  RUN_COLUMNS,
+  RUN_RESULT_COLUMNS,
+  type RunRaw,
+  type RunResultRaw,
+  SESSION_COLUMNS,
+  type SessionRaw,
+  toRecordedCall,
+  toRun,
+  toRunResult,
+  toStoredMessage,
+  toStoredSession,
+} from "./rows.js";
+import type {
+  RecordedCall,
+  RunResultsQuery,
+  StoredMessage,
+  StoredRun,
+  StoredRunResult,
+  StoredSession,
+  StoreReader,
+} from "./types.js";
+
+// Reading a recording back on the main thread: what replay's checks, the import command and
+// the proxy's store read through (replay's bulk read of the calls is stream.ts, on threads).
+
+const RUN_RESULT_SELECT =
+  `SELECT ${RUN_RESULT_COLUMNS} FROM run_results r ` +
+  "JOIN run_outcomes o ON o.run = r.run AND o.id = r.outcome JOIN calls c ON c.id = r.call";
+
+export class SqliteReader implements StoreReader {
+  protected readonly callsStmt;
+  protected readonly sessionsStmt;
+  protected readonly messagesStmt;
+  protected readonly allMessagesStmt;
+  protected readonly policyStmt;
+  protected readonly toolListAnswersStmt;
+  /** Open iterators: the connection cannot run other statements while one is open. */
+  protected reading = 0;
+
+  constructor(
+    readonly file: string,
+    protected readonly db: Database.Database,
+  ) {
+    this.callsStmt = db
+      .prepare<[], CallDetailRaw>(`SELECT ${CALL_DETAIL_COLUMNS} FROM calls ORDER BY ts, id`)
+      .raw();
+    this.sessionsStmt = db
+      .prepare<[], SessionRaw>(`SELECT ${SESSION_COLUMNS} FROM sessions ORDER BY started_at, rowid`)
+      .raw();
+    this.messagesStmt = db
+      .prepare<[string], MessageRaw>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE session = ? ORDER BY seq`,
+      )
+      .raw();
+    this.allMessagesStmt = db
+      .prepare<[], MessageRaw>(`SELECT ${MESSAGE_COLUMNS} FROM messages ORDER BY session, seq`)
+      .raw();
+    this.policyStmt = db.prepare<[string], { text: string }>(
+      "SELECT text FROM policies WHERE hash = ?",
+    );
+    // An answer has no method, and the server's own requests may reuse the agent's ids: only
+    // method-less server_to_client rows answer.
+    this.toolListAnswersStmt = db
+      .prepare<[], MessageRaw>(
+        `SELECT a.session, a.seq, a.ts, a.direction, a.method, a.jsonrpc_id, a.body
+           FROM messages r JOIN messages a ON a.session = r.session AND a.seq = (
+             SELECT b.seq FROM messages b
+              WHERE b.session = r.session AND b.seq > r.seq AND b.direction = 1
+                AND b.method IS NULL AND b.jsonrpc_id = r.jsonrpc_id
+              ORDER BY b.seq LIMIT 1)
+          WHERE r.direction = 0 AND r.method = 'tools/list' AND r.jsonrpc_id IS NOT NULL
+          ORDER BY a.session, a.seq`,
+      )
+      .raw();
+  }
+
+  calls(): IterableIterator<RecordedCall> {
+    return this.stream(() => this.callsStmt.iterate(), toRecordedCall);
+  }
+
+  sessions(): IterableIterator<StoredSession> {
+    return this.stream(() => this.sessionsStmt.iterate(), toStoredSession);
+  }
+
+  messages(session?: string): IterableIterator<StoredMessage> {
+    return this.stream(
+      () =>
+        session === undefined ? this.allMessagesStmt.iterate() : this.messagesStmt.iterate(session),
+      toStoredMessage,
+    );
+  }
+
+  policy(hash: string): string | null {
+    this.checkOpen();
+    return this.policyStmt.get(hash)?.text ?? null;
+  }
+
+  toolListAnswers(): IterableIterator<StoredMessage> {
+    return this.stream(() => this.toolListAnswersStmt.iterate(), toStoredMessage);
+  }
+
+  listRuns(): StoredRun[] {
+    this.checkOpen();
+    return this.db
+      .prepare<[], RunRaw>(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id DESC`)
+      .raw()
+      .all()
+      .map(toRun);
+  }
+
+  getRun(id: number): StoredRun | null {
+    this.checkOpen();
+    const r = this.db
+      .prepare<[number], RunRaw>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`)
+      .raw()
+      .get(id);
+    return r ? toRun(r) : null;
+  }
+
+  runResults(runId: number, query: RunResultsQuery = {}): StoredRunResult[] {
+    this.checkOpen();
+    const after = query.afterCall ?? -Infinity;
+    const limit = Math.max(0, Math.floor(query.limit ?? 100));
+    // By class: through run_results_by_class (run, class, call); else the primary key.
+    const rows =
+      query.class === undefined
+        ? this.db
+            .prepare<[number, number, number], RunResultRaw>(
+              `${RUN_RESULT_SELECT} WHERE r.run = ? AND r.call > ? ORDER BY r.call LIMIT ?`,
+            )
+            .raw()
+            .all(runId, after, limit)
+        : this.db
+            .prepare<[number, string | null, number, number], RunResultRaw>(
+              `${RUN_RESULT_SELECT} WHERE r.run = ? AND r.class IS ? AND r.call > ? ORDER BY r.call LIMIT ?`,
+            )
+            .raw()
+            .all(runId, query.class, after, limit);
+    return rows.map(toRunResult);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  protected checkOpen(): void {
+    if (!this.db.open)
+      throw new StoreError("store_closed", this.file, `${this.file}: store is closed`);
+  }
+
+  /** Rows mapped one at a time, the statement held only while the consumer iterates. */
+  protected *stream<R, T>(rows: () => IterableIterator<R>, map: (row: R) => T): Generator<T> {
+    this.checkOpen();
+    this.beforeRead();
+    this.reading++;
+    try {
+      for (const row of rows()) yield map(row);
+    } finally {
+      this.reading--;
+    }
+  }
+
+  protected beforeRead(): void {}
+}

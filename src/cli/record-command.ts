@@ -1,4 +1,4 @@
-import { MemoryCounters } from "../proxy/counters.js";
+import { RecordingCounters } from "../proxy/counters.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -104,6 +104,8 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   // that it has recovered.
   const store = openStore(dbFile, { createDirectory: true, checkIntegrity: true });
   const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
+  // One recording, one state: every proxy recording into this file decides against its counts.
+  const counters = new RecordingCounters(compiled);
   try {
     store.putPolicy(loaded.hash, loaded.text);
     if (listen) {
@@ -112,7 +114,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         upstream,
         compiled,
         policyHash: loaded.hash,
-        counters: new MemoryCounters(compiled),
+        counters,
         mode: opts.mode,
         store,
         redactor,
@@ -160,7 +162,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         client: toAgent,
         server: upstreamTransport(upstream()),
         compiled,
-        counters: new MemoryCounters(compiled),
+        counters,
         clock: monotonicClock(),
         session,
         mode: opts.mode,

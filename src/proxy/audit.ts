@@ -2,7 +2,6 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type {
   ApprovalAnswer,
   CallOutcome,
-  DecisionRecord,
   Direction,
   MessageRecord,
   Redactor,
@@ -60,18 +59,21 @@ export class AuditLog {
     this.quietly(() => this.store.recordMessage(m));
   }
 
-  /** Write-ahead: throws when the decision cannot be written, and the call must not go on. */
-  decision(d: DecisionRecord): number {
+  /**
+   * Write-ahead: run a write that must succeed for the call to go on (its decision); when it
+   * cannot, throws AuditUnavailable and the call is not forwarded.
+   */
+  mustWrite<T>(write: () => T): T {
     try {
-      const id = this.store.recordDecision(d);
+      const result = write();
       this.works();
-      return id;
+      return result;
     } catch (err) {
       throw new AuditUnavailable(this.failed(err));
     }
   }
 
-  /** Throws as decision() does: an approved call goes on only once its answer is written. */
+  /** Throws as mustWrite() does: an approved call goes on only once its answer is written. */
   approval(callId: number, answer: ApprovalAnswer): void {
     try {
       this.store.recordApproval(callId, answer);

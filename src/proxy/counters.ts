@@ -2,11 +2,13 @@ import {
   type Call,
   type CompiledPolicy,
   type CounterState,
+  countDecided,
   createState,
   decide,
   type Decision,
   uncount,
 } from "../engine/index.js";
+import type { DecisionRecord, Store } from "../store/types.js";
 
 /** A call decided, counted and written: its decision, the time it was decided at, its row. */
 export interface DecidedCall {
@@ -15,25 +17,24 @@ export interface DecidedCall {
   callId: number;
 }
 
+/** The decision row to write for a call decided at `ts`. */
+export type DecisionRow = (ts: number, decision: Decision) => DecisionRecord;
+
 /**
- * Where the counters' state lives, around the pure engine: this process's memory, the
- * recording file (every proxy writing into it), or a counter service. Each decides a call and
- * writes its decision in one step, so a decision, its consumption and its row stand or fall
- * together, and two deciders never both take the last unit.
+ * Where the counters' state lives, around the pure engine: this process's memory, or the
+ * recording file (every proxy writing into it decides against the same counts). Each decides a
+ * call and writes its decision row in one step, so a decision, its consumption and its row
+ * stand or fall together, and two proxies never both take the last unit.
  */
 export interface Counters {
-  /** Where the state lives, as recorded with each decision. */
-  readonly where: "memory" | "recording" | "redis";
+  /** Where the state lives. */
+  readonly where: "memory" | "recording";
   /**
-   * Decide `call`, arrived at `arrival`: it is decided at `arrival` or, when the shared state
-   * has seen a later call, at that call's time, so time never goes backwards. `write` writes
-   * the decision row (and throws when it cannot; then nothing is counted).
+   * Decide `call`, which arrived at `arrival`: it is decided then or, when the shared state has
+   * seen a later call, at that call's time, so time never goes backwards. Throws what the
+   * store throws when the row cannot be written; then nothing is counted.
    */
-  decide(
-    call: Omit<Call, "ts">,
-    arrival: number,
-    write: (ts: number, decision: Decision) => number,
-  ): DecidedCall;
+  decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall;
 }
 
 /** The counters in this process's memory: shared by its sessions, gone when it exits. */
@@ -48,30 +49,58 @@ export class MemoryCounters implements Counters {
     this.state = state ?? createState(compiled);
   }
 
-  decide(
-    call: Omit<Call, "ts">,
-    arrival: number,
-    write: (ts: number, decision: Decision) => number,
-  ): DecidedCall {
-    return decideAndWrite(this.compiled, this.state, call, arrival, write);
+  decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
+    const { compiled, state } = this;
+    const ts = Math.max(arrival, state.lastTs);
+    const full: Call = { ...call, ts };
+    const decision = decide(compiled, full, state);
+    try {
+      return { decision, ts, callId: store.recordDecision(row(ts, decision)) };
+    } catch (err) {
+      if (decision.decision === "allow") uncount(compiled, full, state);
+      throw err;
+    }
   }
 }
 
-/** Decide in `state` and write; a decision that cannot be written is not counted. */
-export function decideAndWrite(
-  compiled: CompiledPolicy,
-  state: CounterState,
-  call: Omit<Call, "ts">,
-  arrival: number,
-  write: (ts: number, decision: Decision) => number,
-): DecidedCall {
-  const ts = Math.max(arrival, state.lastTs);
-  const full: Call = { ...call, ts };
-  const decision = decide(compiled, full, state);
-  try {
-    return { decision, ts, callId: write(ts, decision) };
-  } catch (err) {
-    if (decision.decision === "allow") uncount(compiled, full, state);
-    throw err;
+/**
+ * The counters of everything recorded in one file, by every proxy that records into it: each
+ * decision is made inside the transaction that writes it, after counting what the others wrote
+ * since (SPEC section 2, "one state per deployment"). A proxy that starts resumes the counts of
+ * the calls recorded within the policy's longest window.
+ */
+export class RecordingCounters implements Counters {
+  readonly where = "recording";
+  readonly state: CounterState;
+  /** How far back a call can still count: the longest window of any counter. */
+  private readonly horizonMs: number;
+
+  constructor(private readonly compiled: CompiledPolicy) {
+    this.state = createState(compiled);
+    this.horizonMs = Math.max(0, ...compiled.counters.map((c) => c.horizonMs));
+  }
+
+  decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
+    if (!store.recordDecisionShared)
+      throw new Error("counters in the recording need a store that several proxies can share");
+    const { compiled, state } = this;
+    let decided: { decision: Decision; full: Call } | undefined;
+    try {
+      const callId = store.recordDecisionShared(arrival - this.horizonMs, (others) => {
+        for (const o of others) {
+          // A proxy of an older version may have written out of time order: count it now.
+          const ts = Math.max(o.ts, state.lastTs);
+          countDecided(compiled, { ...o, ts }, o.decision, state);
+        }
+        const full: Call = { ...call, ts: Math.max(arrival, state.lastTs) };
+        const decision = decide(compiled, full, state);
+        decided = { decision, full };
+        return row(full.ts, decision);
+      });
+      return { decision: decided!.decision, ts: decided!.full.ts, callId };
+    } catch (err) {
+      if (decided?.decision.decision === "allow") uncount(compiled, decided.full, state);
+      throw err;
+    }
   }
 }

@@ -204,11 +204,12 @@ export class RelaySession {
     try {
       // Decided, counted and written in one step; write-ahead: the decision is on disk before
       // the call can reach the server.
-      decided = opts.counters.decide(
-        { tool, identity: session.identity, session: session.id, arguments: call.arguments },
-        arrival,
-        (ts, decision) =>
-          this.audit.decision({
+      decided = this.audit.mustWrite(() =>
+        opts.counters.decide(
+          { tool, identity: session.identity, session: session.id, arguments: call.arguments },
+          arrival,
+          opts.store,
+          (ts, decision) => ({
             session: session.id,
             seq,
             ts,
@@ -219,6 +220,7 @@ export class RelaySession {
             mode: opts.mode,
             decision,
           }),
+        ),
       );
     } catch (err) {
       return this.auditError(id, err);

@@ -100,6 +100,16 @@ export interface StoreHealth {
   lost: number;
 }
 
+/** A decided call as counters shared by several proxies need it. */
+export interface RecordedDecision {
+  id: number;
+  session: string;
+  identity: string;
+  tool: string;
+  ts: number;
+  decision: "allow" | "deny" | "approval_required";
+}
+
 export interface Store {
   /** Remember a policy's text by its hash (idempotent). */
   putPolicy(hash: string, text: string): void;
@@ -115,6 +125,17 @@ export interface Store {
    * row alone), store_closed. The call must then not be forwarded.
    */
   recordDecision(d: DecisionRecord): number;
+  /**
+   * recordDecision() for counters shared through the recording: in one transaction holding
+   * the file's write lock, `step` is given the decided calls that other connections wrote
+   * since this one last looked (on the first call, those at or after `sinceTs`), in recorded
+   * order, and returns the decision row to write. Throws as recordDecision does. Only stores
+   * backed by a file that several proxies can share have it.
+   */
+  recordDecisionShared?(
+    sinceTs: number,
+    step: (others: RecordedDecision[]) => DecisionRecord,
+  ): number;
   /** Committed at once, like recordDecision, and throws as it does. */
   recordApproval(callId: number, answer: ApprovalAnswer): void;
   recordOutcome(callId: number, outcome: CallOutcome): void;

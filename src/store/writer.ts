@@ -3,9 +3,11 @@ import type { Checkpointer } from "./checkpoint.js";
 import { StoreError } from "./errors.js";
 import { classifyWriteError, isStoreWide } from "./faults.js";
 import { SqliteReader } from "./reader.js";
+import { SharedCalls } from "./shared-calls.js";
 import { DIRECTION_CODE } from "./rows.js";
 import { type BindValue, type QueuedWrite, WriteQueue } from "./write-queue.js";
 import type {
+  RecordedDecision,
   ApprovalAnswer,
   CallOutcome,
   DecisionRecord,
@@ -76,6 +78,8 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly selectKey;
   /** call_keys ids this connection has written or looked up, by the key's JSON text. */
   private readonly keyIds = new Map<string, number>();
+  /** Calls other proxies wrote, for counters shared through this file (made on first use). */
+  private shared: SharedCalls | undefined;
   /** Past this many keys the map starts again: a proxy may run for months. */
   private static readonly KEY_CACHE_LIMIT = 50_000;
   private readonly updateApproval;
@@ -191,6 +195,52 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   }
 
   recordDecision(d: DecisionRecord): number {
+    const { call, key, keyText, keyId } = this.decisionWrite(d);
+    // Alone in its commit: the queued messages would add their pages to the write-ahead path
+    // of this call (measured: ~60 us against ~20 us at p50). They follow in the next batch.
+    // A key not seen yet (a session's first call of a tool and outcome) is numbered in the
+    // same commit; another process may have numbered it already, hence OR IGNORE and a look.
+    const result =
+      keyId !== undefined ? this.writeAlone(call) : this.writeWithNewKey(call, key, keyText);
+    return Number(result.lastInsertRowid);
+  }
+
+  recordDecisionShared(
+    sinceTs: number,
+    step: (others: RecordedDecision[]) => DecisionRecord,
+  ): number {
+    this.checkWritable();
+    const shared = (this.shared ??= new SharedCalls(this.db));
+    let id: number;
+    try {
+      id = this.commit(() =>
+        this.db
+          .transaction(() => {
+            const { call, key, keyText, keyId } = this.decisionWrite(step(shared.others(sinceTs)));
+            const result =
+              keyId !== undefined
+                ? call.stmt.run(bind(call))
+                : this.writeWithNewKey(call, key, keyText);
+            return Number(result.lastInsertRowid);
+          })
+          .immediate(),
+      );
+    } catch (err) {
+      // A key numbered inside the transaction was rolled back with it.
+      this.keyIds.clear();
+      throw err;
+    }
+    shared.wrote(id);
+    return id;
+  }
+
+  /** The calls row of a decision, and the key that numbers its (session, tool, outcome). */
+  private decisionWrite(d: DecisionRecord): {
+    call: QueuedWrite;
+    key: BindValue[];
+    keyText: string;
+    keyId: number | undefined;
+  } {
     const dec = d.decision;
     const key: BindValue[] = [d.session, d.identity, d.tool, dec.decision, dec.code, dec.rule];
     const keyText = JSON.stringify(key);
@@ -217,13 +267,7 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
         keyId ?? null,
       ],
     };
-    // Alone in its commit: the queued messages would add their pages to the write-ahead path
-    // of this call (measured: ~60 us against ~20 us at p50). They follow in the next batch.
-    // A key not seen yet (a session's first call of a tool and outcome) is numbered in the
-    // same commit; another process may have numbered it already, hence OR IGNORE and a look.
-    const result =
-      keyId !== undefined ? this.writeAlone(call) : this.writeWithNewKey(call, key, keyText);
-    return Number(result.lastInsertRowid);
+    return { call, key, keyText, keyId };
   }
 
   private writeWithNewKey(

@@ -1,0 +1,55 @@
+import type Database from "better-sqlite3";
+import type { RecordedDecision } from "./types.js";
+
+type Row = [number, string, string, string, number, RecordedDecision["decision"]];
+
+/**
+ * The decided calls other connections wrote into the file, read inside a write transaction for
+ * counters shared by several proxies. SQLite's data_version changes only when another
+ * connection commits, so a proxy that is the only writer never reads back what it knows.
+ */
+export class SharedCalls {
+  /** The largest call id this connection has accounted for; -1 before the first look. */
+  private seen = -1;
+  private version = -1;
+  private readonly dataVersion;
+  private readonly sinceTs;
+  private readonly sinceId;
+  private readonly maxId;
+
+  constructor(db: Database.Database) {
+    this.dataVersion = db.prepare("PRAGMA data_version").pluck();
+    const columns = "SELECT id, session, identity, tool, ts, decision FROM calls";
+    this.sinceTs = db.prepare(`${columns} WHERE ts >= ? ORDER BY ts, id`).raw();
+    this.sinceId = db.prepare(`${columns} WHERE id > ? ORDER BY id`).raw();
+    this.maxId = db.prepare("SELECT coalesce(max(id), 0) FROM calls").pluck();
+  }
+
+  /** What others wrote since the last look (the first time: everything from `sinceTs` on). */
+  others(sinceTs: number): RecordedDecision[] {
+    const version = this.dataVersion.get() as number;
+    if (this.seen >= 0 && version === this.version) return [];
+    this.version = version;
+    let rows: Row[];
+    if (this.seen < 0) {
+      rows = this.sinceTs.all(sinceTs) as Row[];
+      this.seen = this.maxId.get() as number;
+    } else {
+      rows = this.sinceId.all(this.seen) as Row[];
+      for (const r of rows) if (r[0] > this.seen) this.seen = r[0];
+    }
+    return rows.map(([id, session, identity, tool, ts, decision]) => ({
+      id,
+      session,
+      identity,
+      tool,
+      ts,
+      decision,
+    }));
+  }
+
+  /** This connection committed call `id` (it needs no reading back). */
+  wrote(id: number): void {
+    if (id > this.seen) this.seen = id;
+  }
+}

@@ -12,7 +12,7 @@
 //    then every row counted; and end to end, many calls in flight through the proxy process
 //    (the SDK's client and the fixture server, then a raw client and a near-free server so
 //    that the proxy is what is measured), every message looked up in the file afterwards.
-import { MemoryCounters } from "../src/proxy/counters.js";
+import { MemoryCounters, RecordingCounters } from "../src/proxy/counters.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -130,6 +130,12 @@ function timedStore(inner: Store, t: { decisionNs: number[]; messageNs: number }
       t.decisionNs.push(nowNs() - t0);
       return id;
     },
+    recordDecisionShared: (since, step) => {
+      const t0 = nowNs();
+      const id = inner.recordDecisionShared!(since, step);
+      t.decisionNs.push(nowNs() - t0);
+      return id;
+    },
     recordApproval: (id, a) => inner.recordApproval(id, a),
     recordOutcome: (id, o) => inner.recordOutcome(id, o),
     flush: () => inner.flush(),
@@ -168,7 +174,11 @@ interface Variant {
   pid?: number | null;
 }
 
-async function inProcessRelay(label: string, store: Store): Promise<Variant> {
+async function inProcessRelay(
+  label: string,
+  store: Store,
+  where: "memory" | "recording" = "memory",
+): Promise<Variant> {
   const { policy } = loadPolicyFile(policyFile);
   const compiled = compile(policy);
   const [agentSide, proxySide] = InMemoryTransport.createLinkedPair();
@@ -184,7 +194,7 @@ async function inProcessRelay(label: string, store: Store): Promise<Variant> {
     client: proxySide,
     server: stdio(process.execPath, [everything, "stdio"]),
     compiled,
-    counters: new MemoryCounters(compiled),
+    counters: where === "memory" ? new MemoryCounters(compiled) : new RecordingCounters(compiled),
     clock: monotonicClock(),
     session,
     mode: "enforce",
@@ -235,6 +245,7 @@ async function latency(): Promise<void> {
   const latencyDb = join(tmp, "latency.sqlite");
   const storeDb = join(tmp, "latency-inproc.sqlite");
   const store = { decisionNs: [] as number[], messageNs: 0 };
+  const shared = { decisionNs: [] as number[], messageNs: 0 };
   const variants: Variant[] = [
     await overStdio("direct", process.execPath, [everything, "stdio"]),
     await overStdio("proxy", process.execPath, [
@@ -257,6 +268,11 @@ async function latency(): Promise<void> {
       "stdio",
     ]),
     await inProcessRelay("relay+sqlite", timedStore(openStore(storeDb), store)),
+    await inProcessRelay(
+      "relay+sqlite, shared counters",
+      timedStore(openStore(join(tmp, "latency-shared.sqlite")), shared),
+      "recording",
+    ),
     await inProcessRelay("relay, no store", nullStore()),
   ];
   const call = async (v: Variant): Promise<number> => {
@@ -269,6 +285,7 @@ async function latency(): Promise<void> {
   for (const v of variants) for (let i = 0; i < WARMUP; i++) await call(v);
   store.decisionNs.length = 0;
   store.messageNs = 0;
+  shared.decisionNs.length = 0;
   const proxy = variants[1]!;
   const cpu0 = cpuNs(proxy.pid);
   // Blocks in turn; each round starts with the next variant, so no variant always goes first.
@@ -335,6 +352,21 @@ async function latency(): Promise<void> {
   report(
     "  relay in this process + SQLite, added p50 / p99",
     `${us(added("relay+sqlite", 0.5))} / ${us(added("relay+sqlite", 0.99))}`,
+    "",
+    null,
+  );
+  const sharedAdded =
+    pct(sorted.get("relay+sqlite, shared counters")!, 0.5) - pct(sorted.get("relay+sqlite")!, 0.5);
+  report(
+    "  counters shared through the recording: p50 over counters in memory",
+    us(sharedAdded),
+    "<= 30 µs",
+    sharedAdded <= 30_000,
+  );
+  const sharedDec = [...shared.decisionNs].sort((a, b) => a - b);
+  report(
+    "  decide-and-write in one transaction (shared counters) p50 / p99",
+    `${us(pct(sharedDec, 0.5))} / ${us(pct(sharedDec, 0.99))}`,
     "",
     null,
   );

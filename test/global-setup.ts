@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -48,6 +48,8 @@ export default function setup(): () => void {
   // Every temporary file of the run (tests and the processes they start) goes under one folder,
   // removed at the end, so no run leaves policy-replay-* folders in the system's temp directory.
   const tmp = mkdtempSync(join(tmpdir(), "policy-replay-test-"));
+  // Searchable by others, as the system's temp directory is: a test runs the CLI as nobody.
+  chmodSync(tmp, 0o755);
   process.env.TMPDIR = tmp;
   if (isStale(root)) {
     const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");

@@ -1,7 +1,7 @@
 import type { CallFilter } from "../replay/filter.js";
 import { readRecordings, RecordedCall } from "../replay/recording.js";
 import { BufferedSink } from "../replay/report/sink.js";
-import type { TraceCall } from "../replay/trace.js";
+import type { TraceCall } from "../replay/types.js";
 import type { Io } from "./io.js";
 import { resolveRecordings, upgradeNotice } from "./sources.js";
 

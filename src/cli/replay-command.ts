@@ -8,7 +8,8 @@ import { type CallFilter, filterCalls, isEmptyFilter } from "../replay/filter.js
 import { type CallResult, createReplayer } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
 import { type Summary, SummaryBuilder } from "../replay/summary.js";
-import { readTrace, type TraceCall } from "../replay/trace.js";
+import { readTrace } from "../replay/trace.js";
+import type { TraceCall } from "../replay/types.js";
 import type { RunRecord, RunResultRecord, RunWriter } from "../store/runs.js";
 import type { Io } from "./io.js";
 import { type Format, openReport } from "./report-output.js";

@@ -1,18 +1,13 @@
 import type { Decision, DecisionKind } from "../engine/index.js";
-import type { ApprovalAnswer, RecordedDecision } from "./trace.js";
+import type { ApprovalAnswer, ChangeClass, Outcome, RecordedDecision } from "./types.js";
 
-export const CHANGE_CLASSES = ["tightened", "loosened", "changed"] as const;
-export type ChangeClass = (typeof CHANGE_CLASSES)[number];
+export type { ChangeClass, Outcome } from "./types.js";
 
-/** A decision as compared in a diff, after any recorded human answer has been applied. */
-export interface Outcome {
-  decision: DecisionKind;
-  code: string;
-  rule: string | null;
-  retry_after_ms: number | null;
-  /** The recorded human answer that turned approval_required into allow or deny, if any. */
-  approval?: ApprovalAnswer | null;
-}
+export const CHANGE_CLASSES = [
+  "tightened",
+  "loosened",
+  "changed",
+] as const satisfies readonly ChangeClass[];
 
 /**
  * Apply a recorded approval answer (SPEC section 5): a call sent to approval for which the

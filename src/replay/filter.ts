@@ -1,7 +1,7 @@
 import { compileGlob } from "../engine/glob.js";
 import { UsageError } from "../errors.js";
 import type { CallQuery } from "../store/types.js";
-import type { TraceCall } from "./trace.js";
+import type { TraceCall } from "./types.js";
 
 /**
  * Which calls a replay or an export takes. Every list is "any of"; the filters together are

@@ -3,8 +3,7 @@ import { StoreError } from "../store/errors.js";
 import type { ReadOpenOptions } from "../store/sqlite.js";
 import { type CallCursor, CallStream } from "../store/stream.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
-import { CallGroup } from "./group.js";
-import type { ApprovalAnswer, RecordedDecision, TraceCall } from "./trace.js";
+import { type ApprovalAnswer, CallGroup, type RecordedDecision, type TraceCall } from "./types.js";
 
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 

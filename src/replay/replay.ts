@@ -9,8 +9,7 @@ import {
 } from "../engine/index.js";
 import { InputError } from "../errors.js";
 import { type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
-import type { SessionSeen } from "./group.js";
-import type { TraceCall } from "./trace.js";
+import type { SessionSeen, TraceCall } from "./types.js";
 
 /** What a replayed call is compared against. */
 export type Basis = "baseline" | "recorded" | "none";

@@ -1,17 +1,8 @@
 import type { DecisionCode, DecisionKind } from "../engine/index.js";
-import type { ChangeClass } from "./diff.js";
 import type { Basis, CallResult } from "./replay.js";
+import type { ChangeClass, Tally } from "./types.js";
 
-/** Counts for one tool or one identity. */
-export interface Tally {
-  calls: number;
-  allow: number;
-  deny: number;
-  approval_required: number;
-  tightened: number;
-  loosened: number;
-  changed: number;
-}
+export type { Tally } from "./types.js";
 
 export interface Summary {
   calls: number;

@@ -1,5 +1,4 @@
 import { closeSync, openSync, readSync } from "node:fs";
-import type { CallGroup } from "./group.js";
 import type { Call, DecisionKind } from "../engine/index.js";
 import { type Fault, InputError } from "../errors.js";
 import {
@@ -12,32 +11,7 @@ import {
 } from "../policy/input.js";
 import { describe, describeIoError } from "../policy/load.js";
 import { didYouMean } from "../policy/suggest.js";
-
-/** A human's answer to an approval request, as recorded (SPEC section 5). */
-export type ApprovalAnswer = "approved" | "rejected" | "timeout";
-
-/** What was decided when the call was recorded, if the trace says. */
-export interface RecordedDecision {
-  decision: DecisionKind;
-  code: string;
-  rule: string | null;
-  retry_after_ms: number | null;
-}
-
-/** One call read from a trace, with where it came from. */
-export interface TraceCall {
-  /** 0-based position among the calls (SPEC section 7's `index`). */
-  index: number;
-  /** 1-based line in the file, for messages. */
-  line: number;
-  call: Call;
-  recorded: RecordedDecision | null;
-  approval: ApprovalAnswer | null;
-  /** Calls read from recordings: which one, by its position in the list read (0-based). */
-  file?: number;
-  /** Calls read from recordings: the group of calls it belongs to (see CallGroup). */
-  group?: CallGroup;
-}
+import type { ApprovalAnswer, RecordedDecision, TraceCall } from "./types.js";
 
 const KEY_LIST = [
   "session",

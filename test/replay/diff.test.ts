@@ -7,7 +7,7 @@ import {
   type Outcome,
   withApproval,
 } from "../../src/replay/diff.js";
-import type { RecordedDecision } from "../../src/replay/trace.js";
+import type { RecordedDecision } from "../../src/replay/types.js";
 
 const outcome = (
   decision: DecisionKind,

@@ -7,7 +7,7 @@ import {
   toolMatcher,
   toQuery,
 } from "../../src/replay/filter.js";
-import type { TraceCall } from "../../src/replay/trace.js";
+import type { TraceCall } from "../../src/replay/types.js";
 
 describe("parseTime", () => {
   it.each([

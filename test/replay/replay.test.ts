@@ -4,12 +4,8 @@ import { compile, type CompiledPolicy } from "../../src/engine/index.js";
 import { InputError } from "../../src/errors.js";
 import { loadPolicyFile, parsePolicyText } from "../../src/policy/load.js";
 import { type CallResult, replay } from "../../src/replay/replay.js";
-import {
-  type ApprovalAnswer,
-  readTrace,
-  type RecordedDecision,
-  type TraceCall,
-} from "../../src/replay/trace.js";
+import { readTrace } from "../../src/replay/trace.js";
+import type { ApprovalAnswer, RecordedDecision, TraceCall } from "../../src/replay/types.js";
 
 const root = join(import.meta.dirname, "../..");
 

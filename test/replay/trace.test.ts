@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Fault, InputError } from "../../src/errors.js";
 import { MAX_NESTING } from "../../src/policy/input.js";
-import { MAX_LINE_BYTES, readTrace, toTraceCall, type TraceCall } from "../../src/replay/trace.js";
+import { MAX_LINE_BYTES, readTrace, toTraceCall } from "../../src/replay/trace.js";
+import type { TraceCall } from "../../src/replay/types.js";
 
 const dir = mkdtempSync(join(tmpdir(), "policy-replay-trace-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,57 @@
-import type { Decision, Resolution } from "../engine/index.js";
-import type { ChangeClass, Outcome } from "./diff.js";
-import type { Tally } from "./summary.js";
-import type { ApprovalAnswer, RecordedDecision } from "./trace.js";
+// The data types the modules of a replay share: calls as read, recorded decisions, compared
+// outcomes and the call group. Kept apart so that every module under src/replay can import them
+// without importing each other.
+import type { Call, Decision, DecisionKind, Resolution } from "../engine/index.js";
+
+/** A human's answer to an approval request, as recorded (SPEC section 5). */
+export type ApprovalAnswer = "approved" | "rejected" | "timeout";
+
+/** What was decided when the call was recorded, if the trace says. */
+export interface RecordedDecision {
+  decision: DecisionKind;
+  code: string;
+  rule: string | null;
+  retry_after_ms: number | null;
+}
+
+/** One call read from a trace, with where it came from. */
+export interface TraceCall {
+  /** 0-based position among the calls (SPEC section 7's `index`). */
+  index: number;
+  /** 1-based line in the file, for messages. */
+  line: number;
+  call: Call;
+  recorded: RecordedDecision | null;
+  approval: ApprovalAnswer | null;
+  /** Calls read from recordings: which one, by its position in the list read (0-based). */
+  file?: number;
+  /** Calls read from recordings: the group of calls it belongs to (see CallGroup). */
+  group?: CallGroup;
+}
+
+/** How a call's decision changed, when it did (SPEC section 6); see diff.ts's CHANGE_CLASSES. */
+export type ChangeClass = "tightened" | "loosened" | "changed";
+
+/** A decision as compared in a diff, after any recorded human answer has been applied. */
+export interface Outcome {
+  decision: DecisionKind;
+  code: string;
+  rule: string | null;
+  retry_after_ms: number | null;
+  /** The recorded human answer that turned approval_required into allow or deny, if any. */
+  approval?: ApprovalAnswer | null;
+}
+
+/** Counts for one tool or one identity. */
+export interface Tally {
+  calls: number;
+  allow: number;
+  deny: number;
+  approval_required: number;
+  tightened: number;
+  loosened: number;
+  changed: number;
+}
 
 /** A session's progress through a replay: its calls so far, and whether one has changed. */
 export interface SessionSeen {

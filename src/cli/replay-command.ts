@@ -5,7 +5,7 @@ import { type LoadedPolicy, loadPolicyFile } from "../policy/load.js";
 import { loadAcceptFile } from "../replay/accept.js";
 import type { ChangeClass } from "../replay/diff.js";
 import { type CallFilter, filterCalls, isEmptyFilter } from "../replay/filter.js";
-import { type CallResult, createReplayer } from "../replay/replay.js";
+import { type CallResult, createReplayer, warmUpSpan } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
 import { type Summary, SummaryBuilder } from "../replay/summary.js";
 import { readTrace } from "../replay/trace.js";
@@ -66,10 +66,33 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
   };
   const compiledCandidate = compile(candidate.policy);
   const compiledBaseline = baseline ? compile(baseline.policy) : null;
+  const needsArguments =
+    compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false);
+  const read = async (f: CallFilter): Promise<Iterable<TraceCall>> => {
+    if (!recordings) {
+      const trace = readTrace(resolve(io.cwd, opts.calls!), opts.calls!);
+      return isEmptyFilter(f) ? trace : filterCalls(trace, f);
+    }
+    // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
+    const { readRecordings } = await import("../replay/recording.js");
+    return readRecordings(recordings.paths, {
+      filter: f,
+      onUpgrade: upgradeNotice(io),
+      arguments: needsArguments,
+    });
+  };
+  // A range that starts later than the recording: the calls of the preceding longest window
+  // are decided first, undiffed, so its first calls meet the counters they met live.
+  const span = warmUpSpan(compiledCandidate, compiledBaseline);
+  const warmUp =
+    filter.since !== undefined && span > 0
+      ? await read({ ...filter, since: filter.since - span, until: filter.since })
+      : undefined;
   const step = createReplayer({
     candidate: compiledCandidate,
     ...(compiledBaseline ? { baseline: compiledBaseline } : {}),
     file: source,
+    ...(warmUp ? { warmUp } : {}),
   });
   const builder = new SummaryBuilder(baseline ? "baseline" : "recorded", opts.failOn);
   const report = openReport(
@@ -83,24 +106,12 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     io,
   );
 
-  let calls: Iterable<TraceCall>;
+  const calls = await read(filter);
   let writer: RunWriter | null = null;
-  if (recordings) {
-    // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
-    const { readRecordings } = await import("../replay/recording.js");
-    calls = readRecordings(recordings.paths, {
-      filter,
-      onUpgrade: upgradeNotice(io),
-      arguments: compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false),
-    });
-    // Started now, so the thread is ready when the first results come; it opens the files
-    // only then, after the stream has checked (and upgraded) them.
-    if (opts.save !== false)
-      writer = new (await import("../store/runs.js")).RunWriter(recordings.paths);
-  } else {
-    const trace = readTrace(resolve(io.cwd, opts.calls!), opts.calls!);
-    calls = isEmptyFilter(filter) ? trace : filterCalls(trace, filter);
-  }
+  // Started now, so the thread is ready when the first results come; it opens the files only
+  // then, after the stream has checked (and upgraded) them.
+  if (recordings && opts.save !== false)
+    writer = new (await import("../store/runs.js")).RunWriter(recordings.paths);
   const perFile: number[] = recordings ? recordings.paths.map(() => 0) : [];
   try {
     if (writer) {

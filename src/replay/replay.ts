@@ -48,6 +48,23 @@ export interface ReplayOptions {
   baseline?: CompiledPolicy;
   /** File name for error messages. */
   file: string;
+  /**
+   * Calls decided first, under both policies, to fill the counters and not diffed: for a
+   * replay that starts later than its recording, the calls of the preceding longest window
+   * (see warmUpSince), so the range's first calls do not meet counters that started empty.
+   */
+  warmUp?: Iterable<TraceCall>;
+}
+
+/**
+ * How far before a replay's first call its warm-up reaches: the longest window of any counter
+ * of the candidate or baseline policy (0 when neither has limits).
+ */
+export function warmUpSpan(candidate: CompiledPolicy, baseline?: CompiledPolicy | null): number {
+  const spans = [candidate, baseline ?? candidate].flatMap((p) =>
+    p.counters.map((c) => c.horizonMs),
+  );
+  return Math.max(0, ...spans);
 }
 
 /** Decides one call after another, in order; see replay(). */
@@ -62,6 +79,18 @@ export function createReplayer(opts: ReplayOptions): Replayer {
   const { candidate, baseline } = opts;
   const candidateState = createState(candidate);
   const baselineState = baseline ? createState(baseline) : null;
+  const timeOrder = (tc: TraceCall, err: unknown): unknown =>
+    err instanceof TimeOrderError
+      ? new InputError(opts.file, [{ path: "ts", line: tc.line, message: err.message }])
+      : err;
+  for (const tc of opts.warmUp ?? []) {
+    try {
+      decide(candidate, tc.call, candidateState);
+      if (baseline && baselineState) decide(baseline, tc.call, baselineState);
+    } catch (err) {
+      throw timeOrder(tc, err);
+    }
+  }
   // Marks the groups (TraceCall.group) this replay has filled in.
   const token = {};
   // Per session: how many calls so far, and whether one has changed yet.
@@ -101,10 +130,7 @@ export function createReplayer(opts: ReplayOptions): Replayer {
           : decide(baseline, call, baselineState);
       }
     } catch (err) {
-      if (err instanceof TimeOrderError) {
-        throw new InputError(opts.file, [{ path: "ts", line: tc.line, message: err.message }]);
-      }
-      throw err;
+      throw timeOrder(tc, err);
     }
     // Most calls of a group get the same shared decision objects as its previous call did
     // (a rule's fixed decision, the recorded one): then the comparison is the same too.

@@ -4,13 +4,14 @@ import {
   type CompiledPolicy,
   countersUnavailable,
   decidePrelimit,
-  type Decision,
   type FoundLimit,
   isPending,
   limitDecision,
   type PendingLimits,
 } from "../engine/index.js";
 import type { CompiledRule } from "../engine/index.js";
+import type { Store } from "../store/types.js";
+import type { Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js";
 
 /**
  * Decide-and-consume for one call, atomic in Redis (SPEC section 2, step 5, and "one state per
@@ -72,14 +73,12 @@ interface ScriptClient {
   policyReplayDecide(numKeys: number, ...args: string[]): Promise<number[]>;
 }
 
-/** A call decided against the shared counters: its decision, time, and Redis sequence. */
-export interface RedisDecided {
-  decision: Decision;
-  /** The time it was decided at: Redis's, or the arrival when Redis was not asked. */
-  ts: number;
-  /** Redis's sequence number for the prefix; null when Redis was not asked or did not answer. */
-  seq: number | null;
-}
+/**
+ * A call decided against the shared counters: its decision, the time it was decided at
+ * (Redis's, or the arrival when Redis was not asked), and Redis's sequence number for the
+ * prefix (null when Redis was not asked or did not answer).
+ */
+export type RedisDecided = LookedUp;
 
 export interface RedisCountersOptions {
   /** `redis://HOST:PORT[/DB]`. */
@@ -186,6 +185,21 @@ export class RedisCounters {
     }
   }
 
+  /** Whether deciding `call` needs Redis: its rule has limits left to check. */
+  needsLookup(call: Omit<Call, "ts">): boolean {
+    return isPending(decidePrelimit(this.compiled, call));
+  }
+
+  /**
+   * Decide `call` without Redis: final when its rule needs no counting, else denied
+   * counters_unavailable (a caller that skipped lookup() gets the fail-closed answer).
+   */
+  decideHere(call: Omit<Call, "ts">, arrival: number): RedisDecided {
+    const pre = decidePrelimit(this.compiled, call);
+    const decision = isPending(pre) ? countersUnavailable(pre, this.retryHintMs) : pre;
+    return { decision, ts: arrival, seq: null };
+  }
+
   /** Close the connection; later calls with limits are denied counters_unavailable. */
   close(): void {
     this.client.disconnect();
@@ -216,6 +230,22 @@ export class RedisCounters {
     return { decision: limitDecision(pending, found), ts, seq };
   }
 
+  /**
+   * Take back what an allowed call consumed (its row could not be written, so it must not
+   * count). Best effort: when Redis does not answer, the unit stays taken until it expires.
+   */
+  async uncount(call: Omit<Call, "ts">, decided: RedisDecided): Promise<void> {
+    const pre = decidePrelimit(this.compiled, call);
+    if (!isPending(pre) || decided.seq === null || decided.decision.decision !== "allow") return;
+    const member = `${decided.ts}-${decided.seq}`;
+    const keys = pre.rule.consumes.map((c) => this.key(c.counter, c.scopeIndex, call));
+    try {
+      await Promise.all(keys.map((k) => this.client.zrem(k, member)));
+    } catch {
+      // Said when the status changed; nothing more to do here.
+    }
+  }
+
   private plan(rule: CompiledRule): { limitArgs: string[] } {
     let p = this.plans.get(rule);
     if (p === undefined) {
@@ -242,5 +272,39 @@ export class RedisCounters {
     if (this.up === up) return;
     this.up = up;
     this.onStatus?.(up, err);
+  }
+}
+
+/**
+ * The relay's side of RedisCounters: each call of a rule with limits is decided in Redis
+ * (lookup), then its row is written here; any other call is decided here at once.
+ */
+export class RedisRelayCounters implements Counters {
+  readonly where = "redis";
+
+  constructor(readonly redis: RedisCounters) {}
+
+  lookup(call: Omit<Call, "ts">, arrival: number): Promise<LookedUp> | null {
+    return this.redis.needsLookup(call) ? this.redis.decide(call, arrival) : null;
+  }
+
+  decide(
+    call: Omit<Call, "ts">,
+    arrival: number,
+    store: Store,
+    row: DecisionRow,
+    looked?: LookedUp,
+  ): DecidedCall {
+    const d = looked ?? this.redis.decideHere(call, arrival);
+    try {
+      return {
+        decision: d.decision,
+        ts: d.ts,
+        callId: store.recordDecision(row(d.ts, d.decision)),
+      };
+    } catch (err) {
+      void this.redis.uncount(call, d);
+      throw err;
+    }
   }
 }

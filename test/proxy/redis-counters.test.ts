@@ -1,7 +1,6 @@
 // The counters in Redis against the engine, on the real Redis: the same decisions as one engine
 // deciding every call in order, for one proxy or several sharing a prefix.
 import fc from "fast-check";
-import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   type Call,
@@ -22,29 +21,10 @@ import {
   toCalls,
   traceArb,
 } from "../engine/support.js";
+import { deletePrefix, REDIS_URL, redisUp } from "./redis-available.js";
 
-const URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const URL = REDIS_URL;
 const ROOT = `test-policy-replay:${process.pid}`;
-
-/** Whether Redis answers a PING within a second. */
-async function probe(): Promise<boolean> {
-  const c = new Redis(URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0 });
-  c.on("error", () => {});
-  try {
-    await c.connect();
-    return (await c.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-
-const redisUp = await probe();
-if (!redisUp && process.env.CI === "true") {
-  throw new Error(`Redis at ${URL} does not answer, and CI needs these tests to run`);
-}
-if (!redisUp) console.warn(`redis-counters tests skipped: Redis at ${URL} does not answer`);
 
 let prefixes = 0;
 const opened: RedisCounters[] = [];
@@ -65,24 +45,9 @@ async function counters(
   return c;
 }
 
-/** Delete this run's keys (and only those). */
-async function cleanUp(): Promise<void> {
-  const c = new Redis(URL);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await c.scan(cursor, "MATCH", `${ROOT}:*`, "COUNT", 1000);
-      if (keys.length > 0) await c.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    c.disconnect();
-  }
-}
-
 afterAll(async () => {
   for (const c of opened) c.close();
-  if (redisUp) await cleanUp();
+  if (redisUp) await deletePrefix(ROOT);
 });
 
 /** The engine's decisions for `calls`, one state, in order. */

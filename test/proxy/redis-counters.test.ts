@@ -1,5 +1,8 @@
 // The counters in Redis against the engine, on the real Redis: the same decisions as one engine
 // deciding every call in order, for one proxy or several sharing a prefix.
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -302,5 +305,59 @@ describe("RedisCounters with Redis unreachable", () => {
     });
     expect(statuses).toEqual([false]);
     rc.close();
+  });
+});
+
+/** A port nobody listens on now. */
+async function freePort(): Promise<number> {
+  const srv = createServer().listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const { port } = srv.address() as { port: number };
+  srv.close();
+  await once(srv, "close");
+  return port;
+}
+
+const haveRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
+
+describe.skipIf(!haveRedisServer)("RedisCounters when Redis comes and goes", () => {
+  it("starts without Redis, recovers when it comes up, and fails closed when it goes", async () => {
+    const compiled = compile(
+      load({ version: "1", tools: { t: { limits: [{ counter: "c", window: 1, max: 9 }] } } }),
+    );
+    const port = await freePort();
+    const statuses: boolean[] = [];
+    let wake = (): void => {};
+    const rc = new RedisCounters(compiled, {
+      url: `redis://127.0.0.1:${port}`,
+      prefix: freshPrefix(),
+      onStatus: (up) => {
+        statuses.push(up);
+        wake();
+      },
+    });
+    opened.push(rc);
+    const next = (): Promise<void> => new Promise((r) => (wake = r));
+    const call = { tool: "t", identity: "a", session: "s" };
+    expect(await rc.connect()).toBe(false);
+    expect((await rc.decide(call, 1)).decision.code).toBe("counters_unavailable");
+
+    const up = next();
+    const server = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
+    try {
+      await up;
+      expect((await rc.decide(call, 2)).decision.code).toBe("rule_allow");
+    } finally {
+      server.kill("SIGTERM");
+      await once(server, "exit");
+    }
+    const down = (await rc.decide(call, 3)).decision.code;
+    if (statuses.length < 3) await next();
+    expect(down).toBe("counters_unavailable");
+    expect(statuses).toEqual([false, true, false]);
   });
 });

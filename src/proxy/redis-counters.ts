@@ -170,7 +170,8 @@ export class RedisCounters {
   /**
    * Decide `call`, which arrived at `arrival`. A rule with limits is decided in Redis, at Redis's
    * time; anything else here, at `arrival`. Never rejects: when Redis fails, the call is denied
-   * counters_unavailable and nothing is counted.
+   * counters_unavailable. A script that ran but answered too late has counted the call anyway:
+   * that errs on the safe side, one unit taken that nobody used.
    */
   async decide(call: Omit<Call, "ts">, arrival: number): Promise<RedisDecided> {
     const pre = decidePrelimit(this.compiled, call);

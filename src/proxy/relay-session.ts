@@ -220,8 +220,11 @@ export class RelaySession {
     // The agent's later messages wait for this decision, so the server sees them in its order.
     this.held = [];
     void pending.then((looked) => {
-      this.decideCall(call, arrival, seq, looked);
-      this.release();
+      try {
+        this.decideCall(call, arrival, seq, looked);
+      } finally {
+        this.release();
+      }
     });
   }
 

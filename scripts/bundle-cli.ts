@@ -16,12 +16,14 @@ import { NODE_BUNDLE } from "./bundle-options.js";
 const root = join(import.meta.dirname, "../..");
 const BUNDLE = join(root, "dist/src/cli/cli.bundle.cjs");
 
-// The UI's modules stay out: the UI has a bundle of its own (bundle-tui.ts); these are only its
+// The UI's modules stay out (and the Redis client, see below): the UI has a bundle of its own (bundle-tui.ts); these are only its
 // fallback, imported as they are (the bundle sits beside main.js, so the path still holds).
 const uiOutside: Plugin = {
   name: "ui-outside",
   setup(b) {
     b.onResolve({ filter: /^\.\.\/tui\/run\.js$/ }, (a) => ({ path: a.path, external: true }));
+    // Redis's client is needed only by `record --counters`: required from node_modules then.
+    b.onResolve({ filter: /^ioredis$/ }, (a) => ({ path: a.path, external: true }));
   },
 };
 

@@ -207,6 +207,15 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "--allow-anonymous",
       "HTTP: on a non-loopback --listen address, let in requests without a known token",
     )
+    .option(
+      "--counters <url>",
+      "share rate-limit counters with every proxy using this Redis (redis://HOST:PORT[/DB]) instead of the recording",
+    )
+    .option(
+      "--counters-prefix <prefix>",
+      "the Redis key prefix; proxies that share counters share it",
+      "policy-replay",
+    )
     .argument("[server...]", "the MCP server's command and arguments, after --")
     .passThroughOptions()
     .exitOverride()
@@ -214,6 +223,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       async (
         server: string[],
         opts: {
+          counters?: string;
+          countersPrefix: string;
           policy: string;
           mode: "enforce" | "observe";
           db: string;
@@ -269,6 +280,9 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             ...(opts.allowOrigin ? { allowedOrigins: opts.allowOrigin } : {}),
             ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),
             ...(opts.allowAnonymous ? { allowAnonymous: true } : {}),
+            ...(opts.counters !== undefined
+              ? { counters: opts.counters, countersPrefix: opts.countersPrefix }
+              : {}),
           },
           io,
         );

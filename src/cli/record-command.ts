@@ -1,4 +1,4 @@
-import { RecordingCounters } from "../proxy/counters.js";
+import { type Counters, RecordingCounters } from "../proxy/counters.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -44,6 +44,10 @@ export interface RecordCommandOptions {
   requestTimeoutMs?: number;
   /** HTTP: see HttpProxyOptions.idleTimeoutMs. */
   idleTimeoutMs?: number;
+  /** `redis://HOST:PORT[/DB]`: counters shared through Redis instead of the recording. */
+  counters?: string;
+  /** The Redis key prefix (default "policy-replay"). */
+  countersPrefix?: string;
   /** The MCP server to spawn: command and arguments. */
   command: string[];
   /** The agent's side of the wire; the process's stdin and stdout by default. */
@@ -104,8 +108,37 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   // that it has recovered.
   const store = openStore(dbFile, { createDirectory: true, checkIntegrity: true });
   const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
-  // One recording, one state: every proxy recording into this file decides against its counts.
-  const counters = new RecordingCounters(compiled);
+  const redisUrl = opts.counters === undefined ? null : parseCountersUrl(opts.counters);
+  let closeCounters = (): void => {};
+  let counters: Counters;
+  if (redisUrl) {
+    // Loaded only here: most proxies keep their counters in the recording.
+    const { RedisCounters, RedisRelayCounters } = await import("../proxy/redis-counters.js");
+    let saidDown = false;
+    const redis = new RedisCounters(compiled, {
+      url: redisUrl.url,
+      prefix: opts.countersPrefix ?? "policy-replay",
+      // Said once when Redis stops answering, and once when it answers again.
+      onStatus: (up, err) => {
+        if (!up && !saidDown) {
+          saidDown = true;
+          log(
+            `counters: Redis at ${redisUrl.shown} does not answer (${err?.message ?? "unknown"}); calls of rules with limits are denied counters_unavailable until it does`,
+          );
+        } else if (up && saidDown) {
+          saidDown = false;
+          log(`counters: Redis at ${redisUrl.shown} answers again`);
+        }
+      },
+    });
+    // Started whether or not Redis answers: the client reconnects in the background.
+    await redis.connect();
+    closeCounters = () => redis.close();
+    counters = new RedisRelayCounters(redis);
+  } else {
+    // One recording, one state: every proxy recording into this file decides against its counts.
+    counters = new RecordingCounters(compiled);
+  }
   try {
     store.putPolicy(loaded.hash, loaded.text);
     if (listen) {
@@ -185,8 +218,32 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     process.off("SIGINT", leave);
     return 0;
   } finally {
+    closeCounters();
     store.close();
   }
+}
+
+/** `redis://[USER:PASS@]HOST:PORT[/DB]` (or rediss://), and how to name it without secrets. */
+export function parseCountersUrl(value: string): { url: string; shown: string } {
+  let u: URL | null = null;
+  try {
+    u = new URL(value);
+  } catch {
+    // Said below.
+  }
+  if (
+    !u ||
+    (u.protocol !== "redis:" && u.protocol !== "rediss:") ||
+    !u.hostname ||
+    !/^(\/\d*)?$/.test(u.pathname) ||
+    u.search ||
+    u.hash
+  ) {
+    throw new UsageError(
+      `--counters: expected a Redis URL such as redis://127.0.0.1:6379 or redis://HOST:PORT/DB, not "${value}"`,
+    );
+  }
+  return { url: value, shown: `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}` };
 }
 
 /** `127.0.0.1:8080`, `[::1]:8080` or `:8080` (loopback) into host and port. */

@@ -120,6 +120,8 @@ export interface CounterInfo {
   name: string;
   /** The longest window of any limit on this counter: older consumptions can never count. */
   horizonMs: number;
+  /** A rule's `rate_limit` shorthand counter, which no other rule shares whatever its name. */
+  isPrivate: boolean;
 }
 
 /** A policy prepared for fast decisions; build once with compile(), share freely. */
@@ -141,12 +143,12 @@ export function compile(policy: Policy): CompiledPolicy {
   // `key` identifies the count: a user-named counter by its name, a rule's private shorthand
   // counter by a serial number no name can spell, so no two rules ever share one.
   let needsArguments = false;
-  const counterId = (key: string, name: string, ms: number): number => {
+  const counterId = (key: string, name: string, ms: number, isPrivate: boolean): number => {
     let id = counterIds.get(key);
     if (id === undefined) {
       id = counters.length;
       counterIds.set(key, id);
-      counters.push({ name, horizonMs: ms });
+      counters.push({ name, horizonMs: ms, isPrivate });
     } else {
       const info = counters[id]!;
       if (ms > info.horizonMs) info.horizonMs = ms;
@@ -159,7 +161,7 @@ export function compile(policy: Policy): CompiledPolicy {
     const scope = l.scope ?? "session";
     const key = isPrivate ? `\u0000private#${privateCounters++}` : `name:${l.counter}`;
     return {
-      counter: counterId(key, l.counter, ms),
+      counter: counterId(key, l.counter, ms, isPrivate),
       counterName: l.counter,
       scope,
       scopeIndex: SCOPE_INDEX[scope],

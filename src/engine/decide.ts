@@ -114,6 +114,89 @@ export function decideResolved(
   return inexact ? plain("allow", "rule_allow", rule.pattern, null, true) : rule.fixed;
 }
 
+/** A call that passed SPEC section 2 steps 1-4 and whose rule has limits left to check. */
+export interface PendingLimits {
+  readonly rule: CompiledRule;
+  /** Whether a condition already looked at a value the recording does not hold in clear. */
+  readonly inexact: boolean;
+}
+
+/** What a counter service found for a rule's limits: the first full one, or null. */
+export interface FoundLimit {
+  /** The index of the full limit in `rule.limits`. */
+  index: number;
+  /** The calls it counted in the window. */
+  count: number;
+  /** As decide() computes it: ms until the count drops below max; null when it never will. */
+  retryAfterMs: number | null;
+}
+
+/**
+ * SPEC section 2 steps 1-4 without the counters: the final decision, or the rule whose limits
+ * must still be checked (only when it has any), for a counter service outside this process.
+ * decide() keeps its own copy of these steps, the replay's hot path; tests hold them equal.
+ */
+export function decidePrelimit(
+  compiled: CompiledPolicy,
+  call: Omit<Call, "ts">,
+  res: Resolution = resolve(compiled, call.identity, call.tool),
+): Decision | PendingLimits {
+  if (res.kind === "hidden") return HIDDEN;
+  if (res.kind === "default") return DEFAULTS[res.action];
+  const rule = res.rule;
+  if (rule.action !== "allow") return rule.fixed;
+  let inexact = false;
+  if (rule.denyIf.length > 0) {
+    const r = anyHolds(rule.denyIf, call.arguments);
+    inexact = (r & UNKNOWN) !== 0;
+    if (r & HELD) return plain("deny", "condition_deny", rule.pattern, rule.reason, inexact);
+  }
+  if (rule.require.length > 0) {
+    const r = allHold(rule.require, call.arguments);
+    inexact ||= (r & UNKNOWN) !== 0;
+    if (!(r & HELD)) return plain("deny", "requirement_failed", rule.pattern, rule.reason, inexact);
+  }
+  if (rule.limits.length === 0) {
+    return inexact ? plain("allow", "rule_allow", rule.pattern, null, true) : rule.fixed;
+  }
+  return { rule, inexact };
+}
+
+/** Whether decidePrelimit() left limits to check. */
+export function isPending(r: Decision | PendingLimits): r is PendingLimits {
+  return !("decision" in r);
+}
+
+/**
+ * SPEC section 2 step 5's outcome from what a counter service found: `found` null allows (and
+ * the service has consumed), else rate_limited as decide() would have denied.
+ */
+export function limitDecision(pending: PendingLimits, found: FoundLimit | null): Decision {
+  const { rule, inexact } = pending;
+  if (found === null) {
+    return inexact ? plain("allow", "rule_allow", rule.pattern, null, true) : rule.fixed;
+  }
+  const limit = rule.limits[found.index];
+  if (limit === undefined) throw new RangeError(`limitDecision: no limit #${found.index}`);
+  return limited(rule, limit, found.count, found.retryAfterMs, inexact);
+}
+
+/**
+ * The counters could not be read or written (SPEC section 2): the call of a rule with limits is
+ * denied, fail closed. `retryMs` is a hint of when they may answer again.
+ */
+export function countersUnavailable(pending: PendingLimits, retryMs: number): Decision {
+  return {
+    decision: "deny",
+    code: "counters_unavailable",
+    rule: pending.rule.pattern,
+    reason: null,
+    retry_after_ms: retryMs,
+    limit: null,
+    inexact: pending.inexact,
+  };
+}
+
 /**
  * Count a call that was decided elsewhere (another proxy sharing the same counters) into
  * `state`, as decide() would have counted it: an allowed call consumes on every key its rule's
@@ -171,16 +254,7 @@ function checkLimits(
     const first = key.firstAfter(windowStart);
     const count = key.times.length - first;
     if (count >= limit.max) {
-      const retry = retryAfter(limit, key, first, count, ts);
-      return {
-        decision: "deny",
-        code: "rate_limited",
-        rule: rule.pattern,
-        reason: rule.reason,
-        retry_after_ms: retry,
-        limit: hit(limit, count),
-        inexact,
-      };
+      return limited(rule, limit, count, retryAfter(limit, key, first, count, ts), inexact);
     }
   }
   return null;
@@ -198,6 +272,24 @@ function retryAfter(
   if (limit.fixed) return (Math.floor(ts / limit.windowMs) + 1) * limit.windowMs - ts;
   // The count falls below max once the oldest (count - max + 1) consumptions leave the window.
   return key.times[first + count - limit.max]! + limit.windowMs - ts;
+}
+
+function limited(
+  rule: CompiledRule,
+  limit: CompiledLimit,
+  count: number,
+  retry: number | null,
+  inexact: boolean,
+): Decision {
+  return {
+    decision: "deny",
+    code: "rate_limited",
+    rule: rule.pattern,
+    reason: rule.reason,
+    retry_after_ms: retry,
+    limit: hit(limit, count),
+    inexact,
+  };
 }
 
 function hit(limit: CompiledLimit, count: number): LimitHit {

@@ -19,6 +19,7 @@ export type DecisionCode =
   | "condition_deny"
   | "requirement_failed"
   | "rate_limited"
+  | "counters_unavailable"
   | "default_allow"
   | "default_deny"
   | "default_approval";
@@ -45,7 +46,10 @@ export interface Decision {
   rule: string | null;
   /** The rule's `reason`, when it has one and the call was not allowed. */
   reason: string | null;
-  /** For rate_limited: ms until the named limit's count drops below max; null if it never will. */
+  /**
+   * For rate_limited: ms until the named limit's count drops below max; null if it never will.
+   * For counters_unavailable: a hint of when the shared counters may answer again.
+   */
   retry_after_ms: number | null;
   /** For rate_limited: the limit that denied. */
   limit: LimitHit | null;

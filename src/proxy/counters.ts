@@ -28,13 +28,34 @@ export type DecisionRow = (ts: number, decision: Decision) => DecisionRecord;
  */
 export interface Counters {
   /** Where the state lives. */
-  readonly where: "memory" | "recording";
+  readonly where: "memory" | "recording" | "redis";
+  /**
+   * For counters outside the process: start deciding `call` there, or null when it needs no
+   * round trip. The relay holds the session's later messages until it settles, then passes
+   * what it found to decide(). Never rejects.
+   */
+  lookup?(call: Omit<Call, "ts">, arrival: number): Promise<LookedUp> | null;
   /**
    * Decide `call`, which arrived at `arrival`: it is decided then or, when the shared state has
    * seen a later call, at that call's time, so time never goes backwards. Throws what the
-   * store throws when the row cannot be written; then nothing is counted.
+   * store throws when the row cannot be written; then nothing is counted. `looked` is what
+   * lookup() found, when it was asked.
    */
-  decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall;
+  decide(
+    call: Omit<Call, "ts">,
+    arrival: number,
+    store: Store,
+    row: DecisionRow,
+    looked?: LookedUp,
+  ): DecidedCall;
+}
+
+/** What a counter service decided for a call: the decision, at its time, its sequence. */
+export interface LookedUp {
+  decision: Decision;
+  ts: number;
+  /** The service's sequence number for the call; null when it was not asked or failed. */
+  seq: number | null;
 }
 
 /** The counters in this process's memory: shared by its sessions, gone when it exits. */

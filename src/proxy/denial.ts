@@ -34,7 +34,9 @@ export function denialResult(
       ? "needs a human's approval, and none was given"
       : d.code === "rate_limited"
         ? "was rate-limited"
-        : "was denied by policy";
+        : d.code === "counters_unavailable"
+          ? "was refused: its limits could not be checked, the shared counters did not answer"
+          : "was denied by policy";
   let text = `policy-replay: the call to ${tool} ${what} (${d.code}${d.rule ? `, rule "${d.rule}"` : ""})`;
   if (d.reason) text += `: ${d.reason}`;
   if (d.retry_after_ms !== null)

@@ -10,6 +10,7 @@ import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { approvalPrompt, redactHead } from "./redact-message.js";
 import type { RelayOptions } from "./relay-options.js";
 import type { BadInput } from "./bad-input.js";
+import type { LookedUp } from "./counters.js";
 import { realTimers } from "./timers.js";
 import { ToolLists } from "./tool-lists.js";
 import { readToolsCall, type ReadCall, type RefusedCall } from "./tools-call.js";
@@ -41,6 +42,8 @@ export class RelaySession {
   private readonly requestTimeoutMs: number;
   private clientCanElicit = false;
   private ended = false;
+  /** The agent's messages that came while a call's decision was pending; null when none is. */
+  private held: { message: JSONRPCMessage; direction: Direction; ts: number }[] | null = null;
 
   constructor(private readonly opts: RelayOptions) {
     this.client = opts.client;
@@ -58,8 +61,16 @@ export class RelaySession {
   }
 
   /** A message from the agent. `direction` is the proxy's own when it answers for the agent. */
-  onClientMessage(message: JSONRPCMessage, direction: Direction = "client_to_server"): void {
-    const ts = this.opts.clock.now();
+  onClientMessage(
+    message: JSONRPCMessage,
+    direction: Direction = "client_to_server",
+    arrivedAt?: number,
+  ): void {
+    const ts = arrivedAt ?? this.opts.clock.now();
+    if (this.held !== null) {
+      this.held.push({ message, direction, ts });
+      return;
+    }
     let call: ReadCall | undefined;
     if ("method" in message && message.method === "tools/call") {
       const read = readToolsCall(message);
@@ -197,6 +208,40 @@ export class RelaySession {
   }
 
   private onToolsCall(call: ReadCall, arrival: number, seq: number): void {
+    const { session } = this.opts;
+    const input = {
+      tool: call.tool,
+      identity: session.identity,
+      session: session.id,
+      arguments: call.arguments,
+    };
+    const pending = this.opts.counters.lookup?.(input, arrival) ?? null;
+    if (pending === null) return this.decideCall(call, arrival, seq);
+    // The agent's later messages wait for this decision, so the server sees them in its order.
+    this.held = [];
+    void pending.then((looked) => {
+      try {
+        this.decideCall(call, arrival, seq, looked);
+      } finally {
+        this.release();
+      }
+    });
+  }
+
+  /** Go on with the agent's messages held while a decision was pending, in their order. */
+  private release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    // A session that ended meanwhile passes nothing on.
+    while (held.length > 0 && this.held === null && !this.ended) {
+      const m = held.shift()!;
+      this.onClientMessage(m.message, m.direction, m.ts);
+    }
+    // Another decision is pending now: what is left goes before anything arriving later.
+    if (this.held !== null) this.held = held;
+  }
+
+  private decideCall(call: ReadCall, arrival: number, seq: number, looked?: LookedUp): void {
     const { opts } = this;
     const { tool, id } = call;
     const { session } = opts;
@@ -220,11 +265,14 @@ export class RelaySession {
             mode: opts.mode,
             decision,
           }),
+          looked,
         ),
       );
     } catch (err) {
       return this.auditError(id, err);
     }
+    // The session ended while Redis was deciding: recorded, but nobody is left to answer.
+    if (this.ended) return;
     const { decision, callId, ts } = decided;
     const forward = (): void => this.forward(call.forward as Request, { callId, ts });
     if (opts.mode === "observe" || decision.decision === "allow") return forward();

@@ -50,7 +50,7 @@ export class SummaryBuilder {
     deny: 0,
     approval_required: 0,
   };
-  // Counted per known code in a fixed slot (see codeSlot): a keyed update by ten different
+  // Counted per known code in a fixed slot (see codeSlot): a keyed update by eleven different
   // names goes megamorphic, and this is the per-call path.
   private readonly codeCounts = new Array<number>(CODES.length).fill(0);
   private readonly otherCodes = new Map<string, number>();
@@ -182,6 +182,7 @@ const CODES: readonly DecisionCode[] = [
   "condition_deny",
   "requirement_failed",
   "rate_limited",
+  "counters_unavailable",
   "default_allow",
   "default_deny",
   "default_approval",
@@ -204,12 +205,14 @@ function codeSlot(code: string): number {
       return 5;
     case "rate_limited":
       return 6;
-    case "default_allow":
+    case "counters_unavailable":
       return 7;
-    case "default_deny":
+    case "default_allow":
       return 8;
-    case "default_approval":
+    case "default_deny":
       return 9;
+    case "default_approval":
+      return 10;
     default:
       return -1;
   }

@@ -20,6 +20,8 @@ export function decisionLook(decision: string, code: string): DecisionLook {
   if (decision === "approval_required") return { symbol: "?", word: "approval", tone: "approval" };
   if (code === "rate_limited") return { symbol: "↻", word: "limited", tone: "limited" };
   if (code === "hidden") return { symbol: "✗", word: "hidden", tone: "deny" };
+  // Denied because the shared counters did not answer, not by anything in the policy.
+  if (code === "counters_unavailable") return { symbol: "✗", word: "offline", tone: "deny" };
   return { symbol: "✗", word: "deny", tone: "deny" };
 }
 

@@ -1,0 +1,311 @@
+import { Redis } from "ioredis";
+import {
+  type Call,
+  type CompiledPolicy,
+  countersUnavailable,
+  decidePrelimit,
+  type FoundLimit,
+  isPending,
+  limitDecision,
+  type PendingLimits,
+} from "../engine/index.js";
+import type { CompiledRule } from "../engine/index.js";
+import type { Store } from "../store/types.js";
+import type { Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js";
+
+/**
+ * Decide-and-consume for one call, atomic in Redis (SPEC section 2, step 5, and "one state per
+ * deployment"): the time is Redis's own (or ARGV[1] when given), never earlier than the latest
+ * decided on this prefix; every call takes the next sequence number.
+ *
+ * KEYS[1]: the prefix's clock hash (fields ts, seq); KEYS[2..]: the distinct keys to consume.
+ * ARGV[1]: a time in ms, or '' for Redis's clock; ARGV[2]: n, the number of limits; then n
+ * times (index into KEYS[2..] from 1, window ms, max, 1 if fixed); then each key's horizon ms.
+ * Returns {ts, seq, index of the first full limit from 0 or -1, its count, retry ms or -1}.
+ */
+export const DECIDE_SCRIPT = `
+local t = redis.call('TIME')
+local real = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = real
+if ARGV[1] ~= '' then now = tonumber(ARGV[1]) end
+local last = tonumber(redis.call('HGET', KEYS[1], 'ts'))
+if last and last > now then now = last end
+redis.call('HSET', KEYS[1], 'ts', string.format('%d', now))
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local n = tonumber(ARGV[2])
+local hi = string.format('%d', now)
+for i = 0, n - 1 do
+  local b = 3 + i * 4
+  local key = KEYS[1 + tonumber(ARGV[b])]
+  local w = tonumber(ARGV[b + 1])
+  local max = tonumber(ARGV[b + 2])
+  local fixed = ARGV[b + 3] == '1'
+  local start = math.floor(now / w) * w
+  local lo
+  if fixed then lo = string.format('%d', start) else lo = string.format('(%d', now - w) end
+  local count = redis.call('ZCOUNT', key, lo, hi)
+  if count >= max then
+    local retry = -1
+    if max > 0 then
+      if fixed then
+        retry = start + w - now
+      else
+        local r = redis.call('ZRANGEBYSCORE', key, lo, hi, 'WITHSCORES', 'LIMIT', count - max, 1)
+        retry = tonumber(r[2]) + w - now
+      end
+    end
+    return {now, seq, i, count, retry}
+  end
+end
+local member = string.format('%d-%d', now, seq)
+local extra = 0
+if now > real then extra = now - real end
+for j = 2, #KEYS do
+  local horizon = tonumber(ARGV[2 + n * 4 + j - 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', string.format('%d', now - horizon))
+  redis.call('ZADD', KEYS[j], now, member)
+  redis.call('PEXPIRE', KEYS[j], horizon + extra)
+end
+return {now, seq, -1, 0, -1}
+`;
+
+interface ScriptClient {
+  policyReplayDecide(numKeys: number, ...args: string[]): Promise<number[]>;
+}
+
+/**
+ * A call decided against the shared counters: its decision, the time it was decided at
+ * (Redis's, or the arrival when Redis was not asked), and Redis's sequence number for the
+ * prefix (null when Redis was not asked or did not answer).
+ */
+export type RedisDecided = LookedUp;
+
+export interface RedisCountersOptions {
+  /** `redis://HOST:PORT[/DB]`. */
+  url: string;
+  /** Every key starts with `<prefix>:`; proxies that share counters share the prefix. */
+  prefix?: string;
+  /** How long a command may take before the call is denied counters_unavailable. */
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** The retry hint of a counters_unavailable denial. */
+  retryHintMs?: number;
+  /** "arrival": decide at the arrival time given (tests); "redis": at Redis's clock. */
+  clock?: "redis" | "arrival";
+  /** Told when the counters become unavailable, and when they answer again. */
+  onStatus?: (up: boolean, err?: Error) => void;
+}
+
+const SCOPE_KINDS = ["grant", "session", "global"] as const;
+
+/** Colons and percents escaped, so that a key reads back into one counter and one scope. */
+function escapeName(name: string): string {
+  return name.replace(/%/g, "%25").replace(/:/g, "%3A");
+}
+
+/**
+ * The counters in Redis, shared by every proxy given the same URL and prefix, on any machine.
+ * A call whose rule has limits costs one round trip (one script, by its SHA); other calls are
+ * decided here. When Redis does not answer at once, limited calls are denied
+ * counters_unavailable (fail closed) while the client reconnects in the background.
+ */
+export class RedisCounters {
+  readonly where = "redis";
+  readonly client: Redis;
+  readonly prefix: string;
+  private readonly clockKey: string;
+  private readonly counterSegs: string[];
+  private readonly horizons: string[];
+  /** Per rule: the script's limit arguments, built once. */
+  private readonly plans = new WeakMap<CompiledRule, { limitArgs: string[] }>();
+  private readonly retryHintMs: number;
+  private readonly clock: "redis" | "arrival";
+  private readonly onStatus: ((up: boolean, err?: Error) => void) | undefined;
+  /** Whether the last thing we heard from Redis was good; null before anything was heard. */
+  private up: boolean | null = null;
+
+  constructor(
+    private readonly compiled: CompiledPolicy,
+    opts: RedisCountersOptions,
+  ) {
+    this.prefix = opts.prefix ?? "policy-replay";
+    this.clockKey = `${this.prefix}:~clock`;
+    this.retryHintMs = opts.retryHintMs ?? 1000;
+    this.clock = opts.clock ?? "redis";
+    this.onStatus = opts.onStatus;
+    // A private shorthand counter is marked so that no user-named counter can share its key.
+    this.counterSegs = compiled.counters.map((c) => (c.isPrivate ? "%p" : "") + escapeName(c.name));
+    this.horizons = compiled.counters.map((c) => String(Math.max(1, c.horizonMs)));
+    this.client = new Redis(opts.url, {
+      // Fail at once while disconnected rather than queue: a pending call holds its session.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: opts.connectTimeoutMs ?? 1000,
+      commandTimeout: opts.commandTimeoutMs ?? 500,
+      retryStrategy: (times) => Math.min(50 * times, 2000),
+    });
+    this.client.defineCommand("policyReplayDecide", { lua: DECIDE_SCRIPT });
+    this.client.on("error", (err: Error) => this.status(false, err));
+    this.client.on("ready", () => this.status(true));
+  }
+
+  /** Wait until Redis is ready, or has failed once: true when it is ready. Never throws. */
+  async connect(): Promise<boolean> {
+    if (this.client.status === "ready") return true;
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        this.client.off("ready", onReady);
+        this.client.off("error", onError);
+        this.client.off("end", onError);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const onError = (): void => done(false);
+      this.client.once("ready", onReady);
+      this.client.once("error", onError);
+      this.client.once("end", onError);
+    });
+  }
+
+  /**
+   * Decide `call`, which arrived at `arrival`. A rule with limits is decided in Redis, at Redis's
+   * time; anything else here, at `arrival`. Never rejects: when Redis fails, the call is denied
+   * counters_unavailable. A script that ran but answered too late has counted the call anyway:
+   * that errs on the safe side, one unit taken that nobody used.
+   */
+  async decide(call: Omit<Call, "ts">, arrival: number): Promise<RedisDecided> {
+    const pre = decidePrelimit(this.compiled, call);
+    if (!isPending(pre)) return { decision: pre, ts: arrival, seq: null };
+    try {
+      const r = await this.run(call, pre, arrival);
+      this.status(true);
+      return r;
+    } catch (err) {
+      this.status(false, err instanceof Error ? err : new Error(String(err)));
+      return { decision: countersUnavailable(pre, this.retryHintMs), ts: arrival, seq: null };
+    }
+  }
+
+  /** Whether deciding `call` needs Redis: its rule has limits left to check. */
+  needsLookup(call: Omit<Call, "ts">): boolean {
+    return isPending(decidePrelimit(this.compiled, call));
+  }
+
+  /**
+   * Decide `call` without Redis: final when its rule needs no counting, else denied
+   * counters_unavailable (a caller that skipped lookup() gets the fail-closed answer).
+   */
+  decideHere(call: Omit<Call, "ts">, arrival: number): RedisDecided {
+    const pre = decidePrelimit(this.compiled, call);
+    const decision = isPending(pre) ? countersUnavailable(pre, this.retryHintMs) : pre;
+    return { decision, ts: arrival, seq: null };
+  }
+
+  /** Close the connection; later calls with limits are denied counters_unavailable. */
+  close(): void {
+    this.client.disconnect();
+  }
+
+  private async run(
+    call: Omit<Call, "ts">,
+    pending: PendingLimits,
+    arrival: number,
+  ): Promise<RedisDecided> {
+    const { rule } = pending;
+    const keys = rule.consumes.map((c) => this.key(c.counter, c.scopeIndex, call));
+    const args = [
+      this.clock === "arrival" ? String(arrival) : "",
+      String(rule.limits.length),
+      ...this.plan(rule).limitArgs,
+      ...rule.consumes.map((c) => this.horizons[c.counter]!),
+    ];
+    const out = await (this.client as unknown as ScriptClient).policyReplayDecide(
+      1 + keys.length,
+      this.clockKey,
+      ...keys,
+      ...args,
+    );
+    const [ts, seq, index, count, retry] = out as [number, number, number, number, number];
+    const found: FoundLimit | null =
+      index < 0 ? null : { index, count, retryAfterMs: retry < 0 ? null : retry };
+    return { decision: limitDecision(pending, found), ts, seq };
+  }
+
+  /**
+   * Take back what an allowed call consumed (its row could not be written, so it must not
+   * count). Best effort: when Redis does not answer, the unit stays taken until it expires.
+   */
+  async uncount(call: Omit<Call, "ts">, decided: RedisDecided): Promise<void> {
+    const pre = decidePrelimit(this.compiled, call);
+    if (!isPending(pre) || decided.seq === null || decided.decision.decision !== "allow") return;
+    const member = `${decided.ts}-${decided.seq}`;
+    const keys = pre.rule.consumes.map((c) => this.key(c.counter, c.scopeIndex, call));
+    try {
+      await Promise.all(keys.map((k) => this.client.zrem(k, member)));
+    } catch {
+      // Said when the status changed; nothing more to do here.
+    }
+  }
+
+  private plan(rule: CompiledRule): { limitArgs: string[] } {
+    let p = this.plans.get(rule);
+    if (p === undefined) {
+      const limitArgs: string[] = [];
+      for (const l of rule.limits) {
+        const k = rule.consumes.findIndex(
+          (c) => c.counter === l.counter && c.scopeIndex === l.scopeIndex,
+        );
+        limitArgs.push(String(k + 1), String(l.windowMs), String(l.max), l.fixed ? "1" : "0");
+      }
+      p = { limitArgs };
+      this.plans.set(rule, p);
+    }
+    return p;
+  }
+
+  /** `<prefix>:<counter>:<scope kind>:<scope value>`; the value last, so it needs no escaping. */
+  private key(counter: number, scopeIndex: 0 | 1 | 2, call: Omit<Call, "ts">): string {
+    const value = scopeIndex === 0 ? call.identity : scopeIndex === 1 ? call.session : "";
+    return `${this.prefix}:${this.counterSegs[counter]!}:${SCOPE_KINDS[scopeIndex]}:${value}`;
+  }
+
+  private status(up: boolean, err?: Error): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.onStatus?.(up, err);
+  }
+}
+
+/**
+ * The relay's side of RedisCounters: each call of a rule with limits is decided in Redis
+ * (lookup), then its row is written here; any other call is decided here at once.
+ */
+export class RedisRelayCounters implements Counters {
+  readonly where = "redis";
+
+  constructor(readonly redis: RedisCounters) {}
+
+  lookup(call: Omit<Call, "ts">, arrival: number): Promise<LookedUp> | null {
+    return this.redis.needsLookup(call) ? this.redis.decide(call, arrival) : null;
+  }
+
+  decide(
+    call: Omit<Call, "ts">,
+    arrival: number,
+    store: Store,
+    row: DecisionRow,
+    looked?: LookedUp,
+  ): DecidedCall {
+    const d = looked ?? this.redis.decideHere(call, arrival);
+    try {
+      return {
+        decision: d.decision,
+        ts: d.ts,
+        callId: store.recordDecision(row(d.ts, d.decision)),
+      };
+    } catch (err) {
+      void this.redis.uncount(call, d);
+      throw err;
+    }
+  }
+}

@@ -1,17 +1,13 @@
 // `record --counters redis://...`: proxies with their own recordings share one count through
 // the real Redis; with Redis unreachable, limited calls are refused and others go on.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseCountersUrl } from "../../src/cli/record-command.js";
 import { deletePrefix, REDIS_URL, redisUp } from "./redis-available.js";
+import { startRecord } from "./record-process.js";
 
-const root = join(import.meta.dirname, "../..");
-const bin = join(root, "bin/policy-replay.js");
-const naive = join(root, "fixtures/servers/naive-server.mjs");
 const dir = mkdtempSync(join(tmpdir(), "policy-replay-redis-"));
 const PREFIX = `test-policy-replay-record:${process.pid}`;
 afterAll(async () => {
@@ -31,73 +27,35 @@ writeFileSync(
   }),
 );
 
-interface Answer {
-  id: number;
-  result?: { isError?: boolean; _meta?: Record<string, { code: string }> };
-}
-
-/** One `record` process: initialize, then call each of `tools` one after another, and leave. */
+/** One `record` process: call each of `tools` one after another, and leave. */
 async function proxy(
   db: string,
   url: string,
   tools: string[],
 ): Promise<{ codes: string[]; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      "record",
-      "--policy",
-      policy,
-      "--db",
-      db,
-      "--identity",
-      "agent-ops",
-      "--counters",
-      url,
-      "--counters-prefix",
-      PREFIX,
-      "--",
-      process.execPath,
-      naive,
-    ],
-    { stdio: ["pipe", "pipe", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const answers: Answer[] = [];
-  let rest = "";
-  let wake: () => void = () => {};
-  child.stdout.on("data", (d: Buffer) => {
-    const lines = (rest + d.toString()).split("\n");
-    rest = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) answers.push(JSON.parse(l) as Answer);
-    wake();
-  });
-  const ask = async (m: object): Promise<void> => {
-    const want = answers.length + 1;
-    const got = new Promise<void>((r) => (wake = () => answers.length >= want && r()));
-    child.stdin.write(JSON.stringify(m) + "\n");
-    await got;
-  };
-  await ask({
-    jsonrpc: "2.0",
-    id: 0,
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
-  for (const [i, name] of tools.entries())
-    await ask({ jsonrpc: "2.0", id: i + 1, method: "tools/call", params: { name, arguments: {} } });
-  child.stdin.end();
-  const [code] = (await once(child, "exit")) as [number | null];
+  const p = await startRecord([
+    "--policy",
+    policy,
+    "--db",
+    db,
+    "--identity",
+    "agent-ops",
+    "--counters",
+    url,
+    "--counters-prefix",
+    PREFIX,
+  ]);
+  const codes: string[] = [];
+  for (const [i, name] of tools.entries()) {
+    const a = await p.request({
+      id: i + 1,
+      method: "tools/call",
+      params: { name, arguments: {} },
+    });
+    codes.push(a.result?._meta?.["policy-replay/decision"]?.code ?? "answered");
+  }
+  const { code, stderr } = await p.close();
   expect(code).toBe(0);
-  const codes = answers
-    .filter((a) => a.id > 0)
-    .map((a) => a.result?._meta?.["policy-replay/decision"]?.code ?? "answered");
   return { codes, stderr };
 }
 

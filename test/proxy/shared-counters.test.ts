@@ -6,10 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { type Answer, bin, callMany, startRecord } from "./record-process.js";
 
-const root = join(import.meta.dirname, "../..");
-const bin = join(root, "bin/policy-replay.js");
-const naive = join(root, "fixtures/servers/naive-server.mjs");
 const dir = mkdtempSync(join(tmpdir(), "policy-replay-shared-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -27,67 +25,12 @@ writeFileSync(
   }),
 );
 
-interface Answer {
-  id: number;
-  result?: { isError?: boolean };
-}
-
-/** One `record` process for identity agent-ops: initialize, `calls` calls of `limited`, leave. */
+/** One `record` process for identity agent-ops: `calls` calls of `limited` at once, then leave. */
 async function proxy(db: string, calls: number): Promise<Answer[]> {
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      "record",
-      "--policy",
-      policy,
-      "--db",
-      db,
-      "--identity",
-      "agent-ops",
-      "--",
-      process.execPath,
-      naive,
-    ],
-    { stdio: ["pipe", "pipe", "pipe"] },
-  );
-  const answers: Answer[] = [];
-  let rest = "";
-  let want = 1;
-  let done: () => void = () => {};
-  const all = new Promise<void>((r) => (done = r));
-  child.stdout.on("data", (d: Buffer) => {
-    const lines = (rest + d.toString()).split("\n");
-    rest = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) answers.push(JSON.parse(l) as Answer);
-    if (answers.length >= want) done();
-  });
-  const send = (m: object): boolean => child.stdin.write(JSON.stringify(m) + "\n");
-  send({
-    jsonrpc: "2.0",
-    id: 0,
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
-  await all;
-  want = 1 + calls;
-  const more = new Promise<void>((r) => (done = r));
-  for (let i = 1; i <= calls; i++)
-    send({
-      jsonrpc: "2.0",
-      id: i,
-      method: "tools/call",
-      params: { name: "limited", arguments: {} },
-    });
-  await more;
-  child.stdin.end();
-  const [code] = (await once(child, "exit")) as [number | null];
-  expect(code).toBe(0);
-  return answers.filter((a) => a.id > 0);
+  const p = await startRecord(["--policy", policy, "--db", db, "--identity", "agent-ops"]);
+  const answers = await callMany(p, "limited", calls);
+  expect((await p.close()).code).toBe(0);
+  return answers;
 }
 
 const allowed = (answers: Answer[]): number =>
@@ -97,9 +40,7 @@ async function replayChanges(db: string): Promise<{ code: number | null; out: st
   const child = spawn(
     process.execPath,
     [bin, "--policy", policy, "--db", db, "--no-save", "--format", "json"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));

@@ -1,14 +1,13 @@
 // Over Streamable HTTP, in front of the naive server fixture: a tools/call POSTed as a
 // notification (answered 202 by the transport) or with an array for a name never runs.
 import { MemoryCounters } from "../../src/proxy/counters.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { handle, type Ran } from "../../fixtures/servers/naive-server.mjs";
+import type { Ran } from "../../fixtures/servers/naive-server.mjs";
 import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { serveHttp, type HttpProxy } from "../../src/proxy/http.js";
 import { MemoryStore } from "./memory-store.js";
+import { naiveUpstream } from "./naive.js";
 
 let proxy: HttpProxy | undefined;
 afterEach(async () => {
@@ -26,12 +25,7 @@ async function startNaive(store = new MemoryStore()): Promise<{ ran: Ran[]; url:
   proxy = await serveHttp({
     port: 0,
     upstream: () => {
-      const [serverEnd, proxyEnd] = InMemoryTransport.createLinkedPair();
-      serverEnd.onmessage = (m: JSONRPCMessage) => {
-        const r = handle(m);
-        if (r.ran) ran.push(r.ran);
-        for (const reply of r.replies) void serverEnd.send(reply as JSONRPCMessage);
-      };
+      const { proxyEnd, serverEnd } = naiveUpstream(ran);
       void serverEnd.start();
       return proxyEnd;
     },

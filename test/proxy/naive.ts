@@ -3,6 +3,7 @@
 import { MemoryCounters } from "../../src/proxy/counters.js";
 import { PassThrough } from "node:stream";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { handle, type Ran } from "../../fixtures/servers/naive-server.mjs";
 import { compile } from "../../src/engine/index.js";
@@ -44,12 +45,7 @@ export async function naiveRig(
     for (const l of lines) if (l.trim() !== "") out.push(JSON.parse(l));
   });
   const ran: Ran[] = [];
-  const [serverEnd, proxyEnd] = InMemoryTransport.createLinkedPair();
-  serverEnd.onmessage = (message: JSONRPCMessage) => {
-    const r = handle(message);
-    if (r.ran) ran.push(r.ran);
-    for (const reply of r.replies) void serverEnd.send(reply as JSONRPCMessage);
-  };
+  const { proxyEnd, serverEnd } = naiveUpstream(ran);
   await serverEnd.start();
   const logs: string[] = [];
   store.startSession({
@@ -97,3 +93,17 @@ export async function naiveRig(
 }
 
 export const line = (message: unknown): string => JSON.stringify(message) + "\n";
+
+/**
+ * The naive server in process, behind an in-memory transport pair: `proxyEnd` is the proxy's
+ * side; every call the server runs is pushed onto `ran`. Start `serverEnd` before use.
+ */
+export function naiveUpstream(ran: Ran[]): { proxyEnd: Transport; serverEnd: Transport } {
+  const [serverEnd, proxyEnd] = InMemoryTransport.createLinkedPair();
+  serverEnd.onmessage = (message: JSONRPCMessage) => {
+    const r = handle(message);
+    if (r.ran) ran.push(r.ran);
+    for (const reply of r.replies) void serverEnd.send(reply as JSONRPCMessage);
+  };
+  return { proxyEnd, serverEnd };
+}

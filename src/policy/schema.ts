@@ -225,5 +225,32 @@ export const KNOWN_KEYS = {
 
 /** The JSON Schema of the policy format, generated from the definition above. */
 export function policyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(PolicySchema, { io: "input", target: "draft-2020-12" });
+  const schema = z.toJSONSchema(PolicySchema, { io: "input", target: "draft-2020-12" });
+  const defs = schema.$defs as Record<string, Record<string, unknown>> | undefined;
+  const condition = defs?.["Condition"];
+  if (defs && condition) defs["Condition"] = discriminateOnOp(condition);
+  return schema;
+}
+
+/**
+ * A condition is one of eleven shapes told apart by `op`. As a plain `oneOf`, an editor reports
+ * every branch's fault for one misspelt `op` (eleven errors); keyed on `op` with if/then, it
+ * reports the one fault: `op` is not one of the operators, or what that operator's shape lacks.
+ */
+function discriminateOnOp(condition: Record<string, unknown>): Record<string, unknown> {
+  const branches = condition["oneOf"];
+  if (!Array.isArray(branches)) return condition;
+  const ops: string[] = [];
+  const cases = branches.map((branch: { properties?: { op?: { const?: unknown } } }) => {
+    const op = branch.properties?.op?.const;
+    if (typeof op !== "string") throw new Error("a condition branch without a constant op");
+    ops.push(op);
+    return { if: { properties: { op: { const: op } }, required: ["op"] }, then: branch };
+  });
+  return {
+    type: "object",
+    properties: { op: { type: "string", enum: ops } },
+    required: ["op"],
+    allOf: cases,
+  };
 }

@@ -200,3 +200,25 @@ describe("the published schema (Ajv 2020-12) agrees with the validator", () => {
     expect(schemaAccepts(policy)).toBe(valid);
   });
 });
+
+describe("the published schema's faults, as an editor shows them", () => {
+  const withCondition = (condition: unknown) => ({
+    version: "1",
+    tools: { deploy: { deny_if: [condition] } },
+  });
+
+  it("a misspelt op is one fault, on op, naming the operators", () => {
+    expect(schemaAccepts(withCondition({ path: "args.env", op: "regx", value: "^p" }))).toBe(false);
+    const errors = schemaAccepts.errors ?? [];
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.instancePath).toBe("/tools/deploy/deny_if/0/op");
+    expect(errors[0]?.params).toMatchObject({ allowedValues: expect.arrayContaining(["regex"]) });
+  });
+
+  it("a known op reports only what its own shape lacks", () => {
+    expect(schemaAccepts(withCondition({ path: "args.env", op: "in", value: "prod" }))).toBe(false);
+    const paths = (schemaAccepts.errors ?? []).map((e) => `${e.instancePath} ${e.keyword}`);
+    expect(paths).toContain("/tools/deploy/deny_if/0/value type");
+    expect(paths.filter((p) => p.endsWith(" const"))).toEqual([]);
+  });
+});

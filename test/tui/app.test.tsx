@@ -78,6 +78,9 @@ describe("the terminal UI", () => {
     await press(..."rate_limited", ENTER);
     await see('filter "rate_limited"');
     expect(frame()).toMatch(/› \S+ +fleet_secrets_set +↻ limited +rate_limited/);
+    // The header keeps the session's tally under a filter, never "counting calls…" until Esc.
+    await see('53 calls: 18 denied, 15 rate-limited, 1 approval · filter "rate_limited"');
+    expect(frame()).not.toContain("counting calls");
     await press(ENTER);
     await see("Decision  ↻ limited  rate_limited");
     expect(frame()).toContain("fleet_secrets_set_rate: 30 of 30 calls in the last 1 min — full");

@@ -109,7 +109,8 @@ export function TimelineView({
   counts: CallCounts | null;
 }) {
   const widths = layoutColumns(CALL_COLUMNS, width - 2);
-  const [a, b] = timelineHeader(screen.session, screen.filter ? null : counts, screen.filter);
+  // The tally is the whole session's, filtered or not: the filter has its own note beside it.
+  const [a, b] = timelineHeader(screen.session, counts, screen.filter);
   const empty = screen.filter
     ? `No call matches "${screen.filter}" (tool, decision, code or rule). Esc clears the filter.`
     : "This session made no tool calls.";

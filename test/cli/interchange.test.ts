@@ -2,8 +2,17 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { compile } from "../../src/engine/index.js";
+import { parsePolicyText } from "../../src/policy/load.js";
+import { RecordingCounters } from "../../src/proxy/counters.js";
+import { relay } from "../../src/proxy/relay.js";
+import { StdioAgentTransport } from "../../src/proxy/stdio.js";
+import { createRedactor } from "../../src/store/redact.js";
+import { openStore } from "../../src/store/sqlite.js";
+import { naiveUpstream } from "../proxy/naive.js";
 import {
   cli,
   demoCopy,
@@ -34,6 +43,59 @@ async function importInto(db: string, text: string, dir = tempDir()): Promise<st
 }
 
 const withoutLine = (calls: JsonCall[]) => calls.map((c) => ({ ...c, line: 0 }));
+
+/**
+ * Record `messages` (raw JSON-RPC from the agent) through the real relay, counters and
+ * redactor into a new SQLite recording, as `policy-replay record` does, in front of the naive
+ * server; the policy is written beside it as policy.json.
+ */
+async function recordThroughProxy(dir: string, policy: object, messages: object[]) {
+  const file = join(dir, "proxy.sqlite");
+  const policyFile = join(dir, "policy.json");
+  writeFileSync(policyFile, JSON.stringify(policy));
+  const loaded = parsePolicyText(JSON.stringify(policy), policyFile);
+  const compiled = compile(loaded.policy);
+  const store = openStore(file, { checkpointWorker: false });
+  try {
+    store.putPolicy(loaded.hash, loaded.text);
+    const session = { id: "s1", identity: "agent-a" };
+    store.startSession({
+      ...session,
+      transport: "stdio",
+      mode: "enforce",
+      policyHash: loaded.hash,
+      startedAt: 1_000,
+    });
+    const { proxyEnd, serverEnd } = naiveUpstream([]);
+    await serverEnd.start();
+    const stdin = new PassThrough();
+    const stdout = new PassThrough().resume();
+    let t = 1_000;
+    const { closed } = await relay({
+      client: new StdioAgentTransport(stdin, stdout),
+      server: proxyEnd,
+      compiled,
+      counters: new RecordingCounters(compiled),
+      clock: { now: () => ++t },
+      session,
+      mode: "enforce",
+      store,
+      redactor: createRedactor({ keyFile: `${file}.key`, enabled: true }),
+      approvalTimeoutMs: 1_000,
+      requestTimeoutMs: 0,
+      log: () => {},
+    });
+    for (const m of messages) stdin.write(JSON.stringify(m) + "\n");
+    // Every call answered, then the agent leaves.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    stdin.end();
+    await serverEnd.close();
+    await closed;
+  } finally {
+    store.close();
+  }
+  return { file, policyFile };
+}
 
 describe("export", () => {
   it("writes one SPEC section 7 line per call, with the recorded decision and approval", async () => {
@@ -136,6 +198,65 @@ describe("export", () => {
     ]);
     expect(lines[0]!.arguments).toEqual({ host: "h1" });
     expect("arguments" in lines[1]!).toBe(false);
+  });
+});
+
+describe("a recording the proxy made", () => {
+  const POLICY = {
+    version: "1",
+    default: "allow",
+    tools: {
+      denied: { action: "deny", reason: "no" },
+      limited: { rate_limit: { max: 1, window: 60 } },
+      safe: { deny_if: [{ path: "args.token", op: "eq", value: "x" }] },
+    },
+  };
+  const call = (id: number, params: object) => ({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params,
+  });
+
+  it("with calls without arguments: export, --calls, import and export again", async () => {
+    const dir = tempDir();
+    const { file, policyFile } = await recordThroughProxy(dir, POLICY, [
+      // MCP lets a call leave out its arguments.
+      call(1, { name: "safe" }),
+      call(2, { name: "limited" }),
+      call(3, { name: "limited", arguments: {} }),
+      call(4, { name: "denied" }),
+      call(5, { name: "safe", arguments: { token: "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB" } }),
+      // A string, so the proxy decides it (under the default) and records it.
+      call(6, { name: "" }),
+    ]);
+    const exported = await exportOf("--db", file);
+    const lines = exported
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.tool, l.code, "arguments" in l])).toEqual([
+      ["safe", "rule_allow", false],
+      ["limited", "rule_allow", false],
+      ["limited", "rate_limited", true],
+      ["denied", "rule_deny", false],
+      ["safe", "rule_allow", true],
+      ["", "default_allow", false],
+    ]);
+    const trace = join(dir, "proxy.jsonl");
+    writeFileSync(trace, exported);
+    const viaTrace = await jsonReport(["--policy", policyFile, "--calls", trace]);
+    expect(viaTrace.code).toBe(0);
+    expect(viaTrace.report.summary.changes.total).toBe(0);
+    const db = join(dir, "imported.sqlite");
+    await importInto(db, exported, dir);
+    expect(await exportOf("--db", db)).toBe(exported);
+    const a = await jsonReport(["--policy", policyFile, "--db", file, "--no-save"]);
+    const b = await jsonReport(["--policy", policyFile, "--db", db, "--no-save"]);
+    expect(withoutLine(b.report.calls)).toEqual(withoutLine(a.report.calls));
+    expect(viaTrace.report.calls.map((c) => [c.decision, c.code, c.inexact])).toEqual(
+      a.report.calls.map((c) => [c.decision, c.code, c.inexact]),
+    );
   });
 });
 

@@ -150,7 +150,7 @@ const recordingArb: fc.Arbitrary<RecordingArb> = fc.record({
     }),
     { minLength: 4, maxLength: 4 },
   ),
-  calls: fc.array(callArb, { minLength: 1, maxLength: 40 }),
+  calls: fc.array(callArb, { minLength: 1, maxLength: 40, size: "max" }),
   start: fc.nat({ max: 3000 }),
 });
 

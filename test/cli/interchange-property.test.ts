@@ -214,6 +214,42 @@ const comparable = (r: { code: number; report: { calls: JsonCall[]; summary: unk
   summary: r.report.summary,
 });
 
+/** A hand-made trace: no recorded decisions, maybe a human's answer, times that never go back. */
+const handMadeArb = fc
+  .record({
+    identities: fc.array(fc.constantFrom(...IDENTITIES), { minLength: 4, maxLength: 4 }),
+    calls: fc.array(
+      fc.record({
+        session: fc.nat({ max: 3 }),
+        dt: fc.oneof(fc.constant(0), fc.nat({ max: 1500 })),
+        // Mostly the limited tools, called so that their limits fill.
+        tool: fc.oneof(
+          { weight: 3, arbitrary: fc.constant("fleet_secrets_set") },
+          { weight: 2, arbitrary: fc.constant("search") },
+          { weight: 3, arbitrary: fc.constantFrom(...TOOLS) },
+        ),
+        args: fc.oneof(argsArb, fc.constant({ q: "abc" })),
+        approval: fc.constantFrom(null, null, "approved", "rejected", "timeout"),
+      }),
+      { minLength: 1, maxLength: 60, size: "max" },
+    ),
+  })
+  .map(({ identities, calls }) => {
+    let ts = T0;
+    return calls.map((c) => {
+      ts += c.dt;
+      const line: Record<string, unknown> = {
+        session: `s${c.session}`,
+        identity: identities[c.session],
+        ts,
+        tool: c.tool,
+      };
+      if (c.args !== undefined) line.arguments = c.args;
+      if (c.approval !== null) line.approval = c.approval;
+      return JSON.stringify(line);
+    });
+  });
+
 describe("export, import, replay: every recording round-trips", () => {
   it("random recordings: export -> import -> export gives the same bytes, and replays the same", async () => {
     const policy = join(tempDir(), "policy.json");
@@ -253,6 +289,29 @@ describe("export, import, replay: every recording round-trips", () => {
       // About 0.5 s a run on an idle 2-core machine (each command starts reader threads); a
       // loaded machine runs fewer rather than time out.
       { numRuns: 12, interruptAfterTimeLimit: 60_000 },
+    );
+  }, 120_000);
+
+  it("random hand-made traces: import --policy stores what replaying the trace under it decides", async () => {
+    const policy = join(tempDir(), "policy.json");
+    writeFileSync(policy, JSON.stringify(POLICY));
+    await fc.assert(
+      fc.asyncProperty(handMadeArb, async (lines) => {
+        const dir = tempDir();
+        const trace = join(dir, "hand-made.jsonl");
+        writeFileSync(trace, lines.join("\n") + "\n");
+        const db = join(dir, "decided.sqlite");
+        await run(["import", trace, "--db", db, "--policy", policy]);
+        // Replaying the import under the policy that decided it changes nothing...
+        const again = await jsonReport(["--policy", policy, "--db", db, "--no-save"]);
+        expect(again.report.summary).toMatchObject({ changes: { total: 0 } });
+        // ...and its calls are decided as the trace replays under it, counters and all.
+        const viaTrace = await jsonReport(["--policy", policy, "--calls", trace]);
+        const decided = (r: typeof again) =>
+          r.report.calls.map((c) => [c.session, c.decision, c.code, c.rule, c.retry_after_ms]);
+        expect(decided(again)).toEqual(decided(viaTrace));
+      }),
+      { numRuns: 10, interruptAfterTimeLimit: 40_000 },
     );
   }, 120_000);
 });

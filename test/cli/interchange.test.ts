@@ -372,6 +372,172 @@ describe("import", () => {
     d.close();
   });
 
+  describe("--policy: a hand-made trace, decided as the proxy would have", () => {
+    const POLICY = {
+      version: "1",
+      default: "deny",
+      tools: {
+        search: { limits: [{ counter: "search", window: "minute", max: 2, scope: "grant" }] },
+        "fleet_*": { action: "require_approval", reason: "writes need a human" },
+        read: {
+          deny_if: [{ path: "args.path", op: "regex", value: "^/etc" }],
+          reason: "not there",
+        },
+      },
+    };
+    const T = 1_763_800_000_000;
+    const TRACE = [
+      { session: "s1", identity: "agent-a", ts: T, tool: "search", arguments: { q: "x" } },
+      // The limit is per identity: s2 shares s1's count.
+      { session: "s2", identity: "agent-a", ts: T + 1, tool: "search" },
+      { session: "s1", identity: "agent-a", ts: T + 2, tool: "search" },
+      { session: "s3", identity: "ci-bot", ts: T + 3, tool: "search" },
+      {
+        session: "s1",
+        identity: "agent-a",
+        ts: T + 4,
+        tool: "fleet_hosts_lock",
+        approval: "approved",
+      },
+      {
+        session: "s1",
+        identity: "agent-a",
+        ts: T + 5,
+        tool: "read",
+        arguments: { path: "/etc/passwd" },
+      },
+      { session: "s1", identity: "agent-a", ts: T + 6, tool: "unknown" },
+      // A minute after the first two, the window has room again.
+      { session: "s2", identity: "agent-a", ts: T + 60_001, tool: "search" },
+    ];
+    const write = (dir: string) => {
+      const policy = join(dir, "policy.json");
+      writeFileSync(policy, JSON.stringify(POLICY, null, 2));
+      const trace = join(dir, "hand-made.jsonl");
+      writeFileSync(trace, TRACE.map((c) => JSON.stringify(c)).join("\n") + "\n");
+      return { policy, trace };
+    };
+
+    it("stores each call with the decision the policy gives it, counters included", async () => {
+      const dir = tempDir();
+      const { policy, trace } = write(dir);
+      const db = join(dir, "decided.sqlite");
+      const r = await cli(["import", trace, "--db", db, "--policy", policy]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(
+        `Imported 8 calls in 3 sessions into ${db}, decided under ${policy}: 4 allow, 3 deny, 1 approval_required.\n`,
+      );
+      const d = new Database(db, { readonly: true });
+      try {
+        expect(
+          d
+            .prepare(
+              "SELECT session, tool, decision, code, rule, reason, counter, retry_after_ms, inexact, approval FROM calls ORDER BY id",
+            )
+            .raw()
+            .all(),
+        ).toEqual([
+          ["s1", "search", "allow", "rule_allow", "search", null, null, null, 0, null],
+          ["s2", "search", "allow", "rule_allow", "search", null, null, null, 0, null],
+          ["s1", "search", "deny", "rate_limited", "search", null, "search", 59_998, 0, null],
+          ["s3", "search", "allow", "rule_allow", "search", null, null, null, 0, null],
+          [
+            "s1",
+            "fleet_hosts_lock",
+            "approval_required",
+            "approval_required",
+            "fleet_*",
+            "writes need a human",
+            null,
+            null,
+            0,
+            "approved",
+          ],
+          ["s1", "read", "deny", "condition_deny", "read", "not there", null, null, 0, null],
+          ["s1", "unknown", "deny", "default_deny", null, null, null, null, 0, null],
+          ["s2", "search", "allow", "rule_allow", "search", null, null, null, 0, null],
+        ]);
+        // The sessions name the policy that decided them, and the recording holds its text.
+        const text = readFileSync(policy, "utf8");
+        const hash = createHash("sha256").update(text).digest("hex");
+        expect(d.prepare("SELECT DISTINCT policy_hash FROM sessions").pluck().all()).toEqual([
+          hash,
+        ]);
+        expect(d.prepare("SELECT text FROM policies WHERE hash = ?").pluck().get(hash)).toBe(text);
+      } finally {
+        d.close();
+      }
+    });
+
+    it("decides as the proxy and replay do: replaying the import under the policy changes nothing", async () => {
+      const dir = tempDir();
+      const { policy, trace } = write(dir);
+      const db = join(dir, "decided.sqlite");
+      expect((await cli(["import", trace, "--db", db, "--policy", policy])).code).toBe(0);
+      const again = await jsonReport(["--policy", policy, "--db", db, "--no-save"]);
+      expect(again.code).toBe(0);
+      expect(again.report.summary.changes.total).toBe(0);
+      // The decisions stored are the ones `--calls` replays the trace to (the report's decision
+      // has the recorded approval answer applied).
+      const viaTrace = await jsonReport(["--policy", policy, "--calls", trace]);
+      const stored = (await exportOf("--db", db))
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as JsonCall);
+      const answered = (c: JsonCall) =>
+        c.decision === "approval_required" && c.approval
+          ? c.approval === "approved"
+            ? "allow"
+            : "deny"
+          : c.decision;
+      expect(stored.map((c) => [answered(c), c.code, c.rule, c.retry_after_ms])).toEqual(
+        viaTrace.report.calls.map((c) => [c.decision, c.code, c.rule, c.retry_after_ms]),
+      );
+    });
+
+    it("refuses a trace that records decisions, writing nothing", async () => {
+      const dir = tempDir();
+      const { policy } = write(dir);
+      const trace = join(dir, "recorded.jsonl");
+      writeFileSync(trace, await exportOf("--db", demoCopy(dir)));
+      const db = join(dir, "new.sqlite");
+      const r = await cli(["import", trace, "--db", db, "--policy", policy]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^policy-replay: ${trace}:1: decision: recorded in the trace, so --policy has nothing to decide`,
+        ),
+      );
+      expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(existsSync(db)).toBe(false);
+    });
+
+    it("an invalid policy stops the import before anything is written", async () => {
+      const dir = tempDir();
+      const { trace } = write(dir);
+      const policy = join(dir, "bad.json");
+      writeFileSync(policy, '{"version": "1", "default": "dney"}');
+      const db = join(dir, "new.sqlite");
+      const r = await cli(["import", trace, "--db", db, "--policy", policy]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${policy}:1:`);
+      expect(r.stderr).toContain('did you mean "deny"');
+      expect(existsSync(db)).toBe(false);
+    });
+
+    it("without --policy, a trace without decisions is refused, pointing at --policy", async () => {
+      const dir = tempDir();
+      const { trace } = write(dir);
+      const r = await cli(["import", trace, "--db", join(dir, "new.sqlite")]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(
+        new RegExp(`^policy-replay: ${trace}:1: decision: missing: .*--policy`),
+      );
+    });
+  });
+
   describe("bad input: a line-numbered error naming the file, exit 2, nothing imported", () => {
     const good = (i: number) =>
       JSON.stringify({

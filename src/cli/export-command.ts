@@ -17,19 +17,19 @@ const str = JSON.stringify;
  * One call as a SPEC section 7 line, with what was recorded about it in the fields the trace
  * reader takes back (decision, code, rule, retry_after_ms, approval). Keys in a fixed order
  * and arguments re-serialized, so that export, import and export again give the same bytes.
+ * A call without arguments has no `arguments` key: the proxy records such a call's arguments
+ * as JSON null, and a trace's `arguments` is an object or absent.
  */
 export function exportLine(tc: TraceCall): string {
   const c = tc.call;
   let line = `{"session":${str(c.session)},"identity":${str(c.identity)},"ts":${c.ts},"tool":${str(c.tool)}`;
-  const args =
+  const args: unknown =
     c instanceof RecordedCall
       ? c.argumentsText === null
         ? undefined
-        : str(JSON.parse(c.argumentsText))
-      : c.arguments === undefined
-        ? undefined
-        : str(c.arguments);
-  if (args !== undefined) line += `,"arguments":${args}`;
+        : JSON.parse(c.argumentsText)
+      : c.arguments;
+  if (args !== undefined && args !== null) line += `,"arguments":${str(args)}`;
   const r = tc.recorded;
   if (r) {
     line +=

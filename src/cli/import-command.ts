@@ -1,8 +1,18 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import type { DecisionCode } from "../engine/index.js";
+import {
+  compile,
+  type CompiledPolicy,
+  createState,
+  type Decision,
+  type DecisionCode,
+  type DecisionKind,
+  decide,
+} from "../engine/index.js";
 import { InputError } from "../errors.js";
+import { loadPolicyFile } from "../policy/load.js";
 import { readTrace } from "../replay/trace.js";
+import type { TraceCall } from "../replay/types.js";
 import { openStore, openStoreReadOnly, type RecordingStore } from "../store/sqlite.js";
 import type { Io } from "./io.js";
 
@@ -11,21 +21,42 @@ export interface ImportCommandOptions {
   calls: string;
   /** The recording to write into; created if missing. */
   db: string;
+  /** Decide the trace's calls under this policy file; the trace must then record no decisions. */
+  policy?: string;
+}
+
+/** The policy that decides a trace's calls (`--policy`). */
+interface Decider {
+  compiled: CompiledPolicy;
+  hash: string;
+  text: string;
 }
 
 /**
- * `policy-replay import calls.jsonl --db FILE`: write a trace's calls into a recording, each
- * with the decision (and approval answer) its line records. The whole trace is checked first,
- * without writing: a bad line (InputError naming the file and line, exit 2) leaves the
- * recording untouched, byte for byte, and creates none. Then everything is written in one
- * transaction. Each session of the trace becomes a session of the recording (transport
- * "import", started at its first call, ended at its last); a session the recording already
- * holds is refused, so a trace cannot be imported twice by mistake. Arguments are stored as the
- * trace has them (an export of a recording is already redacted).
+ * `policy-replay import calls.jsonl --db FILE [--policy P]`: write a trace's calls into a
+ * recording, each with the decision (and approval answer) its line records or, with --policy,
+ * the decision P gives it. The whole trace is checked first, without writing: a bad line
+ * (InputError naming the file and line, exit 2) leaves the recording untouched, byte for byte,
+ * and creates none. Then everything is written in one transaction. Each session of the trace
+ * becomes a session of the recording (transport "import", started at its first call, ended at
+ * its last); a session the recording already holds is refused, so a trace cannot be imported
+ * twice by mistake. Arguments are stored as the trace has them (an export of a recording is
+ * already redacted).
+ *
+ * With --policy the calls are decided as the proxy decides (SPEC section 2): by the engine, in
+ * trace order, against one counter state that starts empty at the trace's first call. That is
+ * also how `--calls` replays the trace, so replaying the import under P changes nothing. A
+ * trace that records decisions is refused with --policy: recorded decisions are what happened,
+ * and import does not overwrite them with what a policy would have done.
  */
 export async function importCommand(opts: ImportCommandOptions, io: Io): Promise<number> {
   const callsPath = resolve(io.cwd, opts.calls);
   const dbPath = resolve(io.cwd, opts.db);
+  let decider: Decider | null = null;
+  if (opts.policy !== undefined) {
+    const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
+    decider = { compiled: compile(loaded.policy), hash: loaded.hash, text: loaded.text };
+  }
   const existed = existsSync(dbPath);
   const known = new Set<string>();
   if (existed) {
@@ -37,12 +68,12 @@ export async function importCommand(opts: ImportCommandOptions, io: Io): Promise
     }
   }
   // Pass 1 checks every line; pass 2 writes the same lines, checked the same way.
-  importLines(callsPath, opts, known, null);
+  importLines(callsPath, opts, known, null, decider);
   mkdirSync(dirname(dbPath), { recursive: true });
   const store = openStore(dbPath, { checkpointWorker: false });
-  let done: { calls: number; sessions: number } | null = null;
+  let done: Imported | null = null;
   try {
-    done = store.transaction(() => importLines(callsPath, opts, known, store));
+    done = store.transaction(() => importLines(callsPath, opts, known, store, decider));
   } finally {
     store.close();
     if (done === null && !existed) {
@@ -51,11 +82,20 @@ export async function importCommand(opts: ImportCommandOptions, io: Io): Promise
       }
     }
   }
-  const { calls, sessions } = done;
-  io.stdout.write(
-    `Imported ${calls} call${calls === 1 ? "" : "s"} in ${sessions} session${sessions === 1 ? "" : "s"} into ${opts.db}.\n`,
-  );
+  const { calls, sessions, decided } = done;
+  let line = `Imported ${calls} call${calls === 1 ? "" : "s"} in ${sessions} session${sessions === 1 ? "" : "s"} into ${opts.db}`;
+  if (opts.policy !== undefined) {
+    line += `, decided under ${opts.policy}: ${decided.allow} allow, ${decided.deny} deny, ${decided.approval_required} approval_required`;
+  }
+  io.stdout.write(`${line}.\n`);
   return 0;
+}
+
+interface Imported {
+  calls: number;
+  sessions: number;
+  /** With --policy: how many calls got each decision. */
+  decided: Record<DecisionKind, number>;
 }
 
 /** Check (store null) or write the trace's calls; InputError at the first bad line. */
@@ -64,20 +104,31 @@ function importLines(
   opts: ImportCommandOptions,
   known: ReadonlySet<string>,
   store: RecordingStore | null,
-): { calls: number; sessions: number } {
+  decider: Decider | null,
+): Imported {
   const sessions = new Map<
     string,
     { identity: string; line: number; seq: number; lastTs: number }
   >();
+  const decided: Record<DecisionKind, number> = { allow: 0, deny: 0, approval_required: 0 };
   let calls = 0;
+  // One counter state for the whole trace, as one proxy has for all its sessions.
+  const state = decider ? createState(decider.compiled) : null;
+  if (store && decider) store.putPolicy(decider.hash, decider.text);
   for (const tc of readTrace(callsPath, opts.calls)) {
     const { call } = tc;
     const fault = (path: string, message: string) =>
       new InputError(opts.calls, [{ path, line: tc.line, message }]);
-    if (!tc.recorded) {
+    if (decider && tc.recorded) {
       throw fault(
         "decision",
-        "missing: import stores each call's recorded decision (decision, code); replay a trace without them with --calls",
+        "recorded in the trace, so --policy has nothing to decide: import without --policy to keep the recorded decisions, or leave out decision, code, rule and retry_after_ms",
+      );
+    }
+    if (!decider && !tc.recorded) {
+      throw fault(
+        "decision",
+        "missing: import stores each call's recorded decision (decision, code); give --policy P to decide the calls under P, or replay the trace with --calls",
       );
     }
     let s = sessions.get(call.session);
@@ -95,8 +146,8 @@ function importLines(
         identity: call.identity,
         transport: "import",
         mode: "enforce",
-        // The trace does not say which policy decided it.
-        policyHash: "",
+        // Without --policy the trace does not say which policy decided it.
+        policyHash: decider?.hash ?? "",
         startedAt: call.ts,
       });
     } else if (s.identity !== call.identity) {
@@ -109,7 +160,9 @@ function importLines(
     s.lastTs = call.ts;
     calls++;
     if (!store) continue;
-    const r = tc.recorded;
+    // The trace's times never go backwards (readTrace checks), so the engine takes them all.
+    const decision = decider ? decide(decider.compiled, call, state!) : recorded(tc);
+    decided[decision.decision]++;
     const id = store.recordDecision({
       session: call.session,
       seq: s.seq,
@@ -120,19 +173,27 @@ function importLines(
       // No JSON-RPC messages come with a trace; the call's place in its session stands in.
       jsonrpcId: String(s.seq),
       mode: "enforce",
-      decision: {
-        decision: r.decision,
-        code: r.code as DecisionCode,
-        rule: r.rule,
-        reason: null,
-        retry_after_ms: r.retry_after_ms,
-        limit: null,
-        inexact: false,
-      },
+      decision,
     });
+    // Kept as written, whatever the decision: it is the answer replay applies to this call
+    // whenever a policy sends it to approval (SPEC section 5).
     if (tc.approval) store.recordApproval(id, tc.approval);
   }
   for (const [id, s] of sessions)
     store?.updateSession(id, { endedAt: s.lastTs, endReason: "imported" });
-  return { calls, sessions: sessions.size };
+  return { calls, sessions: sessions.size, decided };
+}
+
+/** The decision a trace line records, as a decision row holds it. */
+function recorded(tc: TraceCall): Decision {
+  const r = tc.recorded!;
+  return {
+    decision: r.decision,
+    code: r.code as DecisionCode,
+    rule: r.rule,
+    reason: null,
+    retry_after_ms: r.retry_after_ms,
+    limit: null,
+    inexact: false,
+  };
 }

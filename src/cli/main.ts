@@ -147,14 +147,18 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   program
     .command("import")
     .description(
-      "Write the calls of a JSONL trace (SPEC section 7, with recorded decisions) into a recording.",
+      "Write the calls of a JSONL trace (SPEC section 7) into a recording, with their recorded decisions or decided under --policy.",
     )
     .argument("<calls>", "the JSONL file, e.g. from `policy-replay export`")
     .requiredOption("--db <file>", "the recording to write into (created if missing)")
+    .option(
+      "--policy <file>",
+      "decide the calls of a trace without recorded decisions under this policy, as the proxy would",
+    )
     .exitOverride()
-    .action(async (calls: string, opts: { db: string }) => {
+    .action(async (calls: string, opts: { db: string; policy?: string }) => {
       const { importCommand } = await import("./import-command.js");
-      exitCode = await importCommand({ calls, db: opts.db }, io);
+      exitCode = await importCommand({ calls, ...opts }, io);
     });
 
   program.enablePositionalOptions();

@@ -63,17 +63,19 @@ export function toTraceCall(value: unknown, index: number, line: number): TraceC
         : `must be integer milliseconds since the epoch, not ${describe(ts)}`,
     );
   }
-  if (typeof tool !== "string" || tool === "") {
+  // Any string, "" too: the proxy decides and records whatever string name an agent sends.
+  if (typeof tool !== "string") {
     return fault(
       "tool",
-      tool === undefined
-        ? "missing required key"
-        : `must be a non-empty string, not ${describe(tool)}`,
+      tool === undefined ? "missing required key" : `must be a string, not ${describe(tool)}`,
     );
   }
   const args = o.arguments;
   if (args !== undefined && (args === null || typeof args !== "object" || Array.isArray(args))) {
-    return fault("arguments", `must be an object, not ${describe(args)}`);
+    return fault(
+      "arguments",
+      `must be an object, not ${describe(args)}${args === null ? "; leave the key out for a call without arguments" : ""}`,
+    );
   }
 
   let recorded: RecordedDecision | null = null;

@@ -57,14 +57,18 @@ describe("readTrace: malformed lines are InputErrors naming the line and key", (
     ["session empty", '{"session":"","ts":1000,"tool":"t"}', "session", /non-empty string/],
     ["identity a number", call({ identity: 3 }), "identity", /non-empty string.*not 3/],
     ["identity empty", call({ identity: "" }), "identity", /non-empty string/],
-    ["tool an object", call({ tool: {} }), "tool", /non-empty string.*an object/],
-    ["tool empty", call({ tool: "" }), "tool", /non-empty string/],
+    ["tool an object", call({ tool: {} }), "tool", /must be a string, not an object/],
     ["ts a string", call({ ts: "1000" }), "ts", /integer milliseconds.*"1000"/],
     ["ts not an integer", call({ ts: 1000.5 }), "ts", /integer milliseconds.*1000\.5/],
     ["ts negative", call({ ts: -1 }), "ts", /integer milliseconds.*-1/],
     ["ts beyond safe integers", call({ ts: 2 ** 60 }), "ts", /integer milliseconds/],
     ["arguments a list", call({ arguments: [1] }), "arguments", /must be an object.*a list/],
-    ["arguments null", call({ arguments: null }), "arguments", /must be an object.*null/],
+    [
+      "arguments null",
+      call({ arguments: null }),
+      "arguments",
+      /must be an object, not null; leave the key out for a call without arguments/,
+    ],
     ["arguments a string", call({ arguments: "x" }), "arguments", /must be an object/],
     [
       "unknown key near session",
@@ -235,6 +239,11 @@ describe("readTrace: what is tolerated", () => {
       retry_after_ms: null,
     });
     expect(got[4]!.approval).toBeNull();
+  });
+
+  it("takes any string as a tool name, the empty one too, as the proxy records them", () => {
+    const got = readAll(traceFile(`${call({ tool: "" }, 1)}\n`));
+    expect(got[0]!.call.tool).toBe("");
   });
 });
 

@@ -226,8 +226,8 @@ describe("serveHttp with a spawned stdio server per session", () => {
     }
     const r = await client.callTool({ name: "echo", arguments: { message: "one too many" } });
     expect(r.isError).toBe(true);
-    expect(r.structuredContent).toMatchObject({
-      policy: { decision: "deny", code: "rate_limited", counter: "echo" },
+    expect(r._meta).toMatchObject({
+      "policy-replay/decision": { decision: "deny", code: "rate_limited", counter: "echo" },
     });
     expect(proxy.store.decisions).toHaveLength(31);
   });
@@ -308,7 +308,7 @@ describe("serveHttp with a spawned stdio server per session", () => {
     const echo = async (c: Client) => {
       const r = await c.callTool({ name: "echo", arguments: { message: "x" } });
       return r.isError
-        ? (r.structuredContent as { policy: { counter: string } }).policy.counter
+        ? (r._meta as Record<string, { counter: string }>)["policy-replay/decision"]!.counter
         : "ok";
     };
     const calls = async (c: Client, n: number) => {

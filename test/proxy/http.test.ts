@@ -465,7 +465,10 @@ describe("serveHttp with a spawned stdio server per session", () => {
     const refused = await raw(proxy.url, { body: INIT, headers: { accept: "application/json" } });
     expect(refused.status).toBe(406);
     const ended = [...proxy.store.sessions.values()].find((s) => s.id !== sessionId);
-    await vi.waitFor(() => expect(ended).toMatchObject({ endReason: "not_initialized" }));
+    // Written once its server has stopped (server-everything takes a moment to leave).
+    await vi.waitFor(() => expect(ended).toMatchObject({ endReason: "not_initialized" }), {
+      timeout: 10_000,
+    });
     expect(proxy.store.messages.filter((m) => m.session === ended!.id)).toEqual([]);
   });
 

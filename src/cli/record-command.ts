@@ -9,17 +9,21 @@ import { compile } from "../engine/index.js";
 import { InputError, UsageError } from "../errors.js";
 import { decodeUtf8, describeIoError } from "../policy/load.js";
 import { isLoopbackAddress } from "../proxy/exposure.js";
-import { serveHttp, upstreamTransport } from "../proxy/http.js";
+import { serveHttp } from "../proxy/http.js";
 import { loadPolicyFile } from "../policy/load.js";
 import { monotonicClock, relay } from "../proxy/relay.js";
 import { StdioAgentTransport, StdioServerProcess } from "../proxy/stdio.js";
+import { startUpstream } from "../proxy/upstream.js";
 import { createRedactor } from "../store/redact.js";
 import { openStore } from "../store/sqlite.js";
-import type { Mode } from "../store/types.js";
+import type { Mode, RecordingStore } from "../store/types.js";
 import type { Io } from "./io.js";
 
 /** Where `record` writes when no --db is given. */
 export const DEFAULT_DB = "recordings/recording.sqlite";
+
+/** What ends a proxy: an MCP client stops its server with SIGTERM, a terminal with the others. */
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
 export interface RecordCommandOptions {
   policy: string;
@@ -103,10 +107,15 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   const compiled = compile(loaded.policy);
   const dbFile = resolve(io.cwd, opts.db ?? DEFAULT_DB);
   const log = (line: string): void => void io.stderr.write(`policy-replay: ${line}\n`);
-  // A path that cannot hold a recording, or a damaged one, is refused here in one line (a
+  // A path that cannot hold a recording, or a damaged one, is refused in one line (a
   // StoreError, exit 2); once recording, the relay says once that the store fails and once
   // that it has recovered.
-  const store = openStore(dbFile, { createDirectory: true, checkIntegrity: true });
+  const openRecording = (): RecordingStore =>
+    openStore(dbFile, { createDirectory: true, checkIntegrity: true });
+  // Over HTTP the recording is opened at once: the proxy serves whether or not a server
+  // starts. Over stdio only once the server runs: a session that never started leaves no file
+  // behind, and an existing recording as it was.
+  let store = listen ? openRecording() : undefined;
   const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
   const redisUrl = opts.counters === undefined ? null : parseCountersUrl(opts.counters);
   let closeCounters = (): void => {};
@@ -140,8 +149,8 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     counters = new RecordingCounters(compiled);
   }
   try {
-    store.putPolicy(loaded.hash, loaded.text);
-    if (listen) {
+    if (listen && store) {
+      store.putPolicy(loaded.hash, loaded.text);
       const proxy = await serveHttp({
         ...listen,
         upstream,
@@ -162,38 +171,69 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         log,
       });
       log(`listening on ${proxy.url} (recording into ${dbFile})`);
-      await new Promise<void>((done) => {
-        process.once("SIGTERM", done);
-        process.once("SIGINT", done);
-      });
-      await proxy.close();
+      let stop = (): void => {};
+      const stopped = new Promise<void>((done) => (stop = done));
+      for (const signal of STOP_SIGNALS) process.on(signal, stop);
+      try {
+        await stopped;
+        await proxy.close();
+      } finally {
+        for (const signal of STOP_SIGNALS) process.off(signal, stop);
+      }
       return 0;
     }
-    const session = { id: randomUUID(), identity: opts.identity ?? "anonymous" };
-    store.startSession({
-      ...session,
-      transport: "stdio",
-      mode: opts.mode,
-      policyHash: loaded.hash,
-      startedAt: Date.now(),
-    });
-    const agent = opts.agent ?? { stdin: process.stdin, stdout: process.stdout };
-    // bin/policy-replay.js exits at once on EPIPE (right for `replay ... | head`). Here an agent
-    // that stops reading must end the session cleanly instead, its end recorded and the queue
-    // flushed: StdioAgentTransport takes a failed write as the agent leaving.
-    if (agent.stdout === process.stdout) process.stdout.removeAllListeners("error");
-    const toAgent = new StdioAgentTransport(agent.stdin, agent.stdout);
-    // The agent leaving (stdin ends, or it signals us) ends the session cleanly: the session
-    // row gets its end, queued messages are flushed, and the server is stopped.
-    const leave = (): void => void toAgent.close();
-    agent.stdin.once("end", leave);
-    process.once("SIGTERM", leave);
-    process.once("SIGINT", leave);
-    let closed: Promise<void>;
+    // Listened for from before the server starts, so that no signal leaves it running.
+    let toAgent: StdioAgentTransport | undefined;
+    let leaving = false;
+    const leave = (): void => {
+      leaving = true;
+      void toAgent?.close();
+    };
+    for (const signal of STOP_SIGNALS) process.on(signal, leave);
+    let agentStdin: Readable | undefined;
     try {
-      ({ closed } = await relay({
+      let server: Transport;
+      try {
+        server = await startUpstream(upstream());
+      } catch (err) {
+        // A server command that cannot be run (not found, not executable) is the user's to
+        // fix: a plain message and exit 2, not a stack trace, and no recording touched.
+        throw new UsageError(
+          `record: could not start the MCP server "${opts.upstream ?? command}": ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      if (leaving) {
+        // Told to stop while the server started: it is stopped, and there is no session.
+        await server.close();
+        return 0;
+      }
+      const session = { id: randomUUID(), identity: opts.identity ?? "anonymous" };
+      try {
+        store = openRecording();
+        store.putPolicy(loaded.hash, loaded.text);
+        store.startSession({
+          ...session,
+          transport: "stdio",
+          mode: opts.mode,
+          policyHash: loaded.hash,
+          startedAt: Date.now(),
+        });
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
+      const agent = opts.agent ?? { stdin: process.stdin, stdout: process.stdout };
+      // bin/policy-replay.js exits at once on EPIPE (right for `replay ... | head`). Here an
+      // agent that stops reading must end the session cleanly instead, its end recorded and
+      // the queue flushed: StdioAgentTransport takes a failed write as the agent leaving.
+      if (agent.stdout === process.stdout) process.stdout.removeAllListeners("error");
+      toAgent = new StdioAgentTransport(agent.stdin, agent.stdout);
+      // The agent leaving (its stdin ends, or a signal) ends the session: the server's process
+      // group is stopped, the session's end written, the queue flushed, the recording closed.
+      agentStdin = agent.stdin.once("end", leave);
+      const { closed } = await relay({
         client: toAgent,
-        server: upstreamTransport(upstream()),
+        server,
         compiled,
         counters,
         clock: monotonicClock(),
@@ -204,22 +244,16 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
         approvalTimeoutMs: opts.approvalTimeoutMs,
         ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
         log,
-      }));
-    } catch (err) {
-      // A server command that cannot be run (not found, not executable) is the user's to fix:
-      // a plain message and exit 2, with the session's end on record, not a stack trace.
-      store.updateSession(session.id, { endedAt: Date.now(), endReason: "server_failed_to_start" });
-      throw new UsageError(
-        `record: could not start the MCP server "${command}": ${err instanceof Error ? err.message : String(err)}`,
-      );
+      });
+      await closed;
+      return 0;
+    } finally {
+      for (const signal of STOP_SIGNALS) process.off(signal, leave);
+      agentStdin?.off("end", leave);
     }
-    await closed;
-    process.off("SIGTERM", leave);
-    process.off("SIGINT", leave);
-    return 0;
   } finally {
     closeCounters();
-    store.close();
+    store?.close();
   }
 }
 

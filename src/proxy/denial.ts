@@ -12,14 +12,15 @@ export interface DenialFacts {
 
 /**
  * The tool result a denied call gets instead of the server's (SPEC section 4): isError, a text
- * a model can read and adapt to, and the same facts machine-readable. The facts go in
- * structuredContent, except for tools that declare an outputSchema: clients validate
- * structuredContent against it even on errors, so there they travel in _meta only.
+ * a model can read and adapt to, and the same facts machine-readable in _meta, and in
+ * structuredContent when `structured`: only for a tool known to declare no outputSchema, since
+ * clients check structuredContent against a tool's outputSchema even on errors (the SDK's
+ * Client does, whenever it has the schema from a tools/list, of this session or an earlier one).
  */
 export function denialResult(
   tool: string,
   d: Decision,
-  hasOutputSchema: boolean,
+  structured: boolean,
 ): Record<string, unknown> {
   const facts: DenialFacts = {
     decision: d.decision,
@@ -45,7 +46,7 @@ export function denialResult(
   return {
     content: [{ type: "text", text }],
     isError: true,
-    ...(hasOutputSchema ? {} : { structuredContent: { policy: facts } }),
+    ...(structured ? { structuredContent: { policy: facts } } : {}),
     _meta: { "policy-replay/decision": facts },
   };
 }

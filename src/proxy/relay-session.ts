@@ -309,7 +309,7 @@ export class RelaySession {
         : {
             jsonrpc: "2.0",
             id,
-            result: denialResult(tool, decision, this.toolLists.hasOutputSchema(tool)),
+            result: denialResult(tool, decision, this.toolLists.declaresNoOutputSchema(tool)),
           };
     this.toClient(answer, "proxy_to_client");
     this.audit.outcome(callId, { outcome: "denied", latencyMs: this.opts.clock.now() - ts });

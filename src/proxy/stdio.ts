@@ -11,6 +11,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { type FlowControl, PeerNotReadingError, ReadGate, WriteGate } from "./backpressure.js";
 import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./bad-input.js";
+import { forgetGroup, killGroupOnExit, OWN_PROCESS_GROUP, signalGroup } from "./process-group.js";
 import {
   HEAD_BYTES,
   isRequestId,
@@ -25,6 +26,12 @@ import {
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Largest message a spawned server may send (answers can carry images): the SDK's default. */
 export const DEFAULT_MAX_SERVER_MESSAGE_BYTES = 10 * 1024 * 1024;
+/**
+ * How long stopping a server waits for it after ending its stdin, and again after SIGTERM.
+ * Short: an MCP client that stops the proxy gives it 2 s before SIGTERM and 2 s more before
+ * SIGKILL, and the proxy has its recording to close after the server.
+ */
+export const DEFAULT_STOP_GRACE_MS = 250;
 /**
  * Splits a byte stream into newline-delimited messages. A line over `maxBytes` is skipped
  * without being held (only its head and tail are kept, to tell its id); a line that is not a
@@ -229,15 +236,27 @@ export interface ServerProcessOptions {
   /** See WRITE_HIGH_WATER_BYTES and MAX_HELD_BYTES (for the server's stdin). */
   highWaterBytes?: number;
   maxHeldBytes?: number;
+  /** See DEFAULT_STOP_GRACE_MS. */
+  stopGraceMs?: number;
 }
 
-/** The server's side over stdio: spawn the real MCP server and be its client. */
+/**
+ * The server's side over stdio: spawn the real MCP server and be its client. On POSIX the
+ * server leads a process group of its own, which stopping it signals as a whole, and which is
+ * killed if the proxy exits without stopping it.
+ */
 export class StdioServerProcess implements Transport, FlowControl {
   onmessage?: (message: JSONRPCMessage) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onbackpressure?: (blocked: boolean) => void;
+  /** The server while messages can be sent to it. */
   private child: ChildProcess | undefined;
+  /** The server as spawned, until it is stopped: its exit, its stdio closing, its group. */
+  private spawned:
+    | { process: ChildProcess; exited: Promise<void>; closed: Promise<void>; group?: number }
+    | undefined;
+  private stopping: Promise<void> | undefined;
   private writing: WriteGate | undefined;
   private readonly reader: LineReader;
   private readonly reading = new ReadGate(() => this.child?.stdout);
@@ -286,8 +305,18 @@ export class StdioServerProcess implements Transport, FlowControl {
         stdio: ["pipe", "pipe", this.opts.stderr ?? "inherit"],
         shell: false,
         windowsHide: true,
+        // Its own process group (and session), to be stopped with whatever it starts.
+        detached: OWN_PROCESS_GROUP,
       });
       this.child = child;
+      const group = OWN_PROCESS_GROUP ? child.pid : undefined;
+      if (group !== undefined) killGroupOnExit(group);
+      this.spawned = {
+        process: child,
+        exited: new Promise((r) => child.once("exit", () => r())),
+        closed: new Promise((r) => child.once("close", () => r())),
+        ...(group !== undefined ? { group } : {}),
+      };
       this.writing = new WriteGate(
         child.stdin!,
         (blocked) => this.onbackpressure?.(blocked),
@@ -305,7 +334,11 @@ export class StdioServerProcess implements Transport, FlowControl {
         resolve();
       });
       // Failing to spawn (ENOENT, EACCES) is start()'s failure; later errors are the session's.
-      child.on("error", (error) => (spawned ? this.onerror?.(error) : reject(error)));
+      child.on("error", (error) => {
+        if (spawned) return this.onerror?.(error);
+        this.child = this.spawned = undefined;
+        reject(error);
+      });
       child.once("close", () => {
         this.child = undefined;
         this.onclose?.();
@@ -317,23 +350,42 @@ export class StdioServerProcess implements Transport, FlowControl {
     });
   }
 
-  /** As the SDK's transport does: end its stdin, then SIGTERM after 2 s, then SIGKILL. */
-  async close(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
+  /**
+   * Stop the server, promptly: end its stdin (the MCP way to ask it to leave), then SIGTERM its
+   * process group, which also holds whatever it started, then SIGKILL the group, with
+   * stopGraceMs for each step to work. Also after the server exited on its own, for what it
+   * left running in its group.
+   */
+  close(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
+    const spawned = this.spawned;
     this.child = undefined;
-    const gone = new Promise<void>((resolve) => child.once("close", () => resolve()));
-    const within = (ms: number): Promise<void> =>
-      Promise.race([gone, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    if (!spawned) return;
+    const { process: child, exited, closed, group } = spawned;
+    const grace = this.opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    const running = (): boolean => child.exitCode === null && child.signalCode === null;
     child.stdin?.end();
     // Read on, so that a server blocked writing to a paused pipe can see its stdin end.
     child.stdout?.resume();
-    await within(2_000);
-    if (child.exitCode === null && child.signalCode === null) {
+    if (running()) await within(exited, grace);
+    if (group !== undefined) {
+      if (signalGroup(group, "SIGTERM")) await whileTrue(() => signalGroup(group, 0), grace);
+      signalGroup(group, "SIGKILL");
+      forgetGroup(group);
+    } else if (running()) {
       child.kill("SIGTERM");
-      await within(2_000);
+      await within(exited, grace);
+      if (running()) child.kill("SIGKILL");
     }
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    // What it wrote last is read and passed on before its close is told. A pipe that a process
+    // outside its group still holds open is let go.
+    if (!(await within(closed, grace))) {
+      for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.destroy();
+    }
   }
 
   send(message: JSONRPCMessage): Promise<void> {
@@ -341,6 +393,22 @@ export class StdioServerProcess implements Transport, FlowControl {
     if (!writing) return Promise.reject(new Error("Not connected"));
     return writing.write(JSON.stringify(message) + "\n");
   }
+}
+
+// The timers below hold the process up: while the proxy stops its server, nothing else may.
+
+/** Whether `p` settled within `ms`. */
+function within(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Wait while `condition` holds, looking every 10 ms, for at most `ms`. */
+async function whileTrue(condition: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (condition() && Date.now() < until)
+    await new Promise((r) => setTimeout(r, Math.min(10, ms)));
 }
 
 function lastBytes(b: Buffer, n: number): Buffer {

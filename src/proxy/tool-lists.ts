@@ -10,12 +10,13 @@ function toolName(t: unknown): string | undefined {
 
 /**
  * What the session's tools/list answers say: hidden tools are taken out of the answers the
- * agent asked for, and tools that declare an outputSchema are remembered (their denials keep
- * structuredContent out).
+ * agent asked for, and whether each listed tool declares an outputSchema is remembered (a
+ * denial carries structuredContent only for a tool known to declare none).
  */
 export class ToolLists {
   private readonly asked = new Set<string>();
-  private readonly withOutputSchema = new Set<string>();
+  /** Tool name -> whether it declared an outputSchema when last listed. */
+  private readonly outputSchemas = new Map<string, boolean>();
 
   constructor(
     private readonly compiled: CompiledPolicy,
@@ -27,21 +28,26 @@ export class ToolLists {
     this.asked.add(idKey(id));
   }
 
-  hasOutputSchema(tool: string): boolean {
-    return this.withOutputSchema.has(tool);
+  /**
+   * Whether this session's tools/list answers showed `tool` without an outputSchema. A tool
+   * not listed here may still have one the agent knows (from an earlier session), and its
+   * client would check a denial's structuredContent against it.
+   */
+  declaresNoOutputSchema(tool: string): boolean {
+    return this.outputSchemas.get(tool) === false;
   }
 
   /** A result from the server: the message to pass on (without hidden tools where asked). */
   answer(message: JSONRPCMessage & { id: RequestId; result: object }): JSONRPCMessage {
     const result = message.result as { tools?: unknown };
     const asked = this.asked.delete(idKey(message.id));
-    if (!Array.isArray(result.tools)) return message;
+    // Only answers to the agent's tools/list: any other result may hold a "tools" of its own.
+    if (!asked || !Array.isArray(result.tools)) return message;
     for (const t of result.tools) {
       const name = toolName(t);
-      if (name !== undefined && (t as { outputSchema?: unknown }).outputSchema !== undefined)
-        this.withOutputSchema.add(name);
+      if (name !== undefined)
+        this.outputSchemas.set(name, (t as { outputSchema?: unknown }).outputSchema !== undefined);
     }
-    if (!asked) return message;
     const tools = result.tools.filter((t: unknown) => {
       const name = toolName(t);
       return name === undefined || !isHidden(this.compiled, this.identity, name);

@@ -26,29 +26,53 @@ class Upstream implements Transport, FlowControl {
   onbackpressure?: (blocked: boolean) => void;
   private initId: RequestId | undefined;
   private closing = false;
+  private started: Promise<void> | undefined;
+  /** Started ahead of the relay (startUpstream): what the server said meanwhile, in order. */
+  private held: (() => void)[] | null = null;
 
   constructor(private readonly inner: Transport & HttpClientExtras & Partial<FlowControl>) {
     const checkDepth = !(inner instanceof StdioServerProcess);
-    inner.onmessage = (message, extra) => {
-      // The SDK's HTTP client has parsed it already (its schema does not walk params or
-      // result); the relay, the store and the engine would. Our stdio reader checked the bytes.
-      if (checkDepth && valueNestsDeeperThan(message)) return this.onerror?.(tooDeep(message));
-      if (this.initId !== undefined && isResult(message)) {
-        const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-        if (message.id === this.initId && typeof version === "string") {
-          inner.setProtocolVersion?.(version);
-          this.initId = undefined;
+    inner.onmessage = (message, extra) =>
+      this.tell(() => {
+        // The SDK's HTTP client has parsed it already (its schema does not walk params or
+        // result); the relay, the store and the engine would. Our stdio reader checked the bytes.
+        if (checkDepth && valueNestsDeeperThan(message)) return this.onerror?.(tooDeep(message));
+        if (this.initId !== undefined && isResult(message)) {
+          const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
+          if (message.id === this.initId && typeof version === "string") {
+            inner.setProtocolVersion?.(version);
+            this.initId = undefined;
+          }
         }
-      }
-      this.onmessage?.(message, extra);
-    };
+        this.onmessage?.(message, extra);
+      });
     inner.onbackpressure = (blocked) => this.onbackpressure?.(blocked);
-    inner.onclose = () => this.onclose?.();
-    inner.onerror = (error) => this.onerror?.(error);
+    inner.onclose = () => this.tell(() => this.onclose?.());
+    inner.onerror = (error) => this.tell(() => this.onerror?.(error));
+  }
+
+  /** Start the server now, holding what it says until the relay starts this transport. */
+  startEarly(): Promise<void> {
+    this.held = [];
+    this.started = this.inner.start();
+    return this.started;
   }
 
   start(): Promise<void> {
-    return this.inner.start();
+    if (this.started === undefined) return (this.started = this.inner.start());
+    // Started early: what was held goes to the relay once it listens to both sides (it starts
+    // the agent's side right after this one), the server's exit included.
+    setImmediate(() => {
+      const held = this.held ?? [];
+      this.held = null;
+      for (const told of held) told();
+    });
+    return this.started;
+  }
+
+  private tell(told: () => void): void {
+    if (this.held) this.held.push(told);
+    else told();
   }
 
   /** A spawned server's stdout is paused; the SDK's HTTP client reads on regardless. */
@@ -78,16 +102,31 @@ class Upstream implements Transport, FlowControl {
     if (this.closing) return;
     this.closing = true;
     if (this.inner.terminateSession !== undefined && this.inner.sessionId !== undefined) {
+      // Bounded: an agent that stops the proxy gives it only a couple of seconds in all.
       const terminate = this.inner.terminateSession().catch(() => {});
-      await Promise.race([terminate, delay(2_000)]);
+      await Promise.race([terminate, delay(TERMINATE_WAIT_MS)]);
     }
     await this.inner.close();
   }
 }
 
-/** The upstream side of a session, as serveHttp wraps it; stdio mode uses it for --upstream. */
+/** How long closing waits for an HTTP upstream to take the DELETE of its session. */
+const TERMINATE_WAIT_MS = 500;
+
+/** The upstream side of a session, as serveHttp wraps it. */
 export function upstreamTransport(inner: Transport): Transport {
   return new Upstream(inner);
+}
+
+/**
+ * The upstream side, started now: a spawned server is running when this resolves (or it
+ * rejects: the server could not be started). What the server says before the relay starts the
+ * transport is held for it. Close it if no relay ever does.
+ */
+export async function startUpstream(inner: Transport): Promise<Transport> {
+  const upstream = new Upstream(inner);
+  await upstream.startEarly();
+  return upstream;
 }
 
 /** What a StreamableHTTPClientTransport has beyond Transport. */

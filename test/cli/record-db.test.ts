@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { damageMiddle, writeRecording } from "../store/helpers.js";
@@ -6,7 +6,7 @@ import { cli, policyPath, tempRoot } from "./support.js";
 
 const tempDir = tempRoot("record-db");
 
-/** `record` into db; the server is never started when the recording is refused. */
+/** `record` into db; the recording is opened once the server runs, and refused then. */
 const record = (db: string) =>
   cli([
     "record",
@@ -65,5 +65,43 @@ describe("record --db refuses a place that cannot hold a recording", () => {
       /the recording is damaged \(quick_check: .+\); record into a new file/,
     );
     expect(readFileSync(file).equals(before)).toBe(true);
+  });
+});
+
+describe("record with a server that cannot start", () => {
+  const noServer = (cwd: string, db?: string) =>
+    cli(
+      [
+        "record",
+        "--policy",
+        policyPath("fleet"),
+        ...(db !== undefined ? ["--db", db] : []),
+        "--",
+        "no-such-mcp-server",
+      ],
+      cwd,
+    );
+
+  it("says so in one line, exit 2, and leaves no recording behind (not even its directory)", async () => {
+    const cwd = tempDir();
+    const r = await noServer(cwd);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'policy-replay: record: could not start the MCP server "no-such-mcp-server": spawn no-such-mcp-server ENOENT\n',
+    );
+    // No recordings/recording.sqlite for a later replay to pick up.
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it("leaves an existing recording as it was", async () => {
+    const cwd = tempDir();
+    const file = join(cwd, "rec.sqlite");
+    writeRecording(file);
+    const before = { bytes: readFileSync(file), mtime: statSync(file).mtimeMs };
+    const r = await noServer(cwd, file);
+    expect(r.code).toBe(2);
+    expect(readFileSync(file).equals(before.bytes)).toBe(true);
+    expect(statSync(file).mtimeMs).toBe(before.mtime);
+    expect(readdirSync(cwd).sort()).toEqual(["rec.sqlite"]);
   });
 });

@@ -484,15 +484,14 @@ describe("faults through policy-replay record", () => {
     expect(agent.stderr).toContain("EPIPE");
   });
 
-  it("a server command that cannot start: a plain message, exit 2, the session's end recorded", async () => {
+  it("a server command that cannot start: a plain message, exit 2, no recording made", async () => {
     const { policyFile, db } = setup();
     const agent = new RawAgent(["--policy", policyFile, "--db", db, "--", "no-such-mcp-server"]);
     expect(await agent.exit).toEqual({ code: 2, signal: null });
     expect(agent.stderr).toBe(
       'policy-replay: record: could not start the MCP server "no-such-mcp-server": spawn no-such-mcp-server ENOENT\n',
     );
-    expect(query(db, "SELECT end_reason FROM sessions")).toEqual([
-      { end_reason: "server_failed_to_start" },
-    ]);
+    // A session that never started: nothing for a later replay to pick up.
+    expect(existsSync(db)).toBe(false);
   });
 });

@@ -5,7 +5,10 @@ import { MemoryCounters } from "../../src/proxy/counters.js";
 import { type ChildProcess, spawn } from "node:child_process";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -18,7 +21,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { serveHttp } from "../../src/proxy/http.js";
+import { StdioServerProcess } from "../../src/proxy/stdio.js";
 import { MemoryStore } from "./memory-store.js";
+import { alive, readPids, writeStubbornServer } from "./stubborn-server.js";
 
 const everything = createRequire(import.meta.url).resolve(
   "@modelcontextprotocol/server-everything/dist/index.js",
@@ -226,8 +231,8 @@ describe("serveHttp with a spawned stdio server per session", () => {
     }
     const r = await client.callTool({ name: "echo", arguments: { message: "one too many" } });
     expect(r.isError).toBe(true);
-    expect(r.structuredContent).toMatchObject({
-      policy: { decision: "deny", code: "rate_limited", counter: "echo" },
+    expect(r._meta).toMatchObject({
+      "policy-replay/decision": { decision: "deny", code: "rate_limited", counter: "echo" },
     });
     expect(proxy.store.decisions).toHaveLength(31);
   });
@@ -308,7 +313,7 @@ describe("serveHttp with a spawned stdio server per session", () => {
     const echo = async (c: Client) => {
       const r = await c.callTool({ name: "echo", arguments: { message: "x" } });
       return r.isError
-        ? (r.structuredContent as { policy: { counter: string } }).policy.counter
+        ? (r._meta as Record<string, { counter: string }>)["policy-replay/decision"]!.counter
         : "ok";
     };
     const calls = async (c: Client, n: number) => {
@@ -465,7 +470,10 @@ describe("serveHttp with a spawned stdio server per session", () => {
     const refused = await raw(proxy.url, { body: INIT, headers: { accept: "application/json" } });
     expect(refused.status).toBe(406);
     const ended = [...proxy.store.sessions.values()].find((s) => s.id !== sessionId);
-    await vi.waitFor(() => expect(ended).toMatchObject({ endReason: "not_initialized" }));
+    // Written once its server has stopped (server-everything takes a moment to leave).
+    await vi.waitFor(() => expect(ended).toMatchObject({ endReason: "not_initialized" }), {
+      timeout: 10_000,
+    });
     expect(proxy.store.messages.filter((m) => m.session === ended!.id)).toEqual([]);
   });
 
@@ -605,6 +613,42 @@ describe("serveHttp with a spawned stdio server per session", () => {
     await proxy.close();
     expect(proxy.store.sessions.get(c.sessionId)).toMatchObject({ endReason: "proxy_closed" });
     await expect(raw(proxy.url, { body: INIT })).rejects.toThrow();
+  });
+});
+
+describe("serveHttp closing", () => {
+  it("stops every session's server with all it started, promptly", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "policy-replay-http-close-"));
+    closers.unshift(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+    const { server } = writeStubbornServer(dir);
+    const pidsFiles: string[] = [];
+    const proxy = await startProxy({
+      // Servers that ignore their stdin ending and SIGTERM, each with a grandchild.
+      upstream: () => {
+        const pidsFile = join(dir, `pids-${pidsFiles.length}.json`);
+        pidsFiles.push(pidsFile);
+        return new StdioServerProcess({
+          command: process.execPath,
+          args: [server, pidsFile],
+          stderr: "ignore",
+          stopGraceMs: 50,
+        });
+      },
+    });
+    await connect(proxy.url);
+    await connect(proxy.url);
+    const pids = pidsFiles.flatMap(readPids);
+    expect(pids).toHaveLength(4);
+    expect(pids.every(alive)).toBe(true);
+    const closing = Date.now();
+    await proxy.close();
+    expect(Date.now() - closing).toBeLessThan(3_000);
+    // SIGKILL has been sent to each group; the kernel takes a moment to finish them.
+    await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]));
+    expect([...proxy.store.sessions.values()].map((s) => s.endReason)).toEqual([
+      "proxy_closed",
+      "proxy_closed",
+    ]);
   });
 });
 

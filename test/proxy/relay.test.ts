@@ -47,6 +47,8 @@ async function start(opts: {
   approvalTimeoutMs?: number;
   requestTimeoutMs?: number;
   timers?: Timers;
+  /** An agent that was connected before (it keeps what it learnt from tools/list). */
+  client?: Client;
 }) {
   const compiled = compile(parsePolicyText(JSON.stringify(POLICY)).policy);
   const store = new MemoryStore();
@@ -80,10 +82,9 @@ async function start(opts: {
     ...(opts.timers ? { timers: opts.timers } : {}),
     log: (l) => logs.push(l),
   });
-  const client = new Client(
-    { name: "test-agent", version: "1.0.0" },
-    { capabilities: opts.capabilities ?? {} },
-  );
+  const client =
+    opts.client ??
+    new Client({ name: "test-agent", version: "1.0.0" }, { capabilities: opts.capabilities ?? {} });
   if (opts.capabilities?.elicitation) {
     client.setRequestHandler(ElicitRequestSchema, () =>
       opts.approve === undefined
@@ -132,8 +133,13 @@ describe("relay over stdio to server-everything", () => {
     const r = await client.callTool({ name: "echo", arguments: { message: "one too many" } });
     expect(r.isError).toBe(true);
     expect(text(r)).toMatch(/rate-limited.*rate_limited.*retried in \d+ s/);
-    expect(r.structuredContent).toMatchObject({
-      policy: { decision: "deny", code: "rate_limited", rule: "echo", counter: "echo" },
+    expect(r._meta).toMatchObject({
+      "policy-replay/decision": {
+        decision: "deny",
+        code: "rate_limited",
+        rule: "echo",
+        counter: "echo",
+      },
     });
     expect(store.decisions.map((d) => d.decision.code).slice(-2)).toEqual([
       "rule_allow",
@@ -159,23 +165,57 @@ describe("relay over stdio to server-everything", () => {
     expect(answers.map((m) => m.direction)).toEqual(["proxy_to_client"]);
   });
 
-  it("keeps structuredContent out of a denial for a tool with an outputSchema", async () => {
-    const { client } = await start({});
-    await client.listTools(); // the client learns the tool's outputSchema
-    const r = await client.callTool({
-      name: "get-structured-content",
-      arguments: { location: "New York" },
+  // The SDK's Client checks structuredContent against a tool's outputSchema whenever it has
+  // one from a tools/list, isError or not, and a client may know it from an earlier session.
+  describe("a denial's structuredContent, which the proxy sends only for tools it knows", () => {
+    const denied = { name: "get-structured-content", arguments: { location: "New York" } };
+
+    it("leaves it out for a tool with an outputSchema, listed first or not", async () => {
+      const { client } = await start({});
+      const unlisted = await client.callTool(denied);
+      await client.listTools(); // the client learns the tool's outputSchema
+      const listed = await client.callTool(denied);
+      for (const r of [unlisted, listed]) {
+        expect(r.isError).toBe(true);
+        expect(r.structuredContent).toBeUndefined();
+        expect(text(r)).toContain("rule_deny");
+        expect(r._meta).toMatchObject({ "policy-replay/decision": { code: "rule_deny" } });
+      }
+      expect(Object.keys(listed)).toEqual(Object.keys(unlisted));
     });
-    expect(r.isError).toBe(true);
-    expect(r.structuredContent).toBeUndefined();
-    expect(r._meta).toMatchObject({ "policy-replay/decision": { code: "rule_deny" } });
+
+    it("leaves it out for a tool the session has not listed, which the client may know", async () => {
+      const first = await start({});
+      await first.client.listTools();
+      await first.client.close();
+      await first.closed;
+      // The same client, in a new session: it kept the outputSchema, the proxy never saw it.
+      const { client } = await start({ client: first.client });
+      const r = await client.callTool(denied);
+      expect(r.isError).toBe(true);
+      expect(r.structuredContent).toBeUndefined();
+      expect(r._meta).toMatchObject({ "policy-replay/decision": { code: "rule_deny" } });
+    });
+
+    it("sends it for a listed tool that declares no outputSchema", async () => {
+      const { client } = await start({});
+      const args = { name: "get-sum", arguments: { a: 1, b: 2 } };
+      const unlisted = await client.callTool(args);
+      expect(unlisted.structuredContent).toBeUndefined();
+      await client.listTools();
+      const listed = await client.callTool(args);
+      expect(listed.structuredContent).toMatchObject({
+        policy: { decision: "deny", code: "rule_deny", reason: "no arithmetic today" },
+      });
+      expect(listed._meta).toEqual(unlisted._meta);
+    });
   });
 
   it("denies require_approval when the client cannot be asked", async () => {
     const { client, store } = await start({});
     const r = await client.callTool({ name: "get-tiny-image", arguments: {} });
     expect(r.isError).toBe(true);
-    expect(r.structuredContent).toMatchObject({ policy: { code: "approval_required" } });
+    expect(r._meta).toMatchObject({ "policy-replay/decision": { code: "approval_required" } });
     expect(store.decisions[0]!.approval).toBe("unavailable");
   });
 

@@ -1,11 +1,19 @@
 // The stdio framing under the proxy's two pipes (src/proxy/stdio.ts): however the bytes are cut
-// into chunks, the same messages and the same turned-away lines come out, in order.
+// into chunks, the same messages and the same turned-away lines come out, in order. And the
+// spawned server's life: stopping it stops everything it started.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { MAX_NESTING_DEPTH } from "../../src/proxy/inspect.js";
 import type { BadInput } from "../../src/proxy/bad-input.js";
-import { LineReader } from "../../src/proxy/stdio.js";
+import { LineReader, StdioServerProcess } from "../../src/proxy/stdio.js";
+import { alive, INITIALIZE, readPids, writeStubbornServer } from "./stubborn-server.js";
 
 type Out = { message: JSONRPCMessage } | { bad: BadInput };
 
@@ -163,5 +171,73 @@ describe("LineReader", () => {
       head: lines[2]!.slice(0, 200),
       notJson: false,
     });
+  });
+});
+
+describe("StdioServerProcess stops its server's whole process group", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** The stubborn server, started and initialized: its transport and [its pid, its child's]. */
+  async function startStubborn(mode?: "leaves-at-eof") {
+    const dir = mkdtempSync(join(tmpdir(), "policy-replay-stdio-"));
+    dirs.push(dir);
+    const { server, pidsFile } = writeStubbornServer(dir);
+    const transport = new StdioServerProcess({
+      command: process.execPath,
+      args: [server, pidsFile, ...(mode ? [mode] : [])],
+      stderr: "ignore",
+      stopGraceMs: 50,
+    });
+    const answered = new Promise<void>((resolve) => (transport.onmessage = () => resolve()));
+    const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
+    await transport.start();
+    await transport.send(INITIALIZE);
+    await answered; // the pids are written before the server reads its stdin
+    return { transport, closed, pids: readPids(pidsFile) };
+  }
+
+  it("one that ignores its stdin ending and SIGTERM, and a grandchild that does too", async () => {
+    const { transport, closed, pids } = await startStubborn();
+    expect(pids.every(alive)).toBe(true);
+    await transport.close();
+    await closed;
+    // SIGKILL has been sent to the group; the kernel takes a moment to finish them.
+    await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]));
+  });
+
+  it("what a server that exited on its own left running in its group", async () => {
+    const { transport, closed, pids } = await startStubborn("leaves-at-eof");
+    const [server, grandchild] = pids as [number, number];
+    process.kill(server, "SIGKILL");
+    await closed; // the relay closes its side when the server exits
+    expect(alive(grandchild)).toBe(true);
+    await transport.close();
+    await vi.waitFor(() => expect(alive(grandchild)).toBe(false));
+  });
+
+  it("kills the group when the proxy exits without stopping it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "policy-replay-stdio-"));
+    dirs.push(dir);
+    const { server, pidsFile } = writeStubbornServer(dir);
+    // A proxy (the built module) that exits at once when its server first answers.
+    const proxy = join(dir, "proxy.mjs");
+    const stdio = pathToFileURL(join(import.meta.dirname, "../../dist/src/proxy/stdio.js"));
+    writeFileSync(
+      proxy,
+      `import { StdioServerProcess } from ${JSON.stringify(stdio.href)};
+const s = new StdioServerProcess({ command: process.execPath, args: ${JSON.stringify([server, pidsFile])} });
+s.onmessage = () => process.exit(3);
+await s.start();
+await s.send(${JSON.stringify(INITIALIZE)});
+`,
+    );
+    const child = spawn(process.execPath, [proxy], { stdio: "ignore" });
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code).toBe(3);
+    const pids = readPids(pidsFile);
+    await vi.waitFor(() => expect(pids.filter(alive)).toEqual([]));
   });
 });

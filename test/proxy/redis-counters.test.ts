@@ -42,7 +42,15 @@ async function counters(
   prefix: string,
   opts: Partial<RedisCountersOptions> = {},
 ): Promise<RedisCounters> {
-  const c = new RedisCounters(compiled, { url: URL, prefix, clock: "arrival", ...opts });
+  // A loaded machine can take longer than the proxy's 0.5 s: these tests compare decisions,
+  // and a timeout would turn one into counters_unavailable.
+  const c = new RedisCounters(compiled, {
+    url: URL,
+    prefix,
+    clock: "arrival",
+    commandTimeoutMs: 10_000,
+    ...opts,
+  });
   opened.push(c);
   expect(await c.connect()).toBe(true);
   return c;

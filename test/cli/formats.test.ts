@@ -420,7 +420,7 @@ describe("--format junit", () => {
     expect(cases).toHaveLength(2);
     const visible = "a<b>&\"c'\\u0001\\u0008\\u000b\\u001f\\ud800\n]]>";
     expect(cases.map((c) => c["@_name"]).sort()).toEqual([
-      `${visible} call 1: allow rule_allow -> approval_required approval_required`,
+      `${visible} call 1: allow rule_allow -> approval_required`,
       `${visible} call 2: allow rule_allow -> deny rule_deny`,
     ]);
     const odd = cases.find((c) => c["@_classname"] === "fleet_<wipe>&")!;

@@ -3,7 +3,17 @@ import type { Summary, SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import type { Sink } from "./sink.js";
 import { contextLines } from "./text.js";
-import { fails, gateLine, headline, iso, marks, n, outcomeText, plural } from "./words.js";
+import {
+  decisionText,
+  fails,
+  gateLine,
+  headline,
+  iso,
+  marks,
+  n,
+  outcomeText,
+  plural,
+} from "./words.js";
 
 /**
  * Characters XML 1.0 cannot hold at all, not even as character references: C0 controls other
@@ -106,7 +116,7 @@ function testcase(r: CallResult, failing: boolean, ctx: ReportContext): string {
   const before = outcomeText(r.before!);
   const after = outcomeText(r.after);
   // No retry time in the name: CI systems track a test's history by its name.
-  const name = `${call.session} call ${r.ordinal}: ${r.before!.decision} ${r.before!.code} -> ${r.after.decision} ${r.after.code}`;
+  const name = `${call.session} call ${r.ordinal}: ${decisionText(r.before!)} -> ${decisionText(r.after)}`;
   const message = `${r.change}: ${before} -> ${after}${r.after.rule ? ` (rule ${r.after.rule})` : ""}`;
   const open = `    <testcase classname="${xmlAttr(call.tool)}" name="${xmlAttr(name)}">\n`;
   if (failing) {

@@ -2,6 +2,7 @@ import Table from "cli-table3";
 import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder, Tally } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
+import { ChangedCalls, listRank, listingScope } from "./listing.js";
 import type { Sink } from "./sink.js";
 import { plain, type Style } from "./style.js";
 import {
@@ -129,8 +130,8 @@ export function contextLines(ctx: ReportContext, s: Summary): string[] {
 
 /**
  * The human report: the answer first (how many calls, how many changed and how, the gate), then
- * tables by tool and identity, then the changed calls. Changed calls beyond `show` are counted,
- * not kept. `style` colours it (for a terminal).
+ * tables by tool and identity, then the changed calls, those failing the gate first. Changed
+ * calls beyond `show` are counted, not kept. `style` colours it (for a terminal).
  */
 export function textReportWriter(
   ctx: ReportContext,
@@ -143,18 +144,21 @@ export function textReportWriter(
 
 /** textReportWriter's view, for combining with others over one summary. */
 export function textReportPart(ctx: ReportContext, out: Sink, style: Style = plain): ReportPart {
-  const listed: CallResult[] = [];
+  const listed = new ChangedCalls(ctx);
   return {
     add(r) {
-      if (r.change !== null && listed.length < ctx.show) listed.push(r);
+      listed.add(r);
     },
     finish(s) {
-      out.write(textReport(ctx, s, listed, style));
+      out.write(textReport(ctx, s, listed.items(), style));
     },
   };
 }
 
-/** The whole text report for a finished replay; `listed` holds the changed calls to show. */
+/**
+ * The whole text report for a finished replay; `listed` holds the changed calls to show, in
+ * the order to show them.
+ */
 export function textReport(
   ctx: ReportContext,
   s: Summary,
@@ -188,13 +192,8 @@ export function textReport(
   }
 
   if (compared && s.changes.total > 0) {
-    const more = s.changes.total - listed.length;
-    lines.push(
-      "",
-      style.bold(
-        `Changed calls${more > 0 ? ` (first ${n(listed.length)} of ${n(s.changes.total)}; --show all lists every one)` : ""}:`,
-      ),
-    );
+    const scope = listingScope(s, ctx, listed.length, "--show all lists every one");
+    lines.push("", style.bold(`Changed calls${scope === null ? "" : ` (${scope})`}:`));
     if (listed.length > 0) {
       const rows = listed.map((r) => [
         r.source.index,
@@ -218,10 +217,13 @@ export function textReport(
         ),
       );
     }
+    const failingFirst =
+      listed.some((r) => listRank(r, ctx.failOn) === 0) &&
+      listed.some((r) => listRank(r, ctx.failOn) > 0);
     lines.push(
       "",
       style.dim(
-        "tightened: allow became deny or approval (or approval became deny); loosened: the reverse; changed: same decision, other code or rule.",
+        `${failingFirst ? "Calls that fail the gate come first. " : ""}tightened: allow became deny or approval (or approval became deny); loosened: the reverse; changed: same decision, other code or rule.`,
       ),
     );
   }

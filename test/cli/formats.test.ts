@@ -1,6 +1,7 @@
 // Issue 4, items 2 and 3 through the CLI: the gate with --fail-on and --accept, every --format
 // read back by a real parser, --out, colour, the progress bar and GitHub's job summary. Then
-// what each report lists and in what order (--only), and words said once.
+// what each report lists and in what order (--only), the text report's width, and words said
+// once.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +26,8 @@ interface CliIo {
   env?: Record<string, string>;
   stdoutTTY?: boolean;
   stderrTTY?: boolean;
+  /** stdout's width, as a terminal reports it. */
+  columns?: number;
   now?: () => number;
   cwd?: string;
 }
@@ -34,7 +37,11 @@ async function cli(args: string[], io: CliIo = {}): Promise<Ran> {
   let stdout = "";
   let stderr = "";
   const sinks: Io = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: io.stdoutTTY ?? false },
+    stdout: {
+      write: (s: string) => (stdout += s),
+      isTTY: io.stdoutTTY ?? false,
+      ...(io.columns !== undefined ? { columns: io.columns } : {}),
+    },
     stderr: { write: (s: string) => (stderr += s), isTTY: io.stderrTTY ?? false, columns: 100 },
     cwd: io.cwd ?? root,
     env: io.env ?? {},
@@ -1067,3 +1074,100 @@ function changedRows(stdout: string): string[] {
   const at = lines.findIndex((l) => l.startsWith("Changed calls"));
   return lines.slice(at + 2, lines.indexOf("", at));
 }
+
+describe("the text report fits the terminal", () => {
+  const at = (columns: number, more: string[] = [], env: Record<string, string> = {}) =>
+    cli([...FLEET_TIGHTENED, "--show", "10", ...more], {
+      stdoutTTY: true,
+      columns,
+      env: { NO_COLOR: "1", ...env },
+    });
+  const widest = (text: string) =>
+    // eslint-disable-next-line no-control-regex
+    Math.max(...text.split("\n").map((l) => [...l.replace(/\x1b\[\d+m/g, "")].length));
+
+  it("not a terminal: every column in full, a row a call, however wide", async () => {
+    const r = await cli([...FLEET_TIGHTENED, "--show", "10"], { columns: 80 });
+    const rows = changedRows(r.stdout);
+    expect(rows).toHaveLength(10);
+    expect(rows[0]).toMatch(
+      /^ {2}14 {2}ops-93314522 {6}14 {2}2025-11-22 08:27:22\.217 {2}fleet_secrets_get {2}tightened/,
+    );
+    expect(widest(r.stdout)).toBeGreaterThan(150);
+    expect(r.stdout).not.toContain("…");
+  });
+
+  it("120 columns: no line is wider; a call on two lines, names whole", async () => {
+    const r = await at(120);
+    expect(widest(r.stdout)).toBeLessThanOrEqual(120);
+    const lines = r.stdout.split("\n");
+    const title = lines.findIndex((l) => l.startsWith("Changed calls"));
+    // The date moves to the heading, since every listed call shares it.
+    expect(lines[title]).toBe(
+      "Changed calls on 2025-11-22 (first 10 of 56; --show all lists every one):",
+    );
+    expect(lines[title + 1]!.trim().split(/\s+/)).toEqual([
+      "#",
+      "session",
+      "call",
+      "time",
+      "(UTC)",
+      "tool",
+      "class",
+      "marks",
+    ]);
+    expect(lines[title + 3]).toBe(
+      "  14  ops-93314522      14  08:27:22.217  fleet_secrets_get  tightened",
+    );
+    expect(lines[title + 4]).toBe(
+      "      allow rule_allow -> deny condition_deny; rule fleet_secrets_get",
+    );
+    expect(r.stdout).not.toContain("…");
+  });
+
+  it("80 columns: no line is wider; session ids and tool names cut with an ellipsis", async () => {
+    const r = await at(80);
+    expect(widest(r.stdout)).toBeLessThanOrEqual(80);
+    const lines = r.stdout.split("\n");
+    const title = lines.findIndex((l) => l.startsWith("Changed calls"));
+    expect(lines[title + 3]).toMatch(
+      /^ {2}14 {2}ops-9331… {4}14 {2}08:27:22\.217 {2}fleet_\S*…\S*get {2}tightened$/,
+    );
+    expect(lines[title + 4]).toBe(
+      "      allow rule_allow -> deny condition_deny; rule fleet_secrets_get",
+    );
+    // Prose breaks between words, never inside one.
+    const source = lines.findIndex((l) => l.startsWith("Source:"));
+    expect(lines[source]).toBe(
+      "Source: fixtures/traces/fleet-loop.jsonl (3 identities; calls from",
+    );
+    expect(lines[source + 1]).toBe("2025-11-22T08:26:41.500Z to 2025-11-22T08:37:30.000Z).");
+  });
+
+  it("narrower still: a block of short lines a call", async () => {
+    const r = await at(60);
+    const lines = r.stdout.split("\n");
+    const title = lines.findIndex((l) => l.startsWith("Changed calls"));
+    // (The tables by tool and identity need about 70 columns whatever is cut.)
+    expect(widest(lines.slice(title).join("\n"))).toBeLessThanOrEqual(60);
+    expect(lines.slice(title + 1, title + 5)).toEqual([
+      "  14  tightened  fleet_secrets_get",
+      "      ops-93314522 call 14, 2025-11-22 08:27:22.217",
+      "      allow rule_allow -> deny condition_deny",
+      "      rule fleet_secrets_get",
+    ]);
+  });
+
+  it("colour does not count toward the width", async () => {
+    const r = await at(80, [], { FORCE_COLOR: "1" });
+    expect(r.stdout).toContain("\x1b[");
+    expect(widest(r.stdout)).toBeLessThanOrEqual(80);
+  });
+
+  it("a report written to --out keeps every column, whatever the terminal", async () => {
+    const out = join(tmp, "wide.txt");
+    await at(80, ["--out", out]);
+    const full = await cli([...FLEET_TIGHTENED, "--show", "10"]);
+    expect(readFileSync(out, "utf8")).toBe(full.stdout);
+  });
+});

@@ -1,5 +1,5 @@
 // Run by `npm run build` after tsc and bundle-tui: bundles the command line (dist/src/cli/main.js
-// with its own modules, commander, zod, cli-table3 and the rest) into one CommonJS file,
+// with its own modules, commander, zod and the rest) into one CommonJS file,
 // dist/src/cli/cli.bundle.cjs, which bin/policy-replay.js loads with require() when it is
 // newer than the modules. Loading the CLI module by module is about 150 files to resolve and
 // compile before the first call is replayed: 0.1 s of the 2 s a million-call replay may take

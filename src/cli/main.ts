@@ -1,7 +1,7 @@
 import type { CommanderError as CommanderErrorClass } from "commander";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
-import { FORMATS, type Format, parseFailOn, parseShow } from "./options.js";
+import { FORMATS, type Format, parseFailOn, parseOnly, parseShow } from "./options.js";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 
 const VERSION = "0.1.0";
@@ -53,6 +53,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "50",
     )
     .option(
+      "--only <classes>",
+      "list only these classes of change: tightened,loosened,changed or all (counts stay complete)",
+    )
+    .option(
       "--accept <file>",
       "a JSON list of accepted changes: still reported, but they never fail the run",
     )
@@ -78,6 +82,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           format: Format;
           failOn: string;
           show: string;
+          only?: string;
           save: boolean;
           accept?: string;
           out?: string;
@@ -109,6 +114,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
               format: opts.format,
               failOn: parseFailOn(opts.failOn),
               show: parseShow(opts.show),
+              ...(opts.only !== undefined ? { only: parseOnly(opts.only) } : {}),
               ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
               ...(opts.out !== undefined ? { out: opts.out } : {}),
               filter: toFilter(opts),

@@ -25,6 +25,23 @@ export function parseFailOn(value: string): ChangeClass[] {
   return out;
 }
 
+/** Parse `--only` ("tightened,loosened", "all"): the classes of change a report lists. */
+export function parseOnly(value: string): ChangeClass[] {
+  const v = value.trim();
+  if (v === "all") return [...CHANGE_CLASSES];
+  const out: ChangeClass[] = [];
+  for (const part of v.split(",").map((p) => p.trim())) {
+    if (!(CHANGE_CLASSES as readonly string[]).includes(part)) {
+      throw new UsageError(
+        `--only: unknown class "${part}"; use any of ${CHANGE_CLASSES.join(", ")}, or all`,
+      );
+    }
+    out.push(part as ChangeClass);
+  }
+  // In the usual order, however they were written: reports name them.
+  return CHANGE_CLASSES.filter((c) => out.includes(c));
+}
+
 /** Parse `--show` (a count, or "all"). */
 export function parseShow(value: string): number {
   if (value === "all") return Infinity;

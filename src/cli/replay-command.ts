@@ -28,6 +28,8 @@ export interface ReplayCommandOptions {
   format: Format;
   failOn: ChangeClass[];
   show: number;
+  /** The classes of change the report lists (--only); every class when absent. */
+  only?: ChangeClass[];
   /** An accept list: changes it names still show, but never fail the gate. */
   accept?: string;
   /** Write the full report here; stdout then gets the headline and the gate. */
@@ -61,6 +63,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     source,
     failOn: opts.failOn,
     show: opts.show,
+    ...(opts.only ? { only: opts.only } : {}),
     accept: opts.accept ?? null,
     candidateText: candidate.text,
   };

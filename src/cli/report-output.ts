@@ -66,7 +66,10 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
     }
   } else {
     const target: Sink = file ?? io.stdout;
-    parts.push(formatPart(format, ctx, target, file ? plain : stdoutStyle));
+    // A terminal's report keeps to its width; a file or a pipe gets every column in full.
+    const cols = io.stdout.columns ?? 0;
+    const width = !file && io.stdout.isTTY === true && cols > 0 ? cols : Infinity;
+    parts.push(formatPart(format, ctx, target, file ? plain : stdoutStyle, width));
     if (file) parts.push(shortSummaryPart(io.stdout, stdoutStyle, opts.out!, format));
   }
   const writer = combine(opts.builder, parts);
@@ -108,7 +111,13 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
   };
 }
 
-function formatPart(format: Format, ctx: ReportContext, out: Sink, style: Style): ReportPart {
+function formatPart(
+  format: Format,
+  ctx: ReportContext,
+  out: Sink,
+  style: Style,
+  width: number,
+): ReportPart {
   switch (format) {
     case "json":
       return jsonReportPart(ctx, out);
@@ -119,7 +128,7 @@ function formatPart(format: Format, ctx: ReportContext, out: Sink, style: Style)
     case "github":
       return githubReportPart(ctx, out);
     case "text":
-      return textReportPart(ctx, out, style);
+      return textReportPart(ctx, out, style, width);
   }
 }
 

@@ -50,3 +50,23 @@ export function classify(before: Outcome, after: Outcome): ChangeClass | null {
   }
   return STRICTNESS[after.decision] > STRICTNESS[before.decision] ? "tightened" : "loosened";
 }
+
+/**
+ * Whether the agent could have told the compared decisions apart (SPEC section 6), so that the
+ * rest of its session may have gone differently: another decision, or a refusal (a denial, or
+ * an approval no human gave) with another code or reason. An allow is an allow under any rule.
+ * `before` and `after` are the outcomes, `against` and `decision` the decisions they came from,
+ * for their reasons. A recorded decision does not keep its reason: then a refusal by another
+ * rule counts as seen, since its reason may have differed.
+ */
+export function agentSees(
+  before: Outcome,
+  after: Outcome,
+  against: Decision | RecordedDecision,
+  decision: Decision,
+): boolean {
+  if (before.decision !== after.decision) return true;
+  if (after.decision === "allow") return false;
+  if (before.code !== after.code) return true;
+  return "reason" in against ? against.reason !== decision.reason : before.rule !== after.rule;
+}

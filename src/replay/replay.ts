@@ -8,7 +8,7 @@ import {
   TimeOrderError,
 } from "../engine/index.js";
 import { InputError } from "../errors.js";
-import { type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
+import { agentSees, type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
 import type { SessionSeen, TraceCall } from "./types.js";
 
 /** What a replayed call is compared against. */
@@ -158,7 +158,10 @@ export function createReplayer(opts: ReplayOptions): Replayer {
     const seen = g ? g.seen! : session(call.session);
     const first = seen.calls === 0;
     const counterfactual = seen.changed;
-    if (change !== null) seen.changed = true;
+    // Only a change the agent could have seen starts the marks (SPEC section 6).
+    if (change !== null && !seen.changed && agentSees(before!, after, against!, decision)) {
+      seen.changed = true;
+    }
     const ordinal = ++seen.calls;
     return {
       source: tc,

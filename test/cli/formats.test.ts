@@ -1,5 +1,7 @@
 // Issue 4, items 2 and 3 through the CLI: the gate with --fail-on and --accept, every --format
-// read back by a real parser, --out, colour, the progress bar and GitHub's job summary.
+// read back by a real parser, --out, colour, the progress bar and GitHub's job summary. Then
+// what each report lists and in what order (--only), the text report's width, and words said
+// once.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +10,7 @@ import MarkdownIt from "markdown-it";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Io } from "../../src/cli/io.js";
 import { run } from "../../src/cli/main.js";
+import type { JsonReport } from "./support.js";
 
 const root = join(import.meta.dirname, "../..");
 const tmp = mkdtempSync(join(tmpdir(), "policy-replay-formats-"));
@@ -23,6 +26,8 @@ interface CliIo {
   env?: Record<string, string>;
   stdoutTTY?: boolean;
   stderrTTY?: boolean;
+  /** stdout's width, as a terminal reports it. */
+  columns?: number;
   now?: () => number;
   cwd?: string;
 }
@@ -32,7 +37,11 @@ async function cli(args: string[], io: CliIo = {}): Promise<Ran> {
   let stdout = "";
   let stderr = "";
   const sinks: Io = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: io.stdoutTTY ?? false },
+    stdout: {
+      write: (s: string) => (stdout += s),
+      isTTY: io.stdoutTTY ?? false,
+      ...(io.columns !== undefined ? { columns: io.columns } : {}),
+    },
     stderr: { write: (s: string) => (stderr += s), isTTY: io.stderrTTY ?? false, columns: 100 },
     cwd: io.cwd ?? root,
     env: io.env ?? {},
@@ -420,7 +429,7 @@ describe("--format junit", () => {
     expect(cases).toHaveLength(2);
     const visible = "a<b>&\"c'\\u0001\\u0008\\u000b\\u001f\\ud800\n]]>";
     expect(cases.map((c) => c["@_name"]).sort()).toEqual([
-      `${visible} call 1: allow rule_allow -> approval_required approval_required`,
+      `${visible} call 1: allow rule_allow -> approval_required`,
       `${visible} call 2: allow rule_allow -> deny rule_deny`,
     ]);
     const odd = cases.find((c) => c["@_classname"] === "fleet_<wipe>&")!;
@@ -669,18 +678,7 @@ describe("--format markdown", () => {
         "fleet_status -> -",
         "",
       ],
-      [
-        "42",
-        "stdio-300b8572",
-        "2",
-        "2025-11-22 08:30:03.322",
-        "fleet_hosts_list",
-        "changed",
-        "deny rule_deny",
-        "deny hidden",
-        "fleet_* -> -",
-        "counterfactual",
-      ],
+      // The `changed` call 42 comes after every tightened one: it does not fail the gate.
       [
         "46",
         "stdio-300b8572",
@@ -693,9 +691,21 @@ describe("--format markdown", () => {
         "fleet_status -> -",
         "counterfactual",
       ],
+      [
+        "61",
+        "ops-b94402e2",
+        "13",
+        "2025-11-22 08:31:24.018",
+        "fleet_secrets_set",
+        "tightened",
+        "allow rule_allow",
+        "deny rate_limited, retry 27.1s",
+        "fleet_secrets_set",
+        "",
+      ],
     ]);
-    expect(md).toContain("<summary>56 changed calls (first 4 listed)</summary>");
-    expect(md).toContain("… and 52 more changed calls");
+    expect(md).toContain("<summary>56 changed calls (first 4 of 56)</summary>");
+    expect(md).toContain("… and 52 more changed calls (`--show all` lists every one;");
   });
 
   it("keeps cell text intact whatever the names hold", async () => {
@@ -886,4 +896,278 @@ it("--help lists the formats, --accept and --out", async () => {
   for (const s of ["markdown", "junit", "github", "--accept", "--out"])
     expect(r.stdout).toContain(s);
   expect(existsSync(join(root, "README.md"))).toBe(true);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("harmless changes do not bury the failures", () => {
+  // `default: allow`, and the candidate spells out allow rules: every read and list is
+  // `allow default_allow -> allow rule_allow`, which the agent never notices. Among them, one
+  // wipe is denied (s1) and one deploy needs approval (s2).
+  const base = tmpFile("harmless.base.json", JSON.stringify({ version: "1", default: "allow" }));
+  const candidate = tmpFile(
+    "harmless.candidate.json",
+    JSON.stringify({
+      version: "1",
+      default: "allow",
+      tools: {
+        read: { action: "allow" },
+        list: { action: "allow" },
+        wipe: { action: "deny", reason: "never wipe" },
+        deploy: { action: "require_approval" },
+      },
+    }),
+  );
+  const calls = [
+    ["s1", "read"], // 0 changed
+    ["s1", "list"], // 1 changed
+    ["s1", "read"], // 2 changed
+    ["s1", "wipe"], // 3 tightened: the agent sees it
+    ["s1", "read"], // 4 changed, counterfactual
+    ["s2", "list"], // 5 changed
+    ["s2", "read"], // 6 changed
+    ["s2", "deploy"], // 7 tightened
+    ["s2", "list"], // 8 changed, counterfactual
+    ["s3", "read"], // 9 changed
+    ["s3", "list"], // 10 changed
+  ];
+  const file = tmpFile(
+    "harmless.jsonl",
+    calls
+      .map(([session, tool], i) =>
+        JSON.stringify({ session, identity: "agent", ts: 1_763_800_000_000 + i * 1000, tool }),
+      )
+      .join("\n") + "\n",
+  );
+  const args = ["--baseline", base, "--policy", candidate, "--calls", file];
+
+  it("only a change the agent could see marks the rest of its session counterfactual", async () => {
+    const r = await cli([...args, "--format", "json"]);
+    const report = JSON.parse(r.stdout) as JsonReport;
+    expect(report.summary.changes).toMatchObject({ tightened: 2, changed: 9 });
+    expect(report.calls.filter((c) => c.counterfactual).map((c) => c.index)).toEqual([4, 8]);
+    expect(report.summary.counterfactual_changes).toBe(2);
+  });
+
+  it("the text report lists the calls that fail the gate first, then the rest in call order", async () => {
+    const r = await cli([...args, "--show", "4"]);
+    expect(r.code).toBe(1);
+    const rows = changedRows(r.stdout);
+    expect(rows.map((l) => l.trim().split(/\s+/)[0])).toEqual(["3", "7", "0", "1"]);
+    expect(r.stdout).toContain("Changed calls (first 4 of 11; --show all lists every one):");
+    expect(r.stdout).toContain("Calls that fail the gate come first.");
+  });
+
+  it("--fail-on decides what comes first: with changed failing too, call order again", async () => {
+    const r = await cli([...args, "--show", "3", "--fail-on", "all"]);
+    expect(changedRows(r.stdout).map((l) => l.trim().split(/\s+/)[0])).toEqual(["0", "1", "2"]);
+    expect(r.stdout).not.toContain("come first");
+  });
+
+  it("github: the errors come before any warning", async () => {
+    const r = await cli([...args, "--format", "github", "--show", "5"]);
+    const { commands } = parseCommands(r.stdout);
+    expect(commands.map((c) => c.level)).toEqual([
+      "error", // the gate
+      "error",
+      "error",
+      "warning",
+      "warning",
+      "warning",
+      "notice", // 6 more
+    ]);
+    expect(commands[1]!.props.title).toBe("policy-replay: tightened wipe");
+  });
+
+  it("markdown and junit list them first too", async () => {
+    const md = await cli([...args, "--format", "markdown", "--show", "3"]);
+    const changed = markdownTables(md.stdout)[2]!;
+    expect(changed.slice(1).map((row) => row[0])).toEqual(["3", "7", "0"]);
+    const xml = await cli([...args, "--format", "junit"]);
+    const { suites } = parseJunit(xml.stdout);
+    // Suites with a failure first; in each, the failing cases first.
+    const names = suites.slice(1).map((s) => s["@_name"]);
+    expect(names.slice(0, 2).sort()).toEqual(["deploy", "wipe"]);
+    expect(names.slice(2)).toEqual(["read", "list"]);
+  });
+
+  it("--only lists the classes named; the counts and the gate stay complete", async () => {
+    const r = await cli([...args, "--only", "tightened"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split("\n")[0]).toBe(
+      "11 calls in 3 sessions replayed; 2 tightened, 0 loosened, 9 changed.",
+    );
+    expect(r.stdout).toContain("Changed calls (tightened only: 2 of 11):");
+    expect(changedRows(r.stdout).map((l) => l.trim().split(/\s+/)[0])).toEqual(["3", "7"]);
+
+    const some = await cli([...args, "--only", "changed", "--show", "2"]);
+    expect(some.code).toBe(1);
+    expect(some.stdout).toContain(
+      "Changed calls (changed only: first 2 of 9, of 11 in all; --show all lists every one):",
+    );
+  });
+
+  it("--only in markdown, github and junit; json keeps every call", async () => {
+    const md = await cli([...args, "--format", "markdown", "--only", "changed,loosened"]);
+    expect(md.stdout).toContain("<summary>11 changed calls (loosened and changed only: 9 of 11)");
+    expect(markdownTables(md.stdout)[2]!).toHaveLength(1 + 9);
+
+    const gh = await cli([...args, "--format", "github", "--only", "changed"]);
+    const { commands } = parseCommands(gh.stdout);
+    expect(commands[0]!.level).toBe("error");
+    expect(commands.slice(1, -1).every((c) => c.level === "warning")).toBe(true);
+    expect(commands.at(-1)!.message).toBe(
+      "2 more changed calls not annotated (2 of a class --only changed leaves out); --format json lists every call.",
+    );
+
+    // JUnit: the calls left out still fail, summed up per tool.
+    const xml = await cli([...args, "--format", "junit", "--only", "changed"]);
+    const { root, suites } = parseJunit(xml.stdout);
+    expect(root["@_failures"]).toBe("2");
+    const wipe = suites.find((s) => s["@_name"] === "wipe")!;
+    expect(list(wipe.testcase).map((c) => c["@_name"])).toEqual(["and 1 more changed call"]);
+    expect(list(wipe.testcase)[0]!.failure).toBeDefined();
+
+    const json = await cli([...args, "--format", "json", "--only", "tightened"]);
+    expect((JSON.parse(json.stdout) as JsonReport).calls).toHaveLength(11);
+  });
+
+  it("--only takes all; an unknown class is exit 2 with one line", async () => {
+    const all = await cli([...args, "--only", "all"]);
+    expect(all.stdout).toContain("Changed calls:");
+    const bad = await cli([...args, "--only", "tighten"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(
+      'policy-replay: --only: unknown class "tighten"; use any of tightened, loosened, changed, or all\n',
+    );
+  });
+
+  it("says approval_required once where the decision and the code are the same word", async () => {
+    const only = ["--only", "tightened"];
+    const text = await cli([...args, ...only]);
+    const deploy = changedRows(text.stdout).find((l) => l.includes("deploy"))!;
+    expect(deploy).toMatch(
+      /tightened {2}allow default_allow {2}approval_required {2}- -> deploy\s*$/,
+    );
+    expect(text.stdout).not.toContain("approval_required approval_required");
+    for (const [format, after] of [
+      ["markdown", "| approval_required |"],
+      ["github", "-> approval_required"],
+      ["junit", "-&gt; approval_required"],
+    ]) {
+      const r = await cli([...args, ...only, "--format", format!]);
+      // (Markdown writes `_` as `\_`.)
+      const words = r.stdout.replace(/\\_/g, "_");
+      expect(words).toContain(after);
+      expect(words).not.toContain("approval_required approval_required");
+    }
+    const { suites } = parseJunit((await cli([...args, ...only, "--format", "junit"])).stdout);
+    expect(list(suites.find((s) => s["@_name"] === "deploy")!.testcase)[0]!["@_name"]).toBe(
+      "s2 call 3: allow default_allow -> approval_required",
+    );
+  });
+});
+
+/** The rows of a text report's changed-calls table (one line a call). */
+function changedRows(stdout: string): string[] {
+  const lines = stdout.split("\n");
+  const at = lines.findIndex((l) => l.startsWith("Changed calls"));
+  return lines.slice(at + 2, lines.indexOf("", at));
+}
+
+describe("the text report fits the terminal", () => {
+  const at = (columns: number, more: string[] = [], env: Record<string, string> = {}) =>
+    cli([...FLEET_TIGHTENED, "--show", "10", ...more], {
+      stdoutTTY: true,
+      columns,
+      env: { NO_COLOR: "1", ...env },
+    });
+  const widest = (text: string) =>
+    // eslint-disable-next-line no-control-regex
+    Math.max(...text.split("\n").map((l) => [...l.replace(/\x1b\[\d+m/g, "")].length));
+
+  it("not a terminal: every column in full, a row a call, however wide", async () => {
+    const r = await cli([...FLEET_TIGHTENED, "--show", "10"], { columns: 80 });
+    const rows = changedRows(r.stdout);
+    expect(rows).toHaveLength(10);
+    expect(rows[0]).toMatch(
+      /^ {2}14 {2}ops-93314522 {6}14 {2}2025-11-22 08:27:22\.217 {2}fleet_secrets_get {2}tightened/,
+    );
+    expect(widest(r.stdout)).toBeGreaterThan(150);
+    expect(r.stdout).not.toContain("…");
+  });
+
+  it("120 columns: no line is wider; a call on two lines, names whole", async () => {
+    const r = await at(120);
+    expect(widest(r.stdout)).toBeLessThanOrEqual(120);
+    const lines = r.stdout.split("\n");
+    const title = lines.findIndex((l) => l.startsWith("Changed calls"));
+    // The date moves to the heading, since every listed call shares it.
+    expect(lines[title]).toBe(
+      "Changed calls on 2025-11-22 (first 10 of 56; --show all lists every one):",
+    );
+    expect(lines[title + 1]!.trim().split(/\s+/)).toEqual([
+      "#",
+      "session",
+      "call",
+      "time",
+      "(UTC)",
+      "tool",
+      "class",
+      "marks",
+    ]);
+    expect(lines[title + 3]).toBe(
+      "  14  ops-93314522      14  08:27:22.217  fleet_secrets_get  tightened",
+    );
+    expect(lines[title + 4]).toBe(
+      "      allow rule_allow -> deny condition_deny; rule fleet_secrets_get",
+    );
+    expect(r.stdout).not.toContain("…");
+  });
+
+  it("80 columns: no line is wider; session ids and tool names cut with an ellipsis", async () => {
+    const r = await at(80);
+    expect(widest(r.stdout)).toBeLessThanOrEqual(80);
+    const lines = r.stdout.split("\n");
+    const title = lines.findIndex((l) => l.startsWith("Changed calls"));
+    expect(lines[title + 3]).toMatch(
+      /^ {2}14 {2}ops-9331… {4}14 {2}08:27:22\.217 {2}fleet_\S*…\S*get {2}tightened$/,
+    );
+    expect(lines[title + 4]).toBe(
+      "      allow rule_allow -> deny condition_deny; rule fleet_secrets_get",
+    );
+    // Prose breaks between words, never inside one.
+    const source = lines.findIndex((l) => l.startsWith("Source:"));
+    expect(lines[source]).toBe(
+      "Source: fixtures/traces/fleet-loop.jsonl (3 identities; calls from",
+    );
+    expect(lines[source + 1]).toBe("2025-11-22T08:26:41.500Z to 2025-11-22T08:37:30.000Z).");
+  });
+
+  it("narrower still: a block of short lines a call", async () => {
+    const r = await at(60);
+    const lines = r.stdout.split("\n");
+    const title = lines.findIndex((l) => l.startsWith("Changed calls"));
+    // (The tables by tool and identity need about 70 columns whatever is cut.)
+    expect(widest(lines.slice(title).join("\n"))).toBeLessThanOrEqual(60);
+    expect(lines.slice(title + 1, title + 5)).toEqual([
+      "  14  tightened  fleet_secrets_get",
+      "      ops-93314522 call 14, 2025-11-22 08:27:22.217",
+      "      allow rule_allow -> deny condition_deny",
+      "      rule fleet_secrets_get",
+    ]);
+  });
+
+  it("colour does not count toward the width", async () => {
+    const r = await at(80, [], { FORCE_COLOR: "1" });
+    expect(r.stdout).toContain("\x1b[");
+    expect(widest(r.stdout)).toBeLessThanOrEqual(80);
+  });
+
+  it("a report written to --out keeps every column, whatever the terminal", async () => {
+    const out = join(tmp, "wide.txt");
+    await at(80, ["--out", out]);
+    const full = await cli([...FLEET_TIGHTENED, "--show", "10"]);
+    expect(readFileSync(out, "utf8")).toBe(full.stdout);
+  });
 });

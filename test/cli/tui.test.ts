@@ -58,8 +58,8 @@ describe("policy-replay tui", () => {
     walk(join(root, "dist/src/cli/main.js"));
     walk(join(root, "dist/src/cli/replay-command.js"));
     expect(seen.size).toBeGreaterThan(10);
-    // The walk does reach packages: the text report's table is one.
-    expect(packages.has("cli-table3")).toBe(true);
+    // The walk does reach packages: the progress bar's is one.
+    expect(packages.has("cli-progress")).toBe(true);
     for (const ui of ["ink", "react", "react-reconciler", "string-width"])
       expect(packages.has(ui)).toBe(false);
     expect([...seen].some((f) => f.includes("/tui/"))).toBe(false);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Decision, DecisionKind } from "../../src/engine/index.js";
 import {
+  agentSees,
   CHANGE_CLASSES,
   type ChangeClass,
   classify,
@@ -174,5 +175,92 @@ describe("withApproval (SPEC section 5)", () => {
     expect(classify(before, ALLOW)).toBe("changed");
     // A rejected call that the candidate allows outright is loosened.
     expect(classify(withApproval(needsApproval, "rejected"), ALLOW)).toBe("loosened");
+  });
+});
+
+describe("agentSees: which changes start counterfactual marks (SPEC section 6)", () => {
+  const decided = (o: Outcome, reason: string | null = null): Decision => ({
+    decision: o.decision,
+    code: o.code as Decision["code"],
+    rule: o.rule,
+    reason,
+    retry_after_ms: o.retry_after_ms,
+    limit: null,
+    inexact: false,
+  });
+  const recorded = (o: Outcome): RecordedDecision => ({
+    decision: o.decision,
+    code: o.code,
+    rule: o.rule,
+    retry_after_ms: o.retry_after_ms,
+  });
+  const sees = (b: Outcome, a: Outcome, bReason: string | null = null, aReason = bReason) =>
+    agentSees(b, a, decided(b, bReason), decided(a, aReason));
+
+  it("another decision is seen", () => {
+    for (const b of [ALLOW, DENY, APPROVAL])
+      for (const a of [ALLOW, DENY, APPROVAL])
+        if (a.decision !== b.decision) expect(sees(b, a)).toBe(true);
+  });
+
+  it("an allow under another code or rule is not", () => {
+    const byDefault = outcome("allow", "default_allow", null);
+    expect(sees(byDefault, outcome("allow", "rule_allow", "x"))).toBe(false);
+    expect(
+      agentSees(
+        byDefault,
+        outcome("allow", "rule_allow", "x"),
+        recorded(byDefault),
+        decided(ALLOW),
+      ),
+    ).toBe(false);
+    expect(sees(outcome("allow", "rule_allow", "a*"), outcome("allow", "rule_allow", "ab"))).toBe(
+      false,
+    );
+  });
+
+  it("a denial with another code is seen, whatever the reasons", () => {
+    expect(sees(outcome("deny", "rule_deny"), outcome("deny", "hidden", null))).toBe(true);
+    expect(sees(outcome("deny", "rule_deny"), outcome("deny", "condition_deny"), "r", "r")).toBe(
+      true,
+    );
+  });
+
+  it("a denial with the same code is seen when its reason differs, not when only the rule does", () => {
+    const a = outcome("deny", "rule_deny", "fleet_*");
+    const b = outcome("deny", "rule_deny", "fleet_secrets_*");
+    expect(sees(a, b, "no fleet writes", "no secrets")).toBe(true);
+    expect(sees(a, b, null, "no secrets")).toBe(true);
+    expect(sees(a, b, "same words", "same words")).toBe(false);
+    expect(sees(a, b, null, null)).toBe(false);
+  });
+
+  it("against a recorded decision, which keeps no reason, a denial by another rule counts as seen", () => {
+    const a = outcome("deny", "rule_deny", "fleet_*");
+    const b = outcome("deny", "rule_deny", "fleet_secrets_*");
+    expect(agentSees(a, b, recorded(a), decided(b, null))).toBe(true);
+    // Same rule, only another retry time: not even a change, and not seen.
+    const r1 = outcome("deny", "rate_limited", "t", 100);
+    const r2 = outcome("deny", "rate_limited", "t", 900);
+    expect(agentSees(r1, r2, recorded(r1), decided(r2))).toBe(false);
+  });
+
+  it("an approval no human gave is a refusal: its code and reason are what the agent reads", () => {
+    const byRule = outcome("approval_required", "approval_required", "a*");
+    const other = outcome("approval_required", "approval_required", "ab");
+    expect(sees(byRule, other, "ask ops", "ask ops")).toBe(false);
+    expect(sees(byRule, other, "ask ops", "ask security")).toBe(true);
+    expect(sees(byRule, outcome("approval_required", "default_approval", null))).toBe(true);
+  });
+
+  it("a recorded human answer turns approval into the allow or denial the agent got", () => {
+    const ask = (rule: string): Decision => ({
+      ...decided(outcome("approval_required", "approval_required", rule)),
+      reason: "ask",
+    });
+    const [x, y] = [ask("x*"), ask("xy")];
+    expect(agentSees(withApproval(x, "approved"), withApproval(y, "approved"), x, y)).toBe(false);
+    expect(agentSees(withApproval(x, "rejected"), withApproval(y, "rejected"), x, y)).toBe(false);
+    expect(agentSees(withApproval(x, "rejected"), DENY, x, decided(DENY))).toBe(true);
   });
 });

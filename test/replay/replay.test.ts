@@ -245,6 +245,48 @@ describe("replay: counterfactual marking per session (SPEC section 6)", () => {
   });
 });
 
+describe("replay: only a change the agent could see starts counterfactual marks", () => {
+  // Explicit allow rules over `default: allow`: the agent gets the same answer, by another rule.
+  const byDefault = policy({ default: "allow", tools: { x: { action: "deny" } } });
+  const explicit = policy({
+    default: "allow",
+    tools: {
+      y: { action: "allow" },
+      x: { action: "deny", reason: "not x" },
+      w: { action: "deny" },
+    },
+  });
+  const otherRule = policy({
+    default: "allow",
+    tools: { "x*": { action: "deny", reason: "not x" }, y: { action: "allow" } },
+  });
+
+  it("allowed either way under another rule is changed, and marks nothing after it", () => {
+    const cs = calls([{ tool: "y" }, { tool: "z" }, { tool: "y" }, { tool: "w" }, { tool: "z" }]);
+    const got = run(cs, explicit, byDefault);
+    expect(got.map((r) => r.change)).toEqual(["changed", null, "changed", "tightened", null]);
+    expect(got.map((r) => r.counterfactual)).toEqual([false, false, false, false, true]);
+  });
+
+  it("a denial by another rule with the same code and reason marks nothing", () => {
+    const cs = calls([{ tool: "x" }, { tool: "z" }]);
+    const got = run(cs, otherRule, explicit);
+    expect(got.map((r) => r.change)).toEqual(["changed", null]);
+    expect(got.map((r) => r.counterfactual)).toEqual([false, false]);
+  });
+
+  it("compared with recorded decisions, which keep no reason, a denial by another rule marks", () => {
+    const cs = calls([
+      { tool: "x", recorded: rec("deny", "rule_deny", "x") },
+      { tool: "z", recorded: rec("allow", "default_allow") },
+      { tool: "y", recorded: rec("allow", "default_allow") },
+    ]);
+    const got = run(cs, otherRule);
+    expect(got.map((r) => r.change)).toEqual(["changed", null, "changed"]);
+    expect(got.map((r) => r.counterfactual)).toEqual([false, true, true]);
+  });
+});
+
 describe("replay: inexact", () => {
   const prodDenied = policy({
     default: "allow",

@@ -8,8 +8,10 @@ export interface ReportContext {
   baseline: string | null;
   source: string;
   failOn: ChangeClass[];
-  /** How many changed calls the text report lists; Infinity for all. */
+  /** How many changed calls the text, markdown and github reports list; Infinity for all. */
   show: number;
+  /** The classes of change those reports and JUnit list (--only); every class when absent. */
+  only?: readonly ChangeClass[];
   /** The accept list (--accept) as named on the command line, if any. */
   accept?: string | null;
   /** The candidate policy's text, so reports can point at the rule that decided a call. */

@@ -1,9 +1,10 @@
 import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
+import { ChangedCalls, listable, listedClasses } from "./listing.js";
 import { policyLines } from "./policy-lines.js";
 import type { Sink } from "./sink.js";
-import { fails, gateLine, headline, iso, marks, outcomeText, plural } from "./words.js";
+import { fails, gateLine, headline, iso, marks, n, outcomeText, plural } from "./words.js";
 
 // GitHub Actions workflow commands, as GitHub documents them: `::error file=F,line=L,title=T::M`.
 // A message escapes % CR LF; a property value also `:` and `,`. Without the escapes a newline in
@@ -41,8 +42,9 @@ export interface GithubOptions {
 
 /**
  * GitHub workflow commands on stdout: the headline and the gate as plain lines, one summary
- * annotation (error when the gate failed, else notice), then one annotation per changed call,
- * up to `show`: error when it fails the gate, notice when an accept list covers it, warning
+ * annotation (error when the gate failed, else notice), then one annotation per changed call
+ * of the --only classes, up to `show`, the errors first (GitHub shows only the first few of a
+ * step): error when it fails the gate, notice when an accept list covers it, warning
  * otherwise; each points at the line of the candidate policy that decided the call.
  */
 export function githubReportWriter(
@@ -60,13 +62,13 @@ export function githubReportPart(
   out: Sink,
   opts: GithubOptions = {},
 ): ReportPart {
-  const listed: CallResult[] = [];
+  const listed = new ChangedCalls(ctx);
   return {
     add(r) {
-      if (r.change !== null && listed.length < ctx.show) listed.push(r);
+      listed.add(r);
     },
     finish(s) {
-      out.write(githubCommands(ctx, s, listed, opts));
+      out.write(githubCommands(ctx, s, listed.items(), opts));
     },
   };
 }
@@ -101,10 +103,16 @@ function githubCommands(
   }
   const more = s.changes.total - listed.length;
   if (more > 0) {
+    const only = listedClasses(ctx);
+    const left = s.changes.total - listable(s, only);
+    const why = [
+      ...(listed.length < listable(s, only) ? ["--show all annotates every one"] : []),
+      ...(left > 0 ? [`${n(left)} of a class --only ${only.join(",")} leaves out`] : []),
+    ];
     text += command(
       "notice",
       { title: "policy-replay" },
-      `${plural(more, "more changed call", "more changed calls")} not annotated; the report lists them (--show all annotates every one).`,
+      `${plural(more, "more changed call", "more changed calls")} not annotated (${why.join("; ")}); --format json lists every call.`,
     );
   }
   return text;

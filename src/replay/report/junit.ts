@@ -3,7 +3,18 @@ import type { Summary, SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import type { Sink } from "./sink.js";
 import { contextLines } from "./text.js";
-import { fails, gateLine, headline, iso, marks, n, outcomeText, plural } from "./words.js";
+import { listedClasses, listRank, RankedListing } from "./listing.js";
+import {
+  decisionText,
+  fails,
+  gateLine,
+  headline,
+  iso,
+  marks,
+  n,
+  outcomeText,
+  plural,
+} from "./words.js";
 
 /**
  * Characters XML 1.0 cannot hold at all, not even as character references: C0 controls other
@@ -41,13 +52,22 @@ export function xmlAttr(s: string): string {
 export const JUNIT_MAX_CASES = 10_000;
 
 interface ToolSuite {
+  tool: string;
   cases: string[];
   tests: number;
   failures: number;
   skipped: number;
-  /** Changed calls past JUNIT_MAX_CASES, and how many of those fail the gate. */
+  /** Changed calls not listed (past JUNIT_MAX_CASES, or left out by --only), and how many fail. */
   more: number;
   moreFailing: number;
+}
+
+/** A rendered case waiting for the end, when suites get their counts. */
+interface Case {
+  suite: ToolSuite;
+  failing: boolean;
+  accepted: boolean;
+  xml: string;
 }
 
 /**
@@ -55,8 +75,10 @@ interface ToolSuite {
  * call (named `<session> call <n>: <before> -> <after>`, classname the tool) that fails when its
  * class is in --fail-on, is skipped when an accept list covers it and passes otherwise; plus a
  * first suite, "policy-replay", whose one passing case carries the summary, so an all-clear run
- * still shows a test. Suites need their counts up front, so cases are kept (rendered) until the
- * end, up to JUNIT_MAX_CASES.
+ * still shows a test. Suites with failures come first, and in each the failing cases. Suites
+ * need their counts up front, so cases are kept (rendered) until the end, up to
+ * JUNIT_MAX_CASES, failing ones first; --only leaves the other classes' cases out. Calls not
+ * listed are counted in an "and N more" case of their tool, which fails if any of them does.
  */
 export function junitReportWriter(
   ctx: ReportContext,
@@ -73,29 +95,35 @@ export function junitReportPart(
   maxCases = JUNIT_MAX_CASES,
 ): ReportPart {
   const suites = new Map<string, ToolSuite>();
-  let kept = 0;
+  const unlisted = (suite: ToolSuite, failing: boolean): void => {
+    suite.more++;
+    if (failing) suite.moreFailing++;
+  };
+  const cases = new RankedListing<Case>(maxCases, (c) => unlisted(c.suite, c.failing));
+  const only = listedClasses(ctx);
   return {
     add(r) {
       if (r.change === null) return;
       const tool = r.source.call.tool;
       let suite = suites.get(tool);
       if (!suite) {
-        suite = { cases: [], tests: 0, failures: 0, skipped: 0, more: 0, moreFailing: 0 };
+        suite = { tool, cases: [], tests: 0, failures: 0, skipped: 0, more: 0, moreFailing: 0 };
         suites.set(tool, suite);
       }
       const failing = fails(r, ctx.failOn);
-      if (kept >= maxCases) {
-        suite.more++;
-        if (failing) suite.moreFailing++;
-        return;
-      }
-      kept++;
-      suite.tests++;
-      if (failing) suite.failures++;
-      else if (r.accepted) suite.skipped++;
-      suite.cases.push(testcase(r, failing, ctx));
+      if (!only.includes(r.change)) return unlisted(suite, failing);
+      cases.add(
+        { suite, failing, accepted: r.accepted, xml: testcase(r, failing, ctx) },
+        listRank(r, ctx.failOn),
+      );
     },
     finish(s) {
+      for (const c of cases.items()) {
+        c.suite.cases.push(c.xml);
+        c.suite.tests++;
+        if (c.failing) c.suite.failures++;
+        else if (c.accepted) c.suite.skipped++;
+      }
       out.write(junitDocument(ctx, s, suites));
     },
   };
@@ -106,7 +134,7 @@ function testcase(r: CallResult, failing: boolean, ctx: ReportContext): string {
   const before = outcomeText(r.before!);
   const after = outcomeText(r.after);
   // No retry time in the name: CI systems track a test's history by its name.
-  const name = `${call.session} call ${r.ordinal}: ${r.before!.decision} ${r.before!.code} -> ${r.after.decision} ${r.after.code}`;
+  const name = `${call.session} call ${r.ordinal}: ${decisionText(r.before!)} -> ${decisionText(r.after)}`;
   const message = `${r.change}: ${before} -> ${after}${r.after.rule ? ` (rule ${r.after.rule})` : ""}`;
   const open = `    <testcase classname="${xmlAttr(call.tool)}" name="${xmlAttr(name)}">\n`;
   if (failing) {
@@ -142,8 +170,12 @@ function details(r: CallResult, ctx: ReportContext): string {
 }
 
 function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolSuite>): string {
-  // Suites in the summary's order: most-changed tool first.
-  const order = Object.keys(s.by_tool).filter((t) => suites.has(t));
+  // Suites that fail first, then the rest; each in the summary's order, most-changed first.
+  const failed = (t: ToolSuite) => t.failures + t.moreFailing > 0;
+  const inOrder = Object.keys(s.by_tool).flatMap((t) => suites.get(t) ?? []);
+  const order = [...inOrder.filter(failed), ...inOrder.filter((t) => !failed(t))].map(
+    (t) => t.tool,
+  );
   let tests = 1;
   let failures = 0;
   let skipped = 0;

@@ -2,6 +2,7 @@ import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import type { Sink } from "./sink.js";
+import { ChangedCalls, listable, listedClasses, listingScope } from "./listing.js";
 import { CHANGED_HEAD, contextLines, TABLE_ROWS, tallyHead, tallyRows } from "./text.js";
 import { gateLine, headline, marks, n, outcomeText, plural, ruleText, tableTime } from "./words.js";
 
@@ -39,18 +40,21 @@ export function markdownReportWriter(
 
 /** markdownReportWriter's view, for combining with others over one summary. */
 export function markdownReportPart(ctx: ReportContext, out: Sink): ReportPart {
-  const listed: CallResult[] = [];
+  const listed = new ChangedCalls(ctx);
   return {
     add(r) {
-      if (r.change !== null && listed.length < ctx.show) listed.push(r);
+      listed.add(r);
     },
     finish(s) {
-      out.write(markdownReport(ctx, s, listed));
+      out.write(markdownReport(ctx, s, listed.items()));
     },
   };
 }
 
-/** The whole markdown report for a finished replay; `listed` holds the changed calls to show. */
+/**
+ * The whole markdown report for a finished replay; `listed` holds the changed calls to show,
+ * in the order to show them (those failing the gate first).
+ */
 export function markdownReport(ctx: ReportContext, s: Summary, listed: CallResult[]): string {
   const compared = s.basis !== "none";
   const status = !compared
@@ -81,10 +85,11 @@ export function markdownReport(ctx: ReportContext, s: Summary, listed: CallResul
 
   if (compared && s.changes.total > 0) {
     const more = s.changes.total - listed.length;
+    const scope = listingScope(s, ctx, listed.length, null);
     out.push("", "### Changed calls", "");
     out.push(
       "<details>",
-      `<summary>${plural(s.changes.total, "changed call")}${more > 0 ? ` (first ${n(listed.length)} listed)` : ""}</summary>`,
+      `<summary>${plural(s.changes.total, "changed call")}${scope === null ? "" : ` (${scope})`}</summary>`,
       "",
     );
     if (listed.length > 0) {
@@ -108,9 +113,10 @@ export function markdownReport(ctx: ReportContext, s: Summary, listed: CallResul
       );
     }
     if (more > 0) {
+      const cut = listed.length < listable(s, listedClasses(ctx));
       out.push(
         "",
-        `… and ${plural(more, "more changed call", "more changed calls")} (\`--show all\` lists every one; \`--format json\` has every call).`,
+        `… and ${plural(more, "more changed call", "more changed calls")} (${cut ? "`--show all` lists every one; " : ""}\`--format json\` has every call).`,
       );
     }
     out.push("", "</details>");

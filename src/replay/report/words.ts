@@ -64,9 +64,17 @@ export function gateLine(s: Summary, style: Style = plain): string | null {
     : `${style.bold(style.green("Gate: pass"))} (fails on ${on}${accepted}).`;
 }
 
+/**
+ * `deny rate_limited`: a decision and its code, the word once when they are the same
+ * (`approval_required`).
+ */
+export function decisionText(o: Pick<Outcome, "decision" | "code">): string {
+  return o.decision === o.code ? o.decision : `${o.decision} ${o.code}`;
+}
+
 /** `deny rate_limited, retry 1.2s`: a decision without its rule. */
 export function outcomeText(o: Outcome): string {
-  let s = `${o.decision} ${o.code}`;
+  let s = decisionText(o);
   if (o.approval) s += ` (${o.approval})`;
   if (o.retry_after_ms !== null) s += `, retry ${formatMs(o.retry_after_ms)}`;
   return s;

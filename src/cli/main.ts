@@ -3,6 +3,7 @@ import { InputError, PolicyError, PolicyReplayError, UsageError } from "../error
 import { type Io, processIo } from "./io.js";
 import { FORMATS, type Format, parseFailOn, parseShow } from "./options.js";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
+import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 
 const VERSION = "0.1.0";
 
@@ -83,6 +84,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           out?: string;
         } & FilterFlags,
       ) => {
+        // Replay takes no arguments: a word here is a command, perhaps misspelt.
+        if (program.args.length > 0) throw unknownCommand(program.args[0]!, commandNames(program));
         if (!opts.policy) {
           program.error("error: required option '--policy <file>' not specified", {
             exitCode: 2,
@@ -161,7 +164,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   program
     .command("record")
     .description(
-      "Be an agent's MCP server over stdio: spawn the real server, relay under the policy, record everything.",
+      "Be agents' MCP server, over stdio or Streamable HTTP (--listen): relay to the real server under the policy, record everything.",
     )
     .usage("--policy <file> [options] -- <server command> [args...]")
     .requiredOption("--policy <file>", "the policy to enforce (or observe)")
@@ -335,8 +338,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       exitCode = await tuiCommand(opts.db !== undefined ? { db: opts.db } : {}, io);
     });
 
+  addHelp(program);
+  // Only the default command's own arguments: each subcommand has already copied the setting.
+  program.allowExcessArguments(true);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(checkCommandWord(argv, commandNames(program)), { from: "user" });
     return exitCode;
   } catch (err) {
     return reportError(err, io, CommanderError);
@@ -352,6 +358,11 @@ export function plainTuiArgs(argv: readonly string[]): { db?: string } | null {
   if (argv.length === 3 && argv[1] === "--db" && argv[2] && !argv[2].startsWith("-"))
     return { db: argv[2] };
   return null;
+}
+
+/** The program's commands, by name. */
+function commandNames(program: { commands: readonly { name(): string }[] }): string[] {
+  return program.commands.map((c) => c.name());
 }
 
 /** Commander's way to make an option repeatable: each occurrence adds a value. */

@@ -1,9 +1,17 @@
 import type { CommanderError as CommanderErrorClass } from "commander";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
-import { FORMATS, type Format, parseFailOn, parseShow } from "./options.js";
+import {
+  CHECK_FORMATS,
+  type CheckFormat,
+  FORMATS,
+  type Format,
+  parseFailOn,
+  parseShow,
+} from "./options.js";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
+import { oneRecording } from "./sources.js";
 
 const VERSION = "0.1.0";
 
@@ -153,11 +161,16 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "Write the calls of a JSONL trace (SPEC section 7, with recorded decisions) into a recording.",
     )
     .argument("<calls>", "the JSONL file, e.g. from `policy-replay export`")
-    .requiredOption("--db <file>", "the recording to write into (created if missing)")
+    .requiredOption(
+      "--db <file>",
+      "the recording to write into (created if missing), or a directory holding one",
+      collect,
+    )
     .exitOverride()
-    .action(async (calls: string, opts: { db: string }) => {
+    .action(async (calls: string, opts: { db: string[] }) => {
+      const db = oneRecording(opts.db, io.cwd, "import")!;
       const { importCommand } = await import("./import-command.js");
-      exitCode = await importCommand({ calls, db: opts.db }, io);
+      exitCode = await importCommand({ calls, db }, io);
     });
 
   program.enablePositionalOptions();
@@ -173,7 +186,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         .choices(["enforce", "observe"])
         .default("enforce"),
     )
-    .option("--db <file>", "the SQLite recording to append to", "recordings/recording.sqlite")
+    .option(
+      "--db <file>",
+      "the SQLite recording to append to, or a directory holding one; default recordings/recording.sqlite",
+      collect,
+    )
     .option("--identity <name>", "the identity of this session (SPEC section 3)", "anonymous")
     .addOption(
       new Option("--redact <what>", "store secret-looking argument values as keyed hashes, or not")
@@ -230,7 +247,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           countersPrefix: string;
           policy: string;
           mode: "enforce" | "observe";
-          db: string;
+          db?: string[];
           identity: string;
           redact: "default" | "none";
           approvalTimeout: string;
@@ -263,13 +280,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             `--idle-timeout: expected a number of seconds (0 for none), not "${opts.idleTimeout}"`,
           );
         }
+        const db = oneRecording(opts.db, io.cwd, "record");
         // Loaded only here: the proxy pulls in the MCP SDK and SQLite, which replay never needs.
         const { recordCommand } = await import("./record-command.js");
         exitCode = await recordCommand(
           {
             policy: opts.policy,
             mode: opts.mode,
-            db: opts.db,
+            ...(db !== undefined ? { db } : {}),
             identity: opts.identity,
             redact: opts.redact,
             approvalTimeoutMs: seconds * 1000,
@@ -298,19 +316,18 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
     )
     .requiredOption("--policy <file>", "the policy to check")
-    .option("--db <file...>", "recordings to check against; default every *.sqlite in recordings/")
+    .option(
+      "--db <path>",
+      "a recording, or a directory of them (every *.sqlite); repeatable; default every *.sqlite in recordings/, if any",
+      collect,
+    )
     .addOption(
-      new Option("--format <format>", "report format").choices(["text", "json"]).default("text"),
+      new Option("--format <format>", "report format").choices(CHECK_FORMATS).default("text"),
     )
     .option("--strict", "exit 1 when there is any warning")
     .exitOverride()
     .action(
-      async (opts: {
-        policy: string;
-        db?: string[];
-        format: "text" | "json";
-        strict?: boolean;
-      }) => {
+      async (opts: { policy: string; db?: string[]; format: CheckFormat; strict?: boolean }) => {
         const { checkCommand } = await import("./check-command.js");
         exitCode = await checkCommand(
           {
@@ -329,13 +346,15 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
     .option(
       "--db <file>",
-      "the recording; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+      "the recording, or a directory holding one; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+      collect,
     )
     .exitOverride()
-    .action(async (opts: { db?: string }) => {
+    .action(async (opts: { db?: string[] }) => {
+      const db = oneRecording(opts.db, io.cwd, "tui");
       // Loaded only here: React and Ink are the UI's alone; replay never loads them.
       const { tuiCommand } = await import("./tui-command.js");
-      exitCode = await tuiCommand(opts.db !== undefined ? { db: opts.db } : {}, io);
+      exitCode = await tuiCommand(db !== undefined ? { db } : {}, io);
     });
 
   addHelp(program);

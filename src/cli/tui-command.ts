@@ -6,9 +6,13 @@ import { UsageError } from "../errors.js";
 import { openBrowser } from "../store/browse.js";
 import type { runTui as RunTui } from "../tui/run.js";
 import type { Io } from "./io.js";
+import { oneRecording } from "./sources.js";
 
 export interface TuiCommandOptions {
-  /** The recording; by default recordings/demo.sqlite, else the first *.sqlite in recordings/. */
+  /**
+   * The recording, or a directory holding one; by default recordings/demo.sqlite, else the
+   * first *.sqlite in recordings/.
+   */
   db?: string;
 }
 
@@ -34,7 +38,8 @@ export function defaultRecording(cwd: string): string | null {
  * (exit 2) before anything is drawn.
  */
 export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<number> {
-  const name = opts.db ?? defaultRecording(io.cwd);
+  const name =
+    opts.db !== undefined ? oneRecording([opts.db], io.cwd, "tui")! : defaultRecording(io.cwd);
   if (name === null)
     throw new UsageError(
       `no recording to open: pass --db FILE (neither ${DEFAULT_DB} nor any ${DEFAULT_DIR}/*.sqlite exists in ${io.cwd})`,

@@ -40,7 +40,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     )
     .version(VERSION)
     .option("--policy <file>", "the candidate policy to replay under (required)")
-    .option("--calls <file>", "a JSONL trace of calls (SPEC section 7), instead of --db")
+    .option(
+      "--calls <file>",
+      "a JSONL trace of calls (SPEC section 7), instead of --db; - reads it from stdin",
+    )
     .option(
       "--db <path>",
       "a SQLite recording made by `policy-replay record`, or a directory of them (every *.sqlite); repeatable, merged by time; default recordings/",

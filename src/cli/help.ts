@@ -34,6 +34,10 @@ const HELP: Record<string, CommandHelp> = {
         "policy-replay export --tool 'fleet_*' | policy-replay --policy candidate.json --calls -",
         "replay a trace read from stdin",
       ],
+      [
+        "policy-replay",
+        "with a policy-replay.config.json here: its policy, recordings, baseline, accept list",
+      ],
       ["policy-replay help check", "the options and examples of one command"],
     ],
     exits: [
@@ -69,6 +73,7 @@ const HELP: Record<string, CommandHelp> = {
         "policy-replay check --policy policy.json --db recordings/ --strict --format github",
         "in CI: warnings fail the job and show as annotations on the policy",
       ],
+      ["policy-replay check", "with a policy-replay.config.json here: its policy and recordings"],
     ],
     exits: [
       [0, "the policy is valid (findings are warnings)"],

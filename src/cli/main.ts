@@ -12,6 +12,7 @@ import {
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 import { oneRecording } from "./sources.js";
+import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
 
 const VERSION = "0.1.0";
 
@@ -39,7 +40,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "Replay recorded MCP tool calls against a candidate gateway policy and diff every decision.",
     )
     .version(VERSION)
-    .option("--policy <file>", "the candidate policy to replay under (required)")
+    .option(
+      "--policy <file>",
+      "the candidate policy to replay under (required, here or in a config)",
+    )
     .option(
       "--calls <file>",
       "a JSONL trace of calls (SPEC section 7), instead of --db; - reads it from stdin",
@@ -73,7 +77,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "write the full report to this file; stdout gets the headline and the gate",
     )
     .option("--no-save", "do not save this run into the recordings it read");
-  addFilterOptions(program)
+  addConfigOptions(addFilterOptions(program))
     .showHelpAfterError("(run policy-replay --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -93,16 +97,22 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           save: boolean;
           accept?: string;
           out?: string;
+          config?: string | false;
         } & FilterFlags,
       ) => {
         // Replay takes no arguments: a word here is a command, perhaps misspelt.
         if (program.args.length > 0) throw unknownCommand(program.args[0]!, commandNames(program));
-        if (!opts.policy) {
-          program.error("error: required option '--policy <file>' not specified", {
-            exitCode: 2,
-            code: "usage",
-          });
-        }
+        // Flags first, then the config file's settings.
+        const config = await readConfig(opts.config, io);
+        const policy = opts.policy ?? config?.policy;
+        if (policy === undefined) throw missingPolicy(config);
+        const db = opts.db ?? (opts.calls === undefined ? config?.recordings : undefined);
+        const baseline = opts.baseline ?? config?.baseline;
+        const accept = opts.accept ?? config?.accept;
+        const failOn =
+          program.getOptionValueSource("failOn") === "default" && config?.failOn
+            ? config.failOn
+            : parseFailOn(opts.failOn);
         // Recordings are read (and the run saved) on threads of their own: started first, they
         // boot while the replay's modules and the policy load (the first call about 20 ms
         // sooner, measured).
@@ -116,14 +126,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           const { replayCommand } = await import("./replay-command.js");
           exitCode = await replayCommand(
             {
-              policy: opts.policy!,
+              policy,
               ...(opts.calls !== undefined ? { calls: opts.calls } : {}),
-              ...(opts.db !== undefined ? { db: opts.db } : {}),
-              ...(opts.baseline !== undefined ? { baseline: opts.baseline } : {}),
+              ...(db !== undefined ? { db } : {}),
+              ...(baseline !== undefined ? { baseline } : {}),
               format: opts.format,
-              failOn: parseFailOn(opts.failOn),
+              failOn,
               show: parseShow(opts.show),
-              ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
+              ...(accept !== undefined ? { accept } : {}),
               ...(opts.out !== undefined ? { out: opts.out } : {}),
               filter: toFilter(opts),
               save: opts.save,
@@ -137,25 +147,25 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  addFilterOptions(
-    program
-      .command("export")
-      .description(
-        "Write recorded calls as JSONL (SPEC section 7), with their recorded decisions, to stdout.",
-      )
-      .option(
-        "--db <path>",
-        "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
-        collect,
-      ),
+  addConfigOptions(
+    addFilterOptions(
+      program
+        .command("export")
+        .description(
+          "Write recorded calls as JSONL (SPEC section 7), with their recorded decisions, to stdout.",
+        )
+        .option(
+          "--db <path>",
+          "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
+          collect,
+        ),
+    ),
   )
     .exitOverride()
-    .action(async (opts: { db?: string[] } & FilterFlags) => {
+    .action(async (opts: { db?: string[]; config?: string | false } & FilterFlags) => {
+      const db = opts.db ?? (await readConfig(opts.config, io))?.recordings;
       const { exportCommand } = await import("./export-command.js");
-      exitCode = await exportCommand(
-        { filter: toFilter(opts), ...(opts.db ? { db: opts.db } : {}) },
-        io,
-      );
+      exitCode = await exportCommand({ filter: toFilter(opts), ...(db ? { db } : {}) }, io);
     });
 
   program
@@ -313,29 +323,41 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  program
-    .command("check")
-    .description(
-      "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
-    )
-    .requiredOption("--policy <file>", "the policy to check")
-    .option(
-      "--db <path>",
-      "a recording, or a directory of them (every *.sqlite); repeatable; default every *.sqlite in recordings/, if any",
-      collect,
-    )
-    .addOption(
-      new Option("--format <format>", "report format").choices(CHECK_FORMATS).default("text"),
-    )
-    .option("--strict", "exit 1 when there is any warning")
+  addConfigOptions(
+    program
+      .command("check")
+      .description(
+        "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
+      )
+      .option("--policy <file>", "the policy to check (required, here or in a config)")
+      .option(
+        "--db <path>",
+        "a recording, or a directory of them (every *.sqlite); repeatable; default every *.sqlite in recordings/, if any",
+        collect,
+      )
+      .addOption(
+        new Option("--format <format>", "report format").choices(CHECK_FORMATS).default("text"),
+      )
+      .option("--strict", "exit 1 when there is any warning"),
+  )
     .exitOverride()
     .action(
-      async (opts: { policy: string; db?: string[]; format: CheckFormat; strict?: boolean }) => {
+      async (opts: {
+        policy?: string;
+        db?: string[];
+        format: CheckFormat;
+        strict?: boolean;
+        config?: string | false;
+      }) => {
+        const config = await readConfig(opts.config, io);
+        const policy = opts.policy ?? config?.policy;
+        if (policy === undefined) throw missingPolicy(config);
+        const db = opts.db ?? config?.recordings;
         const { checkCommand } = await import("./check-command.js");
         exitCode = await checkCommand(
           {
-            policy: opts.policy,
-            ...(opts.db !== undefined ? { db: opts.db } : {}),
+            policy,
+            ...(db !== undefined ? { db } : {}),
             format: opts.format,
             strict: opts.strict === true,
           },
@@ -344,20 +366,28 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  program
-    .command("tui")
-    .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
-    .option(
-      "--db <file>",
-      "the recording, or a directory holding one; default recordings/demo.sqlite, else the first recordings/*.sqlite",
-      collect,
-    )
+  addConfigOptions(
+    program
+      .command("tui")
+      .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
+      .option(
+        "--db <file>",
+        "the recording, or a directory holding one; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+        collect,
+      ),
+  )
     .exitOverride()
-    .action(async (opts: { db?: string[] }) => {
+    .action(async (opts: { db?: string[]; config?: string | false }) => {
       const db = oneRecording(opts.db, io.cwd, "tui");
       // Loaded only here: React and Ink are the UI's alone; replay never loads them.
       const { tuiCommand } = await import("./tui-command.js");
-      exitCode = await tuiCommand(db !== undefined ? { db } : {}, io);
+      exitCode = await tuiCommand(
+        {
+          ...(db !== undefined ? { db } : {}),
+          ...(opts.config !== undefined ? { config: opts.config } : {}),
+        },
+        io,
+      );
     });
 
   addHelp(program);
@@ -380,6 +410,13 @@ export function plainTuiArgs(argv: readonly string[]): { db?: string } | null {
   if (argv.length === 3 && argv[1] === "--db" && argv[2] && !argv[2].startsWith("-"))
     return { db: argv[2] };
   return null;
+}
+
+/** No --policy, and none in the config file either. */
+function missingPolicy(config: Config | null): UsageError {
+  return new UsageError(
+    `no policy: pass --policy FILE, or set "policy" in ${config?.file ?? CONFIG_FILE}`,
+  );
 }
 
 /** The program's commands, by name. */

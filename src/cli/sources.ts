@@ -95,17 +95,21 @@ const ONE_FILE = {
  * The one recording of a command that uses a single file (record, import, tui), from its
  * --db values: a file is itself (it may not exist yet), and a directory stands for its only
  * `*.sqlite` file. Several values, or a directory with none or several, are a UsageError that
- * says what to pass instead. Undefined when no --db was given.
+ * says what to pass instead. Undefined when no --db was given. `config` names the config
+ * file the values came from, for messages.
  */
 export function oneRecording(
   values: readonly string[] | undefined,
   cwd: string,
   command: keyof typeof ONE_FILE,
+  config?: string,
 ): string | undefined {
   if (values === undefined || values.length === 0) return undefined;
+  const from =
+    config === undefined ? `${command} --db` : `${command}: the "recordings" of ${config}`;
   if (values.length > 1) {
     throw new UsageError(
-      `${command} --db: ${ONE_FILE[command]}, not ${values.length} (${values.join(", ")})`,
+      `${from}: ${ONE_FILE[command]}, not ${values.length} (${values.join(", ")})`,
     );
   }
   const value = values[0]!;
@@ -127,6 +131,6 @@ export function oneRecording(
       : `it is a directory of ${found.length} recordings`;
   const example = join(value, found[0] ?? "recording.sqlite");
   throw new UsageError(
-    `${command} --db ${value}: ${what}; ${ONE_FILE[command]}: name ${found.length === 0 ? "the file" : "one"}, e.g. --db ${example}`,
+    `${config === undefined ? `${from} ${value}` : `${from}, ${value}`}: ${what}; ${ONE_FILE[command]}: name ${found.length === 0 ? "the file" : "one"}, e.g. --db ${example}`,
   );
 }

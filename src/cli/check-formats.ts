@@ -67,9 +67,10 @@ export function checkJunit(ctx: CheckContext, result: CheckResult, summary: Chec
 
 /**
  * GitHub workflow commands: the text report for the log, one summary annotation (an error
- * when --strict failed the run), then one annotation per finding on its line of the policy
- * (`file`, as the repository names it): an error when it fails the run, a warning or a notice
- * otherwise. GitHub shows ten of each level per step, hence the summary first.
+ * when --strict failed the run), then one annotation per warning on its line of the policy
+ * (`file`, as the repository names it): an error when it fails the run, else a warning. Notes
+ * (what grants are for) stay in the log, not on the diff. GitHub shows ten of each level per
+ * step, hence the summary first.
  */
 export function checkGithub(
   ctx: CheckContext,
@@ -86,7 +87,8 @@ export function checkGithub(
     ? command("error", { title: `${TITLE}: --strict failed` }, `${ctx.policy}: ${tally}`)
     : command("notice", { title: TITLE }, `${ctx.policy}: valid. ${tally}`);
   for (const n of findingNotes(result)) {
-    const level = fails(n, summary) ? "error" : n.severity === "warning" ? "warning" : "notice";
+    if (n.severity !== "warning") continue;
+    const level = fails(n, summary) ? "error" : "warning";
     out += command(
       level,
       { file, line: n.line, col: n.column, title: `${TITLE}: ${n.title}` },

@@ -193,6 +193,33 @@ describe("check --format github", () => {
     ).toEqual([`::error file=project${n}/p.json`, `::error file=project${n}/p.json`]);
   });
 
+  it("notes stay in the log: no annotation, and never a failing case", async () => {
+    const cwd = join(dir, `notes${++n}`);
+    mkdirSync(cwd);
+    const policy = writePolicy(cwd, "p.json", {
+      tools: { a: {} },
+      grants: { x: { tools: { a: {} } } },
+    });
+    writeRecording(join(cwd, "r.sqlite"), readFileSync(policy, "utf8"), [
+      { id: "s1", identity: "x", listed: ["a"], calls: ["a"] },
+      { id: "s2", identity: "y", listed: ["a"], calls: ["a"] },
+    ]);
+    const args = ["check", "--policy", "p.json", "--db", "r.sqlite", "--strict", "--format"];
+    const github = await cli([...args, "github"], cwd);
+    expect(github.code).toBe(0);
+    expect(github.stdout).toContain("Notes: top-level rules that a grant takes over");
+    expect(github.stdout.split("\n").filter((l) => l.startsWith("::"))).toEqual([
+      "::notice title=policy-replay check::p.json: valid. 0 warnings, 1 note.",
+    ]);
+    const { root, suites } = parseJunit((await cli([...args, "junit"], cwd)).stdout);
+    expect(root).toMatchObject({ "@_tests": "2", "@_failures": "0" });
+    expect(list(suites[1]!.testcase)[0]).toMatchObject({
+      "@_classname": "overridden_rule",
+      "@_name": "a",
+      "system-out": "p.json:4:5: a: grant x takes it over for its identity",
+    });
+  });
+
   it("an invalid policy: an error annotation on each fault, exit 2", async () => {
     const cwd = join(dir, `invalid${++n}`);
     mkdirSync(cwd);

@@ -106,14 +106,7 @@ export function textReport(ctx: CheckContext, result: CheckResult, summary: Chec
     out.push(`${ctx.noRecording ?? "No recording"}: only the policy itself was checked.`);
   }
 
-  // Grants' defaults are worth a word only where they differ from the top level's.
-  const top = result.defaults.find((d) => d.grant === null)?.action ?? "deny";
-  const defaults = [
-    top,
-    ...result.defaults
-      .filter((d) => d.grant !== null && d.action !== top)
-      .map((d) => `grant ${d.grant}: ${d.action}`),
-  ].join("; ");
+  const defaults = defaultsText(result);
 
   const groups = new Map<FindingKind, Finding[]>();
   for (const f of result.findings) {
@@ -137,13 +130,7 @@ export function textReport(ctx: CheckContext, result: CheckResult, summary: Chec
     for (const f of findings) {
       switch (f.kind) {
         case "unreached_rule": {
-          let why: string;
-          if (f.reason === "shadowed") why = "it can never win (see below)";
-          else if (f.reason === "no_known_tool")
-            why = "it matches no tool that was listed or called";
-          else if (f.rule.kind === "hide")
-            why = `it hides ${f.would_decide.join(", ")}, but no session it applies to listed or called them`;
-          else why = `no call; it would decide ${f.would_decide.join(", ")}`;
+          const why = unreachedWhy(f) + (f.reason === "shadowed" ? " (see below)" : "");
           out.push(`  ${where(f.rule)}: ${describeRef(f.rule)}: ${why}`);
           break;
         }
@@ -202,6 +189,26 @@ export function textReport(ctx: CheckContext, result: CheckResult, summary: Chec
   return out.join("\n") + "\n";
 }
 
+/** What each viewer's default is: the top level's, then grants' where theirs differs. */
+function defaultsText(result: CheckResult): string {
+  const top = result.defaults.find((d) => d.grant === null)?.action ?? "deny";
+  return [
+    top,
+    ...result.defaults
+      .filter((d) => d.grant !== null && d.action !== top)
+      .map((d) => `grant ${d.grant}: ${d.action}`),
+  ].join("; ");
+}
+
+/** Why an unreached rule was not reached. */
+function unreachedWhy(f: Extract<Finding, { kind: "unreached_rule" }>): string {
+  if (f.reason === "shadowed") return "it can never win";
+  if (f.reason === "no_known_tool") return "it matches no tool that was listed or called";
+  if (f.rule.kind === "hide")
+    return `it hides ${f.would_decide.join(", ")}, but no session it applies to listed or called them`;
+  return `no call; it would decide ${f.would_decide.join(", ")}`;
+}
+
 function takenBy(by: RuleRef[], at: (r: RuleRef) => string): string {
   return by.length === 0 ? "the default" : by.map(at).join(", ");
 }
@@ -228,4 +235,89 @@ function overrides(
     );
   }
   return out;
+}
+
+/** One finding as CI formats show it: what it is about, where, and the whole of it in a line. */
+export interface FindingNote {
+  kind: FindingKind;
+  severity: Finding["severity"];
+  /** The heading its kind has in the text report. */
+  title: string;
+  /** What it is about, the same from run to run: a rule (`fleet_* (grant ci-bot)`) or a tool. */
+  subject: string;
+  /** Where in the policy, when it is about a place in it. */
+  line: number | null;
+  column: number | null;
+  message: string;
+}
+
+/** Each finding as a FindingNote, in the report's order. */
+export function findingNotes(result: CheckResult): FindingNote[] {
+  const at = (r: RuleRef): string => `${describeRef(r)} (${r.line ?? "?"}:${r.column ?? "?"})`;
+  return result.findings.map((f) => {
+    const title = TITLES[f.kind];
+    const note = (
+      subject: string,
+      place: { line: number | null; column: number | null } | null,
+      message: string,
+    ): FindingNote => ({
+      kind: f.kind,
+      severity: f.severity,
+      title,
+      subject,
+      line: place?.line ?? null,
+      column: place?.column ?? null,
+      message,
+    });
+    switch (f.kind) {
+      case "unreached_rule":
+        return note(describeRef(f.rule), f.rule, `${describeRef(f.rule)}: ${unreachedWhy(f)}`);
+      case "unseen_identity":
+        return note(
+          `grant ${f.grant.identity}`,
+          f.grant,
+          `grant ${f.grant.identity}: no session has this identity; its ${plural(f.grant.entries, "rule or hide entry", "rules and hide entries")} went unexercised`,
+        );
+      case "shadowed_rule":
+        return note(
+          describeRef(f.rule),
+          f.rule,
+          f.certainty === "certain"
+            ? `${describeRef(f.rule)}: can never win: every name it matches goes first to ${f.by.map(at).join(", ")}`
+            : `${describeRef(f.rule)}: wins none of the ${plural(f.tools?.length ?? 0, "known tool")} it matches: ` +
+                (f.tools ?? []).map((t) => `${t.tool} -> ${takenBy(t.by, at)}`).join("; "),
+        );
+      case "overridden_rule":
+        return note(
+          describeRef(f.rule),
+          f.rule,
+          `${describeRef(f.rule)}: grant ${f.grant} takes it over for its identity`,
+        );
+      case "unnamed_tool":
+        return note(
+          f.tool,
+          null,
+          `${f.tool}: listed in ${plural(f.sessions, "session")} by ${f.servers.join(", ")}, but no rule or hide entry names it; ` +
+            (f.caught_by.length > 0
+              ? `catch-all ${f.caught_by.map(at).join(", ")} takes it`
+              : `it gets the default (${defaultsText(result)})`),
+        );
+      case "unlisted_call":
+        return note(
+          f.tool,
+          null,
+          `${f.tool}: ${plural(f.calls, "call")} in ${plural(f.sessions, "session")} ` +
+            `(${f.identities.join(", ")}; server ${f.servers.join(", ")}) of a tool their session's server never listed`,
+        );
+      default: {
+        // A kind without words of its own here: its title, and its rule if it has one.
+        const rule = (f as { rule?: RuleRef }).rule;
+        return note(
+          rule ? describeRef(rule) : "",
+          rule ?? null,
+          rule ? `${describeRef(rule)}: ${title}` : title,
+        );
+      }
+    }
+  });
 }

@@ -7,18 +7,20 @@ import { jsonReport, summarize, textReport } from "../check/report.js";
 import { compile } from "../engine/index.js";
 import { PolicyError } from "../errors.js";
 import { type LoadedPolicy, loadPolicyFile } from "../policy/load.js";
+import { checkGithub, checkJunit, invalidGithub, invalidJunit } from "./check-formats.js";
 import type { Io } from "./io.js";
-import type { Format } from "./replay-command.js";
-import { upgradeNotice } from "./sources.js";
+import type { CheckFormat } from "./options.js";
+import { repoPath } from "./report-output.js";
+import { resolveRecordings, upgradeNotice } from "./sources.js";
 
 /** Where `check` looks for recordings when no --db is given. */
 export const DEFAULT_RECORDINGS_DIR = "recordings";
 
 export interface CheckCommandOptions {
   policy: string;
-  /** Recordings to check against; none given: every *.sqlite in recordings/. */
+  /** Recordings or directories of them; none given: every *.sqlite in recordings/, if any. */
   db?: string[];
-  format: Format;
+  format: CheckFormat;
   /** Exit 1 when there is any warning. */
   strict: boolean;
 }
@@ -33,20 +35,31 @@ export async function checkCommand(opts: CheckCommandOptions, io: Io): Promise<n
   try {
     loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
   } catch (err) {
-    // JSON readers get the faults on stdout too; the message on stderr stays the contract.
-    if (err instanceof PolicyError && opts.format === "json") {
-      io.stdout.write(
-        JSON.stringify({ policy: opts.policy, valid: false, faults: err.faults }, null, 2) + "\n",
-      );
+    // Machine formats get the faults on stdout too; the message on stderr stays the contract.
+    if (err instanceof PolicyError) {
+      if (opts.format === "json") {
+        io.stdout.write(
+          JSON.stringify({ policy: opts.policy, valid: false, faults: err.faults }, null, 2) + "\n",
+        );
+      } else if (opts.format === "junit") {
+        io.stdout.write(invalidJunit(opts.policy, err.faults));
+      } else if (opts.format === "github") {
+        io.stdout.write(invalidGithub(repoPath(opts.policy, io), err.faults));
+      }
     }
     throw err;
   }
   const index = new PolicyIndex(loaded, compile(loaded.policy));
 
-  const sources =
-    opts.db && opts.db.length > 0
-      ? opts.db.map((name) => ({ name, path: resolve(io.cwd, name) }))
-      : defaultRecordings(io.cwd);
+  // Named recordings are resolved as replay resolves them; with none named, recordings/ is
+  // looked in, and finding nothing there is no error: the policy is still checked.
+  let sources: { name: string; path: string }[];
+  if (opts.db && opts.db.length > 0) {
+    const { names, paths } = resolveRecordings(opts.db, io.cwd);
+    sources = names.map((name, i) => ({ name, path: paths[i]! }));
+  } else {
+    sources = defaultRecordings(io.cwd);
+  }
   let evidence: Evidence | null = null;
   if (sources.length > 0) {
     evidence = emptyEvidence();
@@ -66,7 +79,13 @@ export async function checkCommand(opts: CheckCommandOptions, io: Io): Promise<n
         : null,
   };
   io.stdout.write(
-    opts.format === "json" ? jsonReport(ctx, result, summary) : textReport(ctx, result, summary),
+    opts.format === "json"
+      ? jsonReport(ctx, result, summary)
+      : opts.format === "junit"
+        ? checkJunit(ctx, result, summary)
+        : opts.format === "github"
+          ? checkGithub(ctx, result, summary, repoPath(opts.policy, io))
+          : textReport(ctx, result, summary),
   );
   return summary.failed ? 1 : 0;
 }

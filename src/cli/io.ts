@@ -12,6 +12,8 @@ export interface TerminalSink extends Sink {
 export interface Io {
   stdout: TerminalSink;
   stderr: TerminalSink;
+  /** Where `--calls -` reads from; absent means there is none. */
+  stdin?: AsyncIterable<Uint8Array | string> & { isTTY?: boolean };
   /** Relative paths in options are resolved against this. */
   cwd: string;
   env: Record<string, string | undefined>;
@@ -21,5 +23,14 @@ export interface Io {
 
 /** The real process's streams and working directory. */
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // Made only when read: process.stdin opens the stream, which most commands never need.
+    get stdin() {
+      return process.stdin;
+    },
+    cwd: process.cwd(),
+    env: process.env,
+  };
 }

@@ -1,8 +1,19 @@
 import type { CommanderError as CommanderErrorClass } from "commander";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
-import { FORMATS, type Format, parseFailOn, parseOnly, parseShow } from "./options.js";
+import {
+  CHECK_FORMATS,
+  type CheckFormat,
+  FORMATS,
+  type Format,
+  parseFailOn,
+  parseOnly,
+  parseShow,
+} from "./options.js";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
+import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
+import { oneRecording } from "./sources.js";
+import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
 
 const VERSION = "0.1.0";
 
@@ -30,8 +41,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "Replay recorded MCP tool calls against a candidate gateway policy and diff every decision.",
     )
     .version(VERSION)
-    .option("--policy <file>", "the candidate policy to replay under (required)")
-    .option("--calls <file>", "a JSONL trace of calls (SPEC section 7), instead of --db")
+    .option(
+      "--policy <file>",
+      "the candidate policy to replay under (required, here or in a config)",
+    )
+    .option(
+      "--calls <file>",
+      "a JSONL trace of calls (see docs/replay.md), instead of --db; - reads it from stdin",
+    )
     .option(
       "--db <path>",
       "a SQLite recording made by `policy-replay record`, or a directory of them (every *.sqlite); repeatable, merged by time; default recordings/",
@@ -65,7 +82,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "write the full report to this file; stdout gets the headline and the gate",
     )
     .option("--no-save", "do not save this run into the recordings it read");
-  addFilterOptions(program)
+  addConfigOptions(addFilterOptions(program))
     .showHelpAfterError("(run policy-replay --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -86,14 +103,22 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           save: boolean;
           accept?: string;
           out?: string;
+          config?: string | false;
         } & FilterFlags,
       ) => {
-        if (!opts.policy) {
-          program.error("error: required option '--policy <file>' not specified", {
-            exitCode: 2,
-            code: "usage",
-          });
-        }
+        // Replay takes no arguments: a word here is a command, perhaps misspelt.
+        if (program.args.length > 0) throw unknownCommand(program.args[0]!, commandNames(program));
+        // Flags first, then the config file's settings.
+        const config = await readConfig(opts.config, io);
+        const policy = opts.policy ?? config?.policy;
+        if (policy === undefined) throw missingPolicy(config);
+        const db = opts.db ?? (opts.calls === undefined ? config?.recordings : undefined);
+        const baseline = opts.baseline ?? config?.baseline;
+        const accept = opts.accept ?? config?.accept;
+        const failOn =
+          program.getOptionValueSource("failOn") === "default" && config?.failOn
+            ? config.failOn
+            : parseFailOn(opts.failOn);
         // Recordings are read (and the run saved) on threads of their own: started first, they
         // boot while the replay's modules and the policy load (the first call about 20 ms
         // sooner, measured).
@@ -107,15 +132,15 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           const { replayCommand } = await import("./replay-command.js");
           exitCode = await replayCommand(
             {
-              policy: opts.policy!,
+              policy,
               ...(opts.calls !== undefined ? { calls: opts.calls } : {}),
-              ...(opts.db !== undefined ? { db: opts.db } : {}),
-              ...(opts.baseline !== undefined ? { baseline: opts.baseline } : {}),
+              ...(db !== undefined ? { db } : {}),
+              ...(baseline !== undefined ? { baseline } : {}),
               format: opts.format,
-              failOn: parseFailOn(opts.failOn),
+              failOn,
               show: parseShow(opts.show),
               ...(opts.only !== undefined ? { only: parseOnly(opts.only) } : {}),
-              ...(opts.accept !== undefined ? { accept: opts.accept } : {}),
+              ...(accept !== undefined ? { accept } : {}),
               ...(opts.out !== undefined ? { out: opts.out } : {}),
               filter: toFilter(opts),
               save: opts.save,
@@ -129,49 +154,57 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  addFilterOptions(
-    program
-      .command("export")
-      .description(
-        "Write recorded calls as JSONL (SPEC section 7), with their recorded decisions, to stdout.",
-      )
-      .option(
-        "--db <path>",
-        "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
-        collect,
-      ),
+  addConfigOptions(
+    addFilterOptions(
+      program
+        .command("export")
+        .description(
+          "Write recorded calls as a JSONL trace, with their recorded decisions, to stdout.",
+        )
+        .option(
+          "--db <path>",
+          "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
+          collect,
+        ),
+    ),
   )
     .exitOverride()
-    .action(async (opts: { db?: string[] } & FilterFlags) => {
+    .action(async (opts: { db?: string[]; config?: string | false } & FilterFlags) => {
+      const db = opts.db ?? (await readConfig(opts.config, io))?.recordings;
       const { exportCommand } = await import("./export-command.js");
-      exitCode = await exportCommand(
-        { filter: toFilter(opts), ...(opts.db ? { db: opts.db } : {}) },
-        io,
-      );
+      exitCode = await exportCommand({ filter: toFilter(opts), ...(db ? { db } : {}) }, io);
     });
 
   program
     .command("import")
     .description(
-      "Write the calls of a JSONL trace (SPEC section 7) into a recording, with their recorded decisions or decided under --policy.",
+      "Write the calls of a JSONL trace into a recording, with their recorded decisions or decided under --policy.",
     )
     .argument("<calls>", "the JSONL file, e.g. from `policy-replay export`")
-    .requiredOption("--db <file>", "the recording to write into (created if missing)")
+    .requiredOption(
+      "--db <file>",
+      "the recording to write into (created if missing), or a directory holding one",
+      collect,
+    )
     .option(
       "--policy <file>",
       "decide the calls of a trace without recorded decisions under this policy, as the proxy would",
     )
     .exitOverride()
-    .action(async (calls: string, opts: { db: string; policy?: string }) => {
+    .action(async (calls: string, opts: { db: string[]; policy?: string }) => {
+      const db = oneRecording(opts.db, io.cwd, "import")!;
       const { importCommand } = await import("./import-command.js");
-      exitCode = await importCommand({ calls, ...opts }, io);
+      exitCode = await importCommand(
+        { calls, db, ...(opts.policy !== undefined ? { policy: opts.policy } : {}) },
+        io,
+      );
     });
 
   program.enablePositionalOptions();
   program
     .command("record")
     .description(
-      "Be an agent's MCP server over stdio: spawn the real server, relay under the policy, record everything.",
+      "Be agents' MCP server, over stdio or Streamable HTTP (--listen): relay to the real server under the policy, record everything.",
     )
     .usage("--policy <file> [options] -- <server command> [args...]")
     .requiredOption("--policy <file>", "the policy to enforce (or observe)")
@@ -180,8 +213,16 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         .choices(["enforce", "observe"])
         .default("enforce"),
     )
-    .option("--db <file>", "the SQLite recording to append to", "recordings/recording.sqlite")
-    .option("--identity <name>", "the identity of this session (SPEC section 3)", "anonymous")
+    .option(
+      "--db <file>",
+      "the SQLite recording to append to, or a directory holding one; default recordings/recording.sqlite",
+      collect,
+    )
+    .option(
+      "--identity <name>",
+      "the identity of this session (who the agent is, for grants and limits)",
+      "anonymous",
+    )
     .addOption(
       new Option("--redact <what>", "store secret-looking argument values as keyed hashes, or not")
         .choices(["default", "none"])
@@ -237,7 +278,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           countersPrefix: string;
           policy: string;
           mode: "enforce" | "observe";
-          db: string;
+          db?: string[];
           identity: string;
           redact: "default" | "none";
           approvalTimeout: string;
@@ -270,13 +311,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             `--idle-timeout: expected a number of seconds (0 for none), not "${opts.idleTimeout}"`,
           );
         }
+        const db = oneRecording(opts.db, io.cwd, "record");
         // Loaded only here: the proxy pulls in the MCP SDK and SQLite, which replay never needs.
         const { recordCommand } = await import("./record-command.js");
         exitCode = await recordCommand(
           {
             policy: opts.policy,
             mode: opts.mode,
-            db: opts.db,
+            ...(db !== undefined ? { db } : {}),
             identity: opts.identity,
             redact: opts.redact,
             approvalTimeoutMs: seconds * 1000,
@@ -299,30 +341,41 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  program
-    .command("check")
-    .description(
-      "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
-    )
-    .requiredOption("--policy <file>", "the policy to check")
-    .option("--db <file...>", "recordings to check against; default every *.sqlite in recordings/")
-    .addOption(
-      new Option("--format <format>", "report format").choices(["text", "json"]).default("text"),
-    )
-    .option("--strict", "exit 1 when there is any warning")
+  addConfigOptions(
+    program
+      .command("check")
+      .description(
+        "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
+      )
+      .option("--policy <file>", "the policy to check (required, here or in a config)")
+      .option(
+        "--db <path>",
+        "a recording, or a directory of them (every *.sqlite); repeatable; default every *.sqlite in recordings/, if any",
+        collect,
+      )
+      .addOption(
+        new Option("--format <format>", "report format").choices(CHECK_FORMATS).default("text"),
+      )
+      .option("--strict", "exit 1 when there is any warning"),
+  )
     .exitOverride()
     .action(
       async (opts: {
-        policy: string;
+        policy?: string;
         db?: string[];
-        format: "text" | "json";
+        format: CheckFormat;
         strict?: boolean;
+        config?: string | false;
       }) => {
+        const config = await readConfig(opts.config, io);
+        const policy = opts.policy ?? config?.policy;
+        if (policy === undefined) throw missingPolicy(config);
+        const db = opts.db ?? config?.recordings;
         const { checkCommand } = await import("./check-command.js");
         exitCode = await checkCommand(
           {
-            policy: opts.policy,
-            ...(opts.db !== undefined ? { db: opts.db } : {}),
+            policy,
+            ...(db !== undefined ? { db } : {}),
             format: opts.format,
             strict: opts.strict === true,
           },
@@ -331,22 +384,35 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  program
-    .command("tui")
-    .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
-    .option(
-      "--db <file>",
-      "the recording; default recordings/demo.sqlite, else the first recordings/*.sqlite",
-    )
+  addConfigOptions(
+    program
+      .command("tui")
+      .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
+      .option(
+        "--db <file>",
+        "the recording, or a directory holding one; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+        collect,
+      ),
+  )
     .exitOverride()
-    .action(async (opts: { db?: string }) => {
+    .action(async (opts: { db?: string[]; config?: string | false }) => {
+      const db = oneRecording(opts.db, io.cwd, "tui");
       // Loaded only here: React and Ink are the UI's alone; replay never loads them.
       const { tuiCommand } = await import("./tui-command.js");
-      exitCode = await tuiCommand(opts.db !== undefined ? { db: opts.db } : {}, io);
+      exitCode = await tuiCommand(
+        {
+          ...(db !== undefined ? { db } : {}),
+          ...(opts.config !== undefined ? { config: opts.config } : {}),
+        },
+        io,
+      );
     });
 
+  addHelp(program);
+  // Only the default command's own arguments: each subcommand has already copied the setting.
+  program.allowExcessArguments(true);
   try {
-    await program.parseAsync(argv, { from: "user" });
+    await program.parseAsync(checkCommandWord(argv, commandNames(program)), { from: "user" });
     return exitCode;
   } catch (err) {
     return reportError(err, io, CommanderError);
@@ -362,6 +428,18 @@ export function plainTuiArgs(argv: readonly string[]): { db?: string } | null {
   if (argv.length === 3 && argv[1] === "--db" && argv[2] && !argv[2].startsWith("-"))
     return { db: argv[2] };
   return null;
+}
+
+/** No --policy, and none in the config file either. */
+function missingPolicy(config: Config | null): UsageError {
+  return new UsageError(
+    `no policy: pass --policy FILE, or set "policy" in ${config?.file ?? CONFIG_FILE}`,
+  );
+}
+
+/** The program's commands, by name. */
+function commandNames(program: { commands: readonly { name(): string }[] }): string[] {
+  return program.commands.map((c) => c.name());
 }
 
 /** Commander's way to make an option repeatable: each occurrence adds a value. */

@@ -8,6 +8,10 @@ import { UsageError } from "../errors.js";
 export const FORMATS = ["text", "json", "markdown", "junit", "github"] as const;
 export type Format = (typeof FORMATS)[number];
 
+/** Report formats of a check. */
+export const CHECK_FORMATS = ["text", "json", "junit", "github"] as const;
+export type CheckFormat = (typeof CHECK_FORMATS)[number];
+
 /** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
 export function parseFailOn(value: string): ChangeClass[] {
   const v = value.trim();

@@ -14,6 +14,7 @@ import type { RunRecord, RunResultRecord, RunWriter } from "../store/runs.js";
 import type { Io } from "./io.js";
 import { type Format, openReport } from "./report-output.js";
 import { type Recordings, resolveRecordings, upgradeNotice } from "./sources.js";
+import { spoolStdin, STDIN_NAME } from "./stdin.js";
 
 export { DEFAULT_DB } from "./sources.js";
 
@@ -45,18 +46,34 @@ export { parseFailOn, parseShow } from "./options.js";
  * `policy-replay --policy P [--calls F | --db F...] [--baseline B] [filters]`: replay, diff,
  * report, and save the run into the recordings read; resolves to the exit code (0 pass, 1 the
  * gate failed). Bad input rejects with a PolicyReplayError (exit 2). A run that cannot be saved
- * (a read-only file) is said on stderr and does not change the exit code.
+ * (a read-only file) is said on stderr and does not change the exit code. `--calls -` reads
+ * the trace from stdin.
  */
 export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise<number> {
   if (opts.calls !== undefined && opts.db !== undefined && opts.db.length > 0) {
     throw new UsageError("--calls and --db: replay one source at a time");
   }
+  if (opts.calls !== "-") return replay(opts, io, opts.calls);
+  const stdin = await spoolStdin(io);
+  try {
+    return await replay({ ...opts, calls: stdin.path }, io, STDIN_NAME);
+  } finally {
+    stdin.remove();
+  }
+}
+
+/** replayCommand, with a trace (if any) named `callsName` in reports and messages. */
+async function replay(
+  opts: ReplayCommandOptions,
+  io: Io,
+  callsName: string | undefined,
+): Promise<number> {
   const candidate = loadPolicyFile(resolve(io.cwd, opts.policy));
   const baseline = opts.baseline ? loadPolicyFile(resolve(io.cwd, opts.baseline)) : null;
   const accept = opts.accept ? loadAcceptFile(resolve(io.cwd, opts.accept), opts.accept) : null;
   const filter = opts.filter ?? {};
   const recordings = opts.calls === undefined ? resolveRecordings(opts.db, io.cwd) : null;
-  const source = recordings ? recordings.label : opts.calls!;
+  const source = recordings ? recordings.label : callsName!;
   const ctx: ReportContext = {
     candidate: opts.policy,
     baseline: opts.baseline ?? null,
@@ -73,7 +90,7 @@ export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise
     compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false);
   const read = async (f: CallFilter): Promise<Iterable<TraceCall>> => {
     if (!recordings) {
-      const trace = readTrace(resolve(io.cwd, opts.calls!), opts.calls!);
+      const trace = readTrace(resolve(io.cwd, opts.calls!), callsName);
       return isEmptyFilter(f) ? trace : filterCalls(trace, f);
     }
     // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.

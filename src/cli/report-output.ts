@@ -146,7 +146,7 @@ function shortSummaryPart(out: Sink, style: Style, name: string, format: Format)
  * The policy's path as GitHub names files in annotations: relative to the workspace when the
  * run is inside one, else as given.
  */
-function repoPath(candidate: string, io: Io): string {
+export function repoPath(candidate: string, io: Io): string {
   const workspace = io.env.GITHUB_WORKSPACE;
   if (!workspace) return candidate;
   const rel = relative(workspace, resolve(io.cwd, candidate));

@@ -83,3 +83,54 @@ function noDefault(cwd: string): UsageError {
     `no calls to replay: pass --db FILE or --calls FILE (the default, every *.sqlite file in ${DEFAULT_DB}/, found none in ${cwd})`,
   );
 }
+
+/** What each command that uses one recording does with it, for messages. */
+const ONE_FILE = {
+  record: "record appends to one recording",
+  import: "import writes into one recording",
+  tui: "the terminal UI browses one recording",
+} as const;
+
+/**
+ * The one recording of a command that uses a single file (record, import, tui), from its
+ * --db values: a file is itself (it may not exist yet), and a directory stands for its only
+ * `*.sqlite` file. Several values, or a directory with none or several, are a UsageError that
+ * says what to pass instead. Undefined when no --db was given. `config` names the config
+ * file the values came from, for messages.
+ */
+export function oneRecording(
+  values: readonly string[] | undefined,
+  cwd: string,
+  command: keyof typeof ONE_FILE,
+  config?: string,
+): string | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  const from =
+    config === undefined ? `${command} --db` : `${command}: the "recordings" of ${config}`;
+  if (values.length > 1) {
+    throw new UsageError(
+      `${from}: ${ONE_FILE[command]}, not ${values.length} (${values.join(", ")})`,
+    );
+  }
+  const value = values[0]!;
+  const path = resolve(cwd, value);
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // Missing: the command creates it (record, import) or reports it (tui).
+  }
+  if (!isDir) return value;
+  const found = readdirSync(path)
+    .filter((f) => f.endsWith(".sqlite") && statSync(join(path, f)).isFile())
+    .sort();
+  if (found.length === 1) return join(value, found[0]!);
+  const what =
+    found.length === 0
+      ? "it is a directory, with no recording (*.sqlite file) in it"
+      : `it is a directory of ${found.length} recordings`;
+  const example = join(value, found[0] ?? "recording.sqlite");
+  throw new UsageError(
+    `${config === undefined ? `${from} ${value}` : `${from}, ${value}`}: ${what}; ${ONE_FILE[command]}: name ${found.length === 0 ? "the file" : "one"}, e.g. --db ${example}`,
+  );
+}

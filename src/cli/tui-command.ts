@@ -6,10 +6,17 @@ import { UsageError } from "../errors.js";
 import { openBrowser } from "../store/browse.js";
 import type { runTui as RunTui } from "../tui/run.js";
 import type { Io } from "./io.js";
+import { readConfig } from "./config-options.js";
+import { oneRecording } from "./sources.js";
 
 export interface TuiCommandOptions {
-  /** The recording; by default recordings/demo.sqlite, else the first *.sqlite in recordings/. */
+  /**
+   * The recording, or a directory holding one; by default recordings/demo.sqlite, else the
+   * first *.sqlite in recordings/.
+   */
   db?: string;
+  /** --config FILE, or false for --no-config; by default ./policy-replay.config.json if any. */
+  config?: string | false;
 }
 
 const DEFAULT_DIR = "recordings";
@@ -34,7 +41,15 @@ export function defaultRecording(cwd: string): string | null {
  * (exit 2) before anything is drawn.
  */
 export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<number> {
-  const name = opts.db ?? defaultRecording(io.cwd);
+  let name: string | null;
+  if (opts.db !== undefined) {
+    name = oneRecording([opts.db], io.cwd, "tui")!;
+  } else {
+    const config = await readConfig(opts.config, io);
+    name = config?.recordings
+      ? oneRecording(config.recordings, io.cwd, "tui", config.file)!
+      : defaultRecording(io.cwd);
+  }
   if (name === null)
     throw new UsageError(
       `no recording to open: pass --db FILE (neither ${DEFAULT_DB} nor any ${DEFAULT_DIR}/*.sqlite exists in ${io.cwd})`,

@@ -145,7 +145,7 @@ export const ConditionSchema = z
   )
   .meta({
     id: "Condition",
-    description: "A test on one of the call's arguments (SPEC section 1.1).",
+    description: "A test on one of the call's arguments.",
   });
 
 const conditions = z.array(ConditionSchema, { error: "must be a list of conditions" });
@@ -202,7 +202,7 @@ export const PolicySchema = z
   )
   .meta({
     title: "policy-replay policy",
-    description: "An MCP gateway policy (policy-replay SPEC version 1).",
+    description: "An MCP gateway policy (policy-replay policy format, version 1).",
   });
 
 export type Policy = z.infer<typeof PolicySchema>;

@@ -208,7 +208,7 @@ export function* readTrace(path: string, name: string = path): Generator<TraceCa
           {
             path: "ts",
             line: lineNo,
-            message: `${r.call.ts} is earlier than line ${lastLine}'s ${lastTs}; calls must be in time order (SPEC section 7)`,
+            message: `${r.call.ts} is earlier than line ${lastLine}'s ${lastTs}; calls must be in time order`,
           },
         ]);
       }

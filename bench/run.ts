@@ -9,6 +9,7 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -196,10 +197,12 @@ timeCli([
   };
   const full = recording(N);
   const quarter = recording(Math.round(N / 4));
-  // Saving writes a run into the file read: do it on a copy, so the cached recording stays
-  // as generated (the terminal UI's benchmark reads it too).
+  // Saving writes a run into the runs file beside the file read: do it beside a copy, so the
+  // cached recording has no runs file (the terminal UI's benchmark reads it too), and start
+  // that runs file afresh, so each benchmark saves into the same.
   const saving = join(dir, "replay-save.sqlite");
   copyFileSync(full, saving);
+  rmSync(`${saving}.runs`, { force: true });
   // On disk before the first timed run, whose commit would otherwise wait for the copy's pages.
   const fd = openSync(saving, "r+");
   fsyncSync(fd);

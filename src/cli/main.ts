@@ -81,7 +81,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "--out <file>",
       "write the full report to this file; stdout gets the headline and the gate",
     )
-    .option("--no-save", "do not save this run into the recordings it read");
+    .option("--no-save", "do not save this run in the runs files beside the recordings");
   addConfigOptions(addFilterOptions(program))
     .showHelpAfterError("(run policy-replay --help for usage)")
     .exitOverride()

@@ -36,7 +36,7 @@ export interface ReplayCommandOptions {
   /** Write the full report here; stdout then gets the headline and the gate. */
   out?: string;
   filter?: CallFilter;
-  /** Save the run into the recordings it read (default true; --no-save). */
+  /** Save the run beside the recordings it read, in their runs files (default true; --no-save). */
   save?: boolean;
 }
 
@@ -44,10 +44,10 @@ export { parseFailOn, parseShow } from "./options.js";
 
 /**
  * `policy-replay --policy P [--calls F | --db F...] [--baseline B] [filters]`: replay, diff,
- * report, and save the run into the recordings read; resolves to the exit code (0 pass, 1 the
- * gate failed). Bad input rejects with a PolicyReplayError (exit 2). A run that cannot be saved
- * (a read-only file) is said on stderr and does not change the exit code. `--calls -` reads
- * the trace from stdin.
+ * report, and save the run beside the recordings read (each one's runs file; the recordings
+ * are only read); resolves to the exit code (0 pass, 1 the gate failed). Bad input rejects
+ * with a PolicyReplayError (exit 2). A run that cannot be saved (a read-only directory) is
+ * said on stderr and does not change the exit code. `--calls -` reads the trace from stdin.
  */
 export async function replayCommand(opts: ReplayCommandOptions, io: Io): Promise<number> {
   if (opts.calls !== undefined && opts.db !== undefined && opts.db.length > 0) {
@@ -186,7 +186,7 @@ function resultRecord(r: CallResult): RunResultRecord {
   };
 }
 
-/** Save the run into each recording read; one that cannot be written is said once, not fatal. */
+/** Save the run beside each recording read; a file that cannot be written is said, not fatal. */
 async function saveRuns(
   recordings: Recordings,
   writer: RunWriter,
@@ -235,8 +235,10 @@ async function saveRuns(
   const saved = await writer.save(runs);
   saved.forEach((s, i) => {
     if (typeof s === "number" || s === null) return;
-    const path = recordings.paths[i]!;
+    // Said with the runs file named as the user named its recording.
+    const path = s.file;
     const reason = s.message.startsWith(`${path}: `) ? s.message.slice(path.length + 2) : s.message;
-    io.stderr.write(`policy-replay: run not saved in ${recordings.names[i]}: ${reason}\n`);
+    const name = recordings.names[i]! + path.slice(recordings.paths[i]!.length);
+    io.stderr.write(`policy-replay: run not saved in ${name}: ${reason}\n`);
   });
 }

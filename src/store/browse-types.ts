@@ -101,7 +101,7 @@ export interface MessageRow {
   length: number;
 }
 
-/** A saved run, as the store's reader gives it too. */
+/** A saved run (the store's StoredRun). */
 export type RunRow = StoredRun;
 
 export const DIFF_CLASSES = ["all", "tightened", "loosened", "changed", "inexact"] as const;
@@ -164,7 +164,13 @@ export interface Browser {
   ): MessageRow[];
   /** A policy's text by its hash, or null. */
   policy(hash: string): string | null;
+  /** Saved runs shown: from the recording's runs file, and any saved inside it by older versions. */
   runCount(): number;
+  /**
+   * One line on saved runs that are not shown, or null: those of a runs file made from another
+   * recording (this one replaced it), or a whole runs file that cannot be read.
+   */
+  runsNotice(): string | null;
   runs(): Keyset<RunRow>;
   run(id: number): RunRow | null;
   diffs(q: DiffQuery): Keyset<DiffRow>;

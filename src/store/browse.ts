@@ -38,6 +38,7 @@ import {
   toRun,
   toSessionRow,
 } from "./rows.js";
+import { type AttachedRuns, attachRuns, MATCHING_RUNS, runsNotice, SAVED } from "./runs-file.js";
 
 export * from "./browse-types.js";
 
@@ -45,6 +46,10 @@ export * from "./browse-types.js";
 // starts after (or ends before) the last row seen, on an index, so the cost of a page does not
 // grow with the recording and nothing reads a whole table. Nothing here writes: the connection
 // is opened read-only, so browsing a recording the proxy is still writing is safe.
+//
+// Saved runs are read from the recording's runs file (runs-file.ts), attached to the same
+// connection (read-only too) so that a run's results join the recording's calls, and from the
+// recording itself, where an older policy-replay saved them.
 
 /** The oldest schema the UI reads: version 3 added saved runs. */
 const OLDEST_SCHEMA = 3;
@@ -52,8 +57,10 @@ const OLDEST_SCHEMA = 3;
 type Db = Database.Database;
 
 /**
- * Open a recording for browsing, read-only. Throws StoreError: store_missing, store_corrupt,
- * store_not_recording, store_newer_schema, store_needs_upgrade (older than schema 3), store_io.
+ * Open a recording for browsing, read-only, with its runs file if it has one. Throws
+ * StoreError: store_missing, store_corrupt, store_not_recording, store_newer_schema,
+ * store_needs_upgrade (older than schema 3), store_io. A runs file that cannot be read is not:
+ * its runs are left out, and runsNotice() says why.
  */
 export function openBrowser(file: string): Browser {
   if (!existsSync(file)) throw new StoreError("store_missing", file, `${file}: no such recording`);
@@ -67,26 +74,33 @@ export function openBrowser(file: string): Browser {
         `${file}: recording schema version ${version} is older than this viewer reads ` +
           `(${OLDEST_SCHEMA} to ${SCHEMA_VERSION}); replaying it once upgrades it in place`,
       );
-    return guard(file, () => new SqliteBrowser(file, db, version));
+    return guard(file, () => new SqliteBrowser(file, db, version, attachRuns(db, file)));
   } catch (err) {
     db.close();
     throw err;
   }
 }
 
+/** Where a run's results are: the schema ("main" or SAVED) and its version's shape. */
+type RunPlace = { schema: string; version: number };
+
 /**
- * A run's results (r) with their outcomes (o) and calls (c). From schema 5 the outcomes are a
- * table of their own. Before, they were run_results' own columns, read as they are (the
- * browser opens read-only: it does not upgrade): o is then the same row, by primary key.
+ * A run's results (r) with their outcomes (o) and the recording's calls (c). From schema 5 the
+ * outcomes are a table of their own (a runs file has them so from the start). Before, they were
+ * run_results' own columns, read as they are (the browser opens read-only: it does not
+ * upgrade): o is then the same row, by primary key.
  */
-function diffSource(version: number, byClass: boolean): string {
-  const results = byClass ? "run_results r INDEXED BY run_results_by_class" : "run_results r";
+function diffSource({ schema, version }: RunPlace, byClass: boolean): string {
+  const results = `${schema}.run_results r${byClass ? " INDEXED BY run_results_by_class" : ""}`;
   const outcomes =
     version >= 5
-      ? "JOIN run_outcomes o ON o.run = r.run AND o.id = r.outcome"
-      : "JOIN run_results o ON o.run = r.run AND o.call = r.call";
-  return `${results} ${outcomes} LEFT JOIN calls c ON c.id = r.call`;
+      ? `JOIN ${schema}.run_outcomes o ON o.run = r.run AND o.id = r.outcome`
+      : `JOIN ${schema}.run_results o ON o.run = r.run AND o.call = r.call`;
+  return `${results} ${outcomes} LEFT JOIN main.calls c ON c.id = r.call`;
 }
+
+/** A runs file's results, shaped as schema 5's. */
+const IN_RUNS_FILE: RunPlace = { schema: SAVED, version: 5 };
 
 // ---------------------------------------------------------------------------------------------
 // Keyset paging
@@ -182,21 +196,20 @@ class SqliteBrowser implements Browser {
   private readonly callStmt;
   private readonly answerStmt;
   private readonly messagesStmt;
-  private readonly policyStmt;
-  private readonly runCountStmt;
-  private readonly runStmt;
-  private readonly diffStmt;
-  private readonly diffCountStmt;
-  private readonly diffClassCountStmt;
-  private readonly diffInexactCountStmt;
   /** Keysets keep their prepared statements: one per distinct query, reused across pages. */
   private readonly keysets = new Map<string, Keyset<unknown>>();
+  /** The saved runs' statements, by their SQL, which depends on whether a runs file is read. */
+  private readonly runStmts = new Map<string, Database.Statement<unknown[], unknown[]>>();
+  /** Where each run seen so far is. */
+  private readonly places = new Map<number, RunPlace>();
 
   constructor(
     readonly file: string,
     private readonly db: Db,
     /** The file's schema version: what its run results look like (diffSource). */
     private readonly version: number,
+    /** The recording's runs file. */
+    private saved: AttachedRuns,
   ) {
     this.sessionByIdStmt = db
       .prepare<[string], SessionRaw>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`)
@@ -233,33 +246,6 @@ class SqliteBrowser implements Browser {
       .prepare<[number, string, number, number, number], MessagePartRaw>(
         `SELECT seq, ts, direction, method, jsonrpc_id, substr(body, 1, ?), length(body)
          FROM messages WHERE session = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?`,
-      )
-      .raw();
-    this.policyStmt = db
-      .prepare<[string], [string]>("SELECT text FROM policies WHERE hash = ?")
-      .raw()
-      .pluck();
-    this.runCountStmt = db.prepare<[], [number]>("SELECT count(*) FROM runs").raw().pluck();
-    this.runStmt = db
-      .prepare<[number], RunRaw>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`)
-      .raw();
-    this.diffCountStmt = db
-      .prepare<[number], [number]>("SELECT count(*) FROM run_results WHERE run = ?")
-      .raw()
-      .pluck();
-    this.diffClassCountStmt = db
-      .prepare<[number, string], [number]>(
-        "SELECT count(*) FROM run_results INDEXED BY run_results_by_class WHERE run = ? AND class = ?",
-      )
-      .raw()
-      .pluck();
-    this.diffInexactCountStmt = db
-      .prepare<[number], [number]>("SELECT count(*) FROM run_results WHERE run = ? AND inexact = 1")
-      .raw()
-      .pluck();
-    this.diffStmt = db
-      .prepare<[number, number], DiffRaw>(
-        `SELECT ${DIFF_COLUMNS} FROM ${diffSource(version, false)} WHERE r.run = ? AND r.call = ?`,
       )
       .raw();
   }
@@ -346,11 +332,30 @@ class SqliteBrowser implements Browser {
   }
 
   policy(hash: string): string | null {
-    return this.read(() => this.policyStmt.get(hash) as unknown as string | undefined) ?? null;
+    // The recorded policies are the recording's; a run's candidate and baseline, its runs file's.
+    if (!this.saved.attached)
+      return (
+        this.runValue<string | undefined>("SELECT text FROM main.policies WHERE hash = ?", hash) ??
+        null
+      );
+    const sql = `SELECT text FROM main.policies WHERE hash = ?
+         UNION ALL SELECT text FROM ${SAVED}.policies WHERE hash = ? LIMIT 1`;
+    return this.runValue<string | undefined>(sql, hash, hash) ?? null;
   }
 
   runCount(): number {
-    return this.read(() => this.runCountStmt.get() as unknown as number);
+    // Called when the runs are listed or read again: a runs file made since is read from now.
+    this.attachLater();
+    return this.runValue<number>(`SELECT count(*) FROM (${this.runsSelect()})`);
+  }
+
+  runsNotice(): string | null {
+    const stale = this.saved.attached
+      ? this.runValue<number>(
+          `SELECT count(*) FROM ${SAVED}.runs WHERE id NOT IN (${MATCHING_RUNS})`,
+        )
+      : 0;
+    return runsNotice(this.saved, stale);
   }
 
   runs(): Keyset<RunRow> {
@@ -358,7 +363,7 @@ class SqliteBrowser implements Browser {
       return new SqlKeyset<RunRow, RunRaw>(
         this.db,
         this.file,
-        `SELECT ${RUN_COLUMNS} FROM runs`,
+        `SELECT ${RUN_COLUMNS} FROM (${this.runsSelect()})`,
         [],
         [],
         { terms: ["id"], desc: true, key: (r) => [r.id] },
@@ -368,8 +373,8 @@ class SqliteBrowser implements Browser {
   }
 
   run(id: number): RunRow | null {
-    const r = this.read(() => this.runStmt.get(id));
-    return r === undefined ? null : toRun(r);
+    const r = this.runRow(`SELECT ${RUN_COLUMNS} FROM (${this.runsSelect()}) WHERE id = ?`, id);
+    return r === undefined ? null : toRun(r as RunRaw);
   }
 
   diffs(q: DiffQuery): Keyset<DiffRow> {
@@ -396,7 +401,7 @@ class SqliteBrowser implements Browser {
       }
       // A class is read on run_results_by_class (run, class, call); SQLite, without statistics,
       // would otherwise walk the run's primary key and test each row's class.
-      const from = diffSource(this.version, q.class !== "all" && q.class !== "inexact");
+      const from = diffSource(this.place(q.run), q.class !== "all" && q.class !== "inexact");
       return new SqlKeyset<DiffRow, DiffRaw>(
         this.db,
         this.file,
@@ -410,19 +415,90 @@ class SqliteBrowser implements Browser {
   }
 
   diffCount(run: number, cls: DiffClass): number {
-    return this.read(
-      () =>
-        (cls === "all"
-          ? this.diffCountStmt.get(run)
-          : cls === "inexact"
-            ? this.diffInexactCountStmt.get(run)
-            : this.diffClassCountStmt.get(run, cls)) as unknown as number,
+    const { schema } = this.place(run);
+    const results = `${schema}.run_results`;
+    if (cls === "all")
+      return this.runValue<number>(`SELECT count(*) FROM ${results} WHERE run = ?`, run);
+    if (cls === "inexact")
+      return this.runValue<number>(
+        `SELECT count(*) FROM ${results} WHERE run = ? AND inexact = 1`,
+        run,
+      );
+    return this.runValue<number>(
+      `SELECT count(*) FROM ${results} INDEXED BY run_results_by_class WHERE run = ? AND class = ?`,
+      run,
+      cls,
     );
   }
 
   diff(run: number, call: number): DiffRow | null {
-    const r = this.read(() => this.diffStmt.get(run, call));
-    return r === undefined ? null : toDiff(r);
+    const from = diffSource(this.place(run), false);
+    const r = this.runRow(
+      `SELECT ${DIFF_COLUMNS} FROM ${from} WHERE r.run = ? AND r.call = ?`,
+      run,
+      call,
+    );
+    return r === undefined ? null : toDiff(r as DiffRaw);
+  }
+
+  /**
+   * Every run shown: those of the runs file made from this recording, and those an older
+   * policy-replay saved inside the recording. A runs file numbers its runs after the
+   * recording's own, so their ids do not meet; should they (an older policy-replay saved into
+   * the recording again since), the runs file's run is the one shown.
+   */
+  private runsSelect(): string {
+    const own = `SELECT ${RUN_COLUMNS} FROM main.runs`;
+    if (!this.saved.attached) return own;
+    return (
+      `${own} WHERE id NOT IN (${MATCHING_RUNS}) ` +
+      `UNION ALL SELECT ${RUN_COLUMNS} FROM ${SAVED}.runs WHERE id IN (${MATCHING_RUNS})`
+    );
+  }
+
+  /** Where run `id`'s results are: in the runs file when it holds the run shown. */
+  private place(id: number): RunPlace {
+    let place = this.places.get(id);
+    if (place === undefined) {
+      const inRunsFile =
+        this.saved.attached &&
+        this.runRow(`SELECT 1 FROM ${SAVED}.runs WHERE id = ? AND id IN (${MATCHING_RUNS})`, id) !==
+          undefined;
+      place = inRunsFile ? IN_RUNS_FILE : { schema: "main", version: this.version };
+      this.places.set(id, place);
+    }
+    return place;
+  }
+
+  /** A runs file that was not there when the recording was opened is read once it is. */
+  private attachLater(): void {
+    if (this.saved.attached || this.saved.problem !== null) return;
+    const saved = attachRuns(this.db, this.file);
+    if (!saved.attached && saved.problem === null) return;
+    this.saved = saved;
+    this.runStmts.clear();
+    this.places.clear();
+    this.keysets.clear();
+  }
+
+  private runStmt(sql: string): Database.Statement<unknown[], unknown[]> {
+    let stmt = this.runStmts.get(sql);
+    if (stmt === undefined) {
+      stmt = this.read(() => this.db.prepare<unknown[], unknown[]>(sql).raw());
+      this.runStmts.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** The first row of a runs statement, raw. */
+  private runRow(sql: string, ...params: unknown[]): unknown[] | undefined {
+    const stmt = this.runStmt(sql);
+    return this.read(() => stmt.get(...params));
+  }
+
+  /** The first value of the first row of a runs statement (a count, a text). */
+  private runValue<T>(sql: string, ...params: unknown[]): T {
+    return this.runRow(sql, ...params)?.[0] as T;
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { StoreError } from "./errors.js";
 import { checkNotNewer, userVersion } from "./migrations/index.js";
+import { RUNS_FILE_ID } from "./migrations/runs-file.js";
 
 // Connections to a recording file, and SQLite's errors as the store's: what every side of the
 // store (writer, reader, browser) opens a file through.
@@ -41,6 +42,7 @@ export function guard<T>(file: string, fn: () => T): T {
  */
 export function recordingVersion(file: string, db: Database.Database): number {
   const version = guard(file, () => userVersion(db));
+  checkNotRunsFile(file, db);
   if (version === 0)
     throw new StoreError(
       "store_not_recording",
@@ -49,4 +51,14 @@ export function recordingVersion(file: string, db: Database.Database): number {
     );
   checkNotNewer(file, version);
   return version;
+}
+
+/** Refuse a recording's runs file (`<recording>.runs`) given where a recording belongs. */
+export function checkNotRunsFile(file: string, db: Database.Database): void {
+  if (guard(file, () => db.pragma("application_id", { simple: true })) === RUNS_FILE_ID)
+    throw new StoreError(
+      "store_not_recording",
+      file,
+      `${file}: the saved runs of a recording, not a recording; open the recording itself`,
+    );
 }

@@ -9,6 +9,8 @@ export type StoreErrorCode =
   | "store_corrupt"
   /** A SQLite database, but not a policy-replay recording (no schema in it). */
   | "store_not_recording"
+  /** Where a recording's runs file belongs (`<recording>.runs`) is a file that is not one. */
+  | "store_not_runs_file"
   /** Opened for reading and the file does not exist. */
   | "store_missing"
   /** The file could not be created, opened or written at the operating-system level. */

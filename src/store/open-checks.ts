@@ -16,7 +16,7 @@ import { StoreError } from "./errors.js";
 export const QUICK_CHECK_MAX_BYTES = 128 * 1024 * 1024;
 
 /** An errno as a few words a user can act on. */
-function describeFsError(err: unknown): string {
+export function describeFsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   switch (e?.code) {
     case "ENOTDIR":

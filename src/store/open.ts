@@ -1,7 +1,7 @@
 import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { startCheckpointer, WRITER_CHECKPOINT_PAGES } from "./checkpoint.js";
-import { connect, guard, recordingVersion } from "./connection.js";
+import { checkNotRunsFile, connect, guard, recordingVersion } from "./connection.js";
 import { StoreError } from "./errors.js";
 import { migrate, SCHEMA_VERSION, userVersion } from "./migrations/index.js";
 import { checkNotDamaged, checkSchema, createRecordingFile } from "./open-checks.js";
@@ -60,6 +60,7 @@ export function openStore(file: string, opts: OpenStoreOptions = {}): RecordingS
     const sync = opts.synchronous === "full" ? "FULL" : "NORMAL";
     guard(file, () => {
       checkSchema(file, db, userVersion(db));
+      checkNotRunsFile(file, db);
       if (opts.checkIntegrity) checkNotDamaged(file, db);
       if (opts.bulk) {
         db.pragma("journal_mode = MEMORY");

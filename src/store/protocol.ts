@@ -108,8 +108,11 @@ export type Outcome = (string | null)[];
 
 /** What RunWriter posts to its thread. */
 export type WriterRequest =
-  /** The first message: the files to save into (the thread may start before they are known). */
-  | { type: "start"; files: readonly string[]; held: number; schemaVersion: number }
+  /**
+   * The first message: the recordings whose runs files to save into (the thread may start
+   * before they are known).
+   */
+  | { type: "start"; files: readonly string[]; held: number }
   /**
    * New outcomes, and per result [file, call, outcome, retry_after_ms (NaN: none), flags
    * (1 counterfactual, 2 inexact)].
@@ -117,14 +120,14 @@ export type WriterRequest =
   | { type: "rows"; outcomes: Outcome[]; rows: Float64Array }
   /** The reading is over: write what is held. */
   | { type: "write" }
-  /** Save the run into each file (null: not into that one); answered by "saved". */
+  /** Save the run beside each recording (null: not that one); answered by "saved". */
   | { type: "finish"; runs: readonly (RunRecord | null)[] }
   /** Answered by "pong" once everything sent before it is written. */
   | { type: "ping"; n: number }
   /** Roll back anything unsaved and end. */
   | { type: "close" };
 
-/** Per file: the run's id, why it was not saved, or null (not asked to save there). */
+/** Per recording: the run's id, why it was not saved, or null (not asked to save there). */
 export type SavedReply = { id: number } | { error: WireError } | null;
 
 /** What a run writer thread answers. */

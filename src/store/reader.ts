@@ -5,34 +5,17 @@ import {
   type CallDetailRaw,
   MESSAGE_COLUMNS,
   type MessageRaw,
-  RUN_COLUMNS,
-  RUN_RESULT_COLUMNS,
-  type RunRaw,
-  type RunResultRaw,
   SESSION_COLUMNS,
   type SessionRaw,
   toRecordedCall,
-  toRun,
-  toRunResult,
   toStoredMessage,
   toStoredSession,
 } from "./rows.js";
-import type {
-  RecordedCall,
-  RunResultsQuery,
-  StoredMessage,
-  StoredRun,
-  StoredRunResult,
-  StoredSession,
-  StoreReader,
-} from "./types.js";
+import type { RecordedCall, StoredMessage, StoredSession, StoreReader } from "./types.js";
 
 // Reading a recording back on the main thread: what replay's checks, the import command and
 // the proxy's store read through (replay's bulk read of the calls is stream.ts, on threads).
-
-const RUN_RESULT_SELECT =
-  `SELECT ${RUN_RESULT_COLUMNS} FROM run_results r ` +
-  "JOIN run_outcomes o ON o.run = r.run AND o.id = r.outcome JOIN calls c ON c.id = r.call";
+// Saved runs are read through the browser (browse.ts), with the recording's runs file.
 
 export class SqliteReader implements StoreReader {
   protected readonly callsStmt;
@@ -104,46 +87,6 @@ export class SqliteReader implements StoreReader {
 
   toolListAnswers(): IterableIterator<StoredMessage> {
     return this.stream(() => this.toolListAnswersStmt.iterate(), toStoredMessage);
-  }
-
-  listRuns(): StoredRun[] {
-    this.checkOpen();
-    return this.db
-      .prepare<[], RunRaw>(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id DESC`)
-      .raw()
-      .all()
-      .map(toRun);
-  }
-
-  getRun(id: number): StoredRun | null {
-    this.checkOpen();
-    const r = this.db
-      .prepare<[number], RunRaw>(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`)
-      .raw()
-      .get(id);
-    return r ? toRun(r) : null;
-  }
-
-  runResults(runId: number, query: RunResultsQuery = {}): StoredRunResult[] {
-    this.checkOpen();
-    const after = query.afterCall ?? -Infinity;
-    const limit = Math.max(0, Math.floor(query.limit ?? 100));
-    // By class: through run_results_by_class (run, class, call); else the primary key.
-    const rows =
-      query.class === undefined
-        ? this.db
-            .prepare<[number, number, number], RunResultRaw>(
-              `${RUN_RESULT_SELECT} WHERE r.run = ? AND r.call > ? ORDER BY r.call LIMIT ?`,
-            )
-            .raw()
-            .all(runId, after, limit)
-        : this.db
-            .prepare<[number, string | null, number, number], RunResultRaw>(
-              `${RUN_RESULT_SELECT} WHERE r.run = ? AND r.class IS ? AND r.call > ? ORDER BY r.call LIMIT ?`,
-            )
-            .raw()
-            .all(runId, query.class, after, limit);
-    return rows.map(toRunResult);
   }
 
   close(): void {

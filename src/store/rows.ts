@@ -13,9 +13,7 @@ import type {
   Direction,
   Mode,
   RecordedCall,
-  ResultClass,
   StoredMessage,
-  StoredRunResult,
   StoredSession,
   TransportKind,
 } from "./types.js";
@@ -320,53 +318,7 @@ export function toRun(r: RunRaw): RunRow {
   };
 }
 
-/** A run's results (r) with their outcomes (o) and calls (c), for the reader. */
-export const RUN_RESULT_COLUMNS =
-  "r.call, c.session, c.identity, c.ts, c.tool, r.class, o.old_decision, o.old_code, " +
-  "o.old_rule, o.new_decision, o.new_code, o.new_rule, o.new_reason, r.new_retry_after_ms, " +
-  "r.counterfactual, r.inexact";
-
-export type RunResultRaw = [
-  call: number,
-  session: string,
-  identity: string,
-  ts: number,
-  tool: string,
-  cls: ResultClass | null,
-  oldDecision: string,
-  oldCode: string,
-  oldRule: string | null,
-  newDecision: string,
-  newCode: string,
-  newRule: string | null,
-  newReason: string | null,
-  newRetry: number | null,
-  counterfactual: number,
-  inexact: number,
-];
-
-export function toRunResult(r: RunResultRaw): StoredRunResult {
-  return {
-    call: r[0],
-    session: r[1],
-    identity: r[2],
-    ts: r[3],
-    tool: r[4],
-    class: r[5],
-    old: { decision: r[6], code: r[7], rule: r[8] },
-    new: {
-      decision: r[9],
-      code: r[10],
-      rule: r[11],
-      reason: r[12],
-      retryAfterMs: r[13],
-    },
-    counterfactual: r[14] !== 0,
-    inexact: r[15] !== 0,
-  };
-}
-
-/** The same for the browser, whose call may be missing (a LEFT JOIN). */
+/** A run's results (r) with their outcomes (o) and calls (c), whose call may be missing (a LEFT JOIN). */
 export const DIFF_COLUMNS =
   "r.run, r.call, r.class, o.old_decision, o.old_code, o.old_rule, o.new_decision, o.new_code, " +
   "o.new_rule, o.new_reason, r.new_retry_after_ms, r.counterfactual, r.inexact, " +

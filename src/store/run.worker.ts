@@ -1,11 +1,13 @@
 import { parentPort } from "node:worker_threads";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { Outcome, SavedReply, WireError, WriterReply, WriterRequest } from "./protocol.js";
+import { markRecording, openRunsFile, type RecordingMark } from "./runs-file.js";
 import type { RunRecord } from "./types.js";
 
-// The thread behind RunWriter (runs.ts): it saves a replay run's results into the recordings
-// it read, mostly while the main thread makes the report, so that saving costs the replay
-// little more than its commit.
+// The thread behind RunWriter (runs.ts): it saves a replay run's results into the runs files
+// beside the recordings it read (runs-file.ts), mostly while the main thread makes the report,
+// so that saving costs the replay little more than its commit. The recordings themselves are
+// only read, for what identifies them (markRecording).
 //
 // Why a thread. Inserting the results is mostly SQLite's and better-sqlite3's work (binding,
 // B-trees): about 4 us a row bound one by one, 0.19 s for the 48,000 results of the
@@ -15,17 +17,16 @@ import type { RunRecord } from "./types.js";
 // cores and their caches (a saved run was 0.15 to 0.25 s slower than one not saved; measured).
 // Past HOLD they are written as they come, so memory stays bounded.
 //
-// Why a transaction held open. A finished recording is in rollback-journal mode: a run can be
-// written there while readers read (RESERVED lock), but committed only once they have finished
-// (EXCLUSIVE lock). So this thread takes the write lock when it first writes, writes, and
-// commits when asked to save, after the reading is over.
+// Why a transaction held open. This thread takes the runs file's write lock when it first
+// writes, writes, and commits when asked to save: nothing of the run is visible before it is
+// whole. A runs file is in rollback-journal mode, one self-contained file; the terminal UI may
+// read it meanwhile (it then waits for the commit to finish, as the commit waits for it).
 //
-// It does not hold the lock, and waits to write until asked to save, when the file is in WAL
-// mode (a proxy may be recording into it: holding the lock through a replay would stall it) or
-// when another connection holds the lock (another replay saving; it would wait on ours). Those
-// results, and those past `held` rows in one transaction (its dirty pages stay in memory until
-// the commit, as the readers keep them from being written sooner), wait in a temporary table,
-// which SQLite keeps in a temporary file past its cache.
+// It does not hold the lock, and waits to write until asked to save, when another connection
+// holds the lock (another replay saving beside the same recording; it would wait on ours).
+// Those results, and those past `held` rows in one transaction (its dirty pages stay in memory
+// until the commit while a reader holds the file), wait in a temporary table, which SQLite
+// keeps in a temporary file past its cache.
 //
 // Why outcomes. A result's eight strings (class, old and new decision, code, rule, and the new
 // reason) take few distinct values in a run (38 in the benchmark's 48,000 results). The main
@@ -49,12 +50,15 @@ type Stmt = Database.Statement<unknown[], unknown>;
 type Param = string | number | null;
 
 /**
- * One file to save into, in a mode: "new" (not opened yet), "early" (in its transaction),
- * "deferred" (results wait in temp.spill; the transaction comes at the end), "failed" (error
- * says why; its rows are dropped).
+ * One recording whose runs file to save into, in a mode: "new" (not opened yet), "early" (in
+ * its transaction), "deferred" (results wait in temp.spill; the transaction comes at the end),
+ * "failed" (error says why; its rows are dropped).
  */
 interface Target {
+  /** The recording; its runs file is runsFileOf(file). */
   file: string;
+  /** What identifies the recording, read when the runs file is opened. */
+  mark: RecordingMark | null;
   db: Database.Database | null;
   mode: "new" | "early" | "deferred" | "failed";
   error: WireError | null;
@@ -71,26 +75,29 @@ interface Target {
 
 // From the first message, "start": the thread may be started before its work is known.
 let HELD = 0;
-let schemaVersion = 0;
 let targets: Target[] = [];
 const outcomes: Outcome[] = [];
 
+/** A new run's id: after every run of the runs file and of the recording itself. */
+const NEXT_RUN = "(SELECT max(ifnull(max(id), 0), ?) + 1 FROM runs)";
+
 function open(t: Target, early: boolean): void {
-  const db = new Database(t.file, { fileMustExist: true, timeout: 0 });
-  t.db = db;
-  const version = db.pragma("user_version", { simple: true }) as number;
-  if (version !== schemaVersion) {
-    throw Object.assign(new Error(`schema version ${version}, expected ${schemaVersion}`), {
-      code: "schema_version",
-    });
+  try {
+    t.mark = markRecording(t.file);
+  } catch (err) {
+    throw new Error(`cannot read its recording: ${(err as Error).message}`);
   }
+  const db = openRunsFile(t.file);
+  t.db = db;
+  // From here a lock held by another replay is found at once (and its results deferred).
+  db.pragma("busy_timeout = 0");
   db.pragma("temp_store = FILE");
-  // Room for the held rows' pages: past the cache SQLite would try to write them to the file,
-  // which it cannot while the replay reads it, and keep them in memory anyway.
+  // Room for the held rows' pages: SQLite writes dirty pages before the commit only when no
+  // reader holds the file, and keeps them in memory otherwise.
   db.pragma("cache_size = -65536");
   // The run's rows are written below, in the same transaction as the run: nothing to check.
   db.pragma("foreign_keys = OFF");
-  if (early && String(db.pragma("journal_mode", { simple: true })).toLowerCase() !== "wal") {
+  if (early) {
     try {
       db.exec("BEGIN IMMEDIATE");
     } catch (err) {
@@ -102,11 +109,11 @@ function open(t: Target, early: boolean): void {
     t.run = Number(
       db
         .prepare(
-          "INSERT INTO runs (created_at, policy_hash, policy_path, options, calls, sessions, " +
-            "tightened, loosened, changed, counterfactual, inexact, gate_failed) " +
-            "VALUES (0, '', '', 'null', 0, 0, 0, 0, 0, 0, 0, 0)",
+          "INSERT INTO runs (id, created_at, policy_hash, policy_path, options, calls, " +
+            "sessions, tightened, loosened, changed, counterfactual, inexact, gate_failed) " +
+            `VALUES (${NEXT_RUN}, 0, '', '', 'null', 0, 0, 0, 0, 0, 0, 0, 0)`,
         )
-        .run().lastInsertRowid,
+        .run(t.mark.lastRun).lastInsertRowid,
     );
     // The run's id is known now: written into the statements, not bound with every result.
     const insert = (n: number): Stmt =>
@@ -253,13 +260,18 @@ function finish(t: Target, run: RunRecord): SavedReply {
       t.run = Number(
         db
           .prepare(
-            "INSERT INTO runs (created_at, policy_hash, policy_path, baseline_hash, " +
+            "INSERT INTO runs (id, created_at, policy_hash, policy_path, baseline_hash, " +
               "baseline_path, options, calls, sessions, tightened, loosened, changed, " +
-              `counterfactual, inexact, gate_failed) VALUES (${"?, ".repeat(13)}?)`,
+              `counterfactual, inexact, gate_failed) VALUES (${NEXT_RUN}, ${"?, ".repeat(13)}?)`,
           )
-          .run(...fields).lastInsertRowid,
+          .run(t.mark!.lastRun, ...fields).lastInsertRowid,
       );
     }
+    const mark = t.mark!;
+    db.prepare(
+      "INSERT INTO run_recording (run, first_session, last_call, last_call_ts, " +
+        "last_call_session) VALUES (?, ?, ?, ?, ?)",
+    ).run(t.run, mark.firstSession, mark.lastCall, mark.lastCallTs, mark.lastCallSession);
     const putPolicy = db.prepare(
       "INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)",
     );
@@ -322,9 +334,9 @@ parentPort!.on("message", (m: WriterRequest) => {
   switch (m.type) {
     case "start":
       HELD = m.held;
-      schemaVersion = m.schemaVersion;
       targets = m.files.map((file) => ({
         file,
+        mark: null,
         db: null,
         mode: "new",
         error: null,

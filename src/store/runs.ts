@@ -1,15 +1,16 @@
 import type { Worker } from "node:worker_threads";
 import { StoreError } from "./errors.js";
-import { SCHEMA_VERSION } from "./migrations/index.js";
 import type { Outcome, SavedReply, WireError, WriterReply, WriterRequest } from "./protocol.js";
+import { runsFileOf } from "./runs-file.js";
 import { startThread } from "./threads.js";
 import type { ResultClass, RunRecord } from "./types.js";
 
 export type { RunRecord } from "./types.js";
 
-// Saved replay runs (runs, run_outcomes and run_results). A run is written into every recording it
-// read, by a RunWriter on a thread of its own while the replay runs, and committed once the
-// reading is over; a run that fails halfway leaves nothing behind.
+// Saved replay runs (runs, run_outcomes and run_results). A run is written beside every
+// recording it read, into that recording's runs file (runs-file.ts), by a RunWriter on a thread
+// of its own while the replay runs, and committed once the reading is over; a run that fails
+// halfway leaves nothing behind. The recordings are only read.
 
 /** One call of a run that changed or was inexact (a call without one kept its decision). */
 export interface RunResultRecord {
@@ -40,10 +41,10 @@ const BATCH_ROWS = 4096;
 const CLOSE_TIMEOUT_MS = 10_000;
 
 /**
- * Saves one replay run into each recording it reads, on a thread of its own (see
+ * Saves one replay run beside each recording it reads, on a thread of its own (see
  * run.worker.ts). add() the results during the replay, write() when the reading is over, then
- * save() (the commit waits for the readers), or close() to save nothing. Until the commit
- * nothing is visible, and a process that dies leaves the recordings as they were.
+ * save(), or close() to save nothing. Until the commit nothing is visible, and a process that
+ * dies leaves the runs files as they were.
  */
 export class RunWriter {
   private readonly worker: Worker;
@@ -71,7 +72,7 @@ export class RunWriter {
     held = HELD_ROWS,
   ) {
     this.worker = startThread("writer");
-    this.post({ type: "start", files, held, schemaVersion: SCHEMA_VERSION });
+    this.post({ type: "start", files, held });
     this.exit = new Promise((resolve) => {
       this.worker.once("exit", () => {
         this.exited = true;
@@ -126,11 +127,12 @@ export class RunWriter {
   }
 
   /**
-   * Save the run into each file (`runs[i]` for `files[i]`; null: not into that one), each in
-   * one transaction: the runs row, the policies' texts (by hash, if new) and the file's
-   * results. Call it after the reading is over. Per file: the run's id, or a StoreError
-   * (store_read_only when the file or its directory cannot be written, store_write_failed or
-   * store_io otherwise). The writer is closed afterwards.
+   * Save the run beside each recording (`runs[i]` for `files[i]`; null: not that one), into
+   * its runs file, each in one transaction: the runs row, what identifies the recording, the
+   * policies' texts (by hash, if new) and the file's results. Call it after the reading is
+   * over. Per file: the run's id, or a StoreError naming the runs file (store_read_only when it
+   * or its directory cannot be written, store_write_failed otherwise). The writer is closed
+   * afterwards.
    */
   async save(runs: readonly (RunRecord | null)[]): Promise<(number | StoreError | null)[]> {
     this.send();
@@ -238,8 +240,14 @@ const wireError = (err: unknown): WireError => ({
 /** SQLite result codes that mean "this file cannot be written here". */
 const READ_ONLY = /^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/;
 
-function saveError(file: string, err: WireError): StoreError {
-  const { code, message } = err;
+/** Why a run was not saved beside `recording`, naming its runs file. */
+function saveError(recording: string, err: WireError): StoreError {
+  const file = runsFileOf(recording);
+  const { code } = err;
+  // The store's own errors name the file already.
+  const message = err.message.startsWith(`${file}: `)
+    ? err.message.slice(file.length + 2)
+    : err.message;
   if (READ_ONLY.test(code) || code === "EACCES" || code === "EROFS" || code === "EPERM") {
     return new StoreError("store_read_only", file, `${file}: read-only (${message})`);
   }

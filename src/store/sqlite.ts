@@ -16,10 +16,8 @@ export {
 export type {
   RecordedCall,
   RecordingStore,
-  RunResultsQuery,
   StoredMessage,
   StoredRun,
-  StoredRunResult,
   StoredSession,
   StoreReader,
 } from "./types.js";

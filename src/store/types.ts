@@ -257,38 +257,6 @@ export interface StoredRun extends RunCounts {
   options: unknown;
 }
 
-/** One call of a saved run that changed or was inexact, with the call it is about. */
-export interface StoredRunResult {
-  /** The call's row id. */
-  call: number;
-  session: string;
-  identity: string;
-  ts: number;
-  tool: string;
-  /** Null: the call kept its decision but was inexact. */
-  class: ResultClass | null;
-  old: { decision: string; code: string; rule: string | null };
-  new: {
-    decision: string;
-    code: string;
-    rule: string | null;
-    reason: string | null;
-    retryAfterMs: number | null;
-  };
-  counterfactual: boolean;
-  inexact: boolean;
-}
-
-/** A page of a run's results: keyset by call id. */
-export interface RunResultsQuery {
-  /** Results after this call id (the last one of the previous page); from the first if absent. */
-  afterCall?: number;
-  /** At most this many (default 100). */
-  limit?: number;
-  /** Only this class; null: only the inexact calls that kept their decision. */
-  class?: ResultClass | null;
-}
-
 /** What replay and the terminal UI read a recording through. */
 export interface StoreReader {
   readonly file: string;
@@ -305,12 +273,6 @@ export interface StoreReader {
    * request, the first later server_to_client response in its session with the same JSON-RPC id.
    */
   toolListAnswers(): IterableIterator<StoredMessage>;
-  /** The replay runs saved in this recording, newest first. */
-  listRuns(): StoredRun[];
-  /** One saved run, or null. */
-  getRun(id: number): StoredRun | null;
-  /** A run's results in call id order, a page at a time (keyset on the call id). */
-  runResults(runId: number, query?: RunResultsQuery): StoredRunResult[];
   close(): void;
 }
 

@@ -239,6 +239,7 @@ function errorState(err: unknown, size: Size): AppState {
   const empty: Screen = {
     kind: "runs",
     total: 0,
+    notice: null,
     list: { rows: [], cursor: 0, height: 1, top: 0, tail: 0 },
   };
   return {

@@ -34,7 +34,13 @@ export type Screen =
   | { kind: "sessions"; query: SessionQuery; total: number; list: ListState<SessionRow> }
   | { kind: "timeline"; session: SessionRow; filter: string; list: ListState<CallRow> }
   | { kind: "call"; call: number; session: string; run: number | null; scroll: ScrollState }
-  | { kind: "runs"; total: number; list: ListState<RunRow> }
+  | {
+      kind: "runs";
+      total: number;
+      /** Saved runs not shown, and why (Browser.runsNotice), or null. */
+      notice: string | null;
+      list: ListState<RunRow>;
+    }
   | {
       kind: "run";
       run: RunRow;
@@ -122,6 +128,7 @@ export function initialState(ctx: Ctx, size: Size): AppState {
   const runs: Screen = {
     kind: "runs",
     total: ctx.browser.runCount(),
+    notice: ctx.browser.runsNotice(),
     list: firstPage(ctx.browser.runs(), bodyHeight("runs", size.rows)),
   };
   return {
@@ -385,7 +392,12 @@ function reload(screen: Screen, ctx: Ctx): Screen {
         list: around(screen.list, b.calls({ session: screen.session.id, filter: screen.filter })),
       };
     case "runs":
-      return { ...screen, total: b.runCount(), list: around(screen.list, b.runs()) };
+      return {
+        ...screen,
+        total: b.runCount(),
+        notice: b.runsNotice(),
+        list: around(screen.list, b.runs()),
+      };
     case "run":
       return { ...screen, list: around(screen.list, b.diffs(screen.query)) };
     case "call":

@@ -1,6 +1,6 @@
 // Replaying SQLite recordings: the demo recording pinned call by call, several recordings merged
 // by time, filters, saved runs and bad input. Every recording here is a temporary copy: replays
-// save runs into what they read.
+// save runs beside what they read.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -456,10 +457,14 @@ const peek = <T>(file: string, sql: string): T[] => {
 };
 
 describe("saved runs", () => {
-  it("a run is saved in the recording it read: counts, options, the policy's text, each changed call", async () => {
+  it("a run is saved beside the recording it read: counts, options, the policy's text, each changed call", async () => {
     const db = demoCopy(tempDir());
+    const runs = `${db}.runs`;
+    const before = [sha(db), statSync(db).mtimeMs];
     const { report } = await jsonReport(["--policy", policyPath("fleet.tightened"), "--db", db]);
-    const [run, ...more] = peek<RunRow>(db, "SELECT * FROM runs");
+    // The recording is only read: the same bytes, not even touched.
+    expect([sha(db), statSync(db).mtimeMs]).toEqual(before);
+    const [run, ...more] = peek<RunRow>(runs, "SELECT * FROM runs");
     expect(more).toEqual([]);
     const text = readFileSync(policyPath("fleet.tightened"), "utf8");
     expect(run).toMatchObject({
@@ -484,10 +489,10 @@ describe("saved runs", () => {
       source_calls: 60,
     });
     expect(
-      peek<{ text: string }>(db, `SELECT text FROM policies WHERE hash = '${run!.policy_hash}'`),
+      peek<{ text: string }>(runs, `SELECT text FROM policies WHERE hash = '${run!.policy_hash}'`),
     ).toEqual([{ text }]);
     const results = peek<Record<string, unknown>>(
-      db,
+      runs,
       "SELECT * FROM run_result_rows ORDER BY call",
     );
     const changed = report.calls.filter((c) => c.change !== null);
@@ -511,12 +516,12 @@ describe("saved runs", () => {
     // Each outcome stored once, each used.
     expect(
       peek(
-        db,
+        runs,
         `SELECT count(*) AS n FROM run_outcomes o WHERE o.run = ${run!.id} AND NOT EXISTS
            (SELECT 1 FROM run_results r WHERE r.run = o.run AND r.outcome = o.id)`,
       ),
     ).toEqual([{ n: 0 }]);
-    expect(peek<{ n: number }>(db, "SELECT count(*) AS n FROM run_outcomes")[0]!.n).toBeLessThan(
+    expect(peek<{ n: number }>(runs, "SELECT count(*) AS n FROM run_outcomes")[0]!.n).toBeLessThan(
       results.length,
     );
     // The terminal UI reads the same results.
@@ -529,11 +534,16 @@ describe("saved runs", () => {
     } finally {
       browser.close();
     }
-    // A finished recording stays one self-contained file in rollback-journal mode.
-    expect(peek<{ journal_mode: string }>(db, "PRAGMA journal_mode")).toEqual([
+    // The runs file is one self-contained file in rollback-journal mode, beside the recording.
+    expect(peek<{ journal_mode: string }>(runs, "PRAGMA journal_mode")).toEqual([
       { journal_mode: "delete" },
     ]);
-    expect(readdirSync(join(db, ".."))).toEqual(["demo.sqlite"]);
+    expect(readdirSync(join(db, "..")).sort()).toEqual(["demo.sqlite", "demo.sqlite.runs"]);
+    // A recording that cannot be written still gets its runs: they are not written into it.
+    chmodSync(db, 0o444);
+    expect((await cli(["--policy", policyPath("fleet"), "--db", db])).stderr).toBe("");
+    expect(peek(runs, "SELECT count(*) AS n FROM runs")).toEqual([{ n: 2 }]);
+    expect([sha(db), statSync(db).mtimeMs]).toEqual(before);
   });
 
   it("a run against a baseline and with filters says so", async () => {
@@ -552,7 +562,7 @@ describe("saved runs", () => {
       "--fail-on",
       "all",
     ]);
-    const [run] = peek<RunRow>(db, "SELECT * FROM runs");
+    const [run] = peek<RunRow>(`${db}.runs`, "SELECT * FROM runs");
     expect(run!.baseline_path).toBe(policyPath("fleet"));
     expect(run!.baseline_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(run!.calls).toBe(53);
@@ -560,11 +570,11 @@ describe("saved runs", () => {
       filters: { identities: ["agent-ops"], since: 0, until: null },
       fail_on: ["tightened", "loosened", "changed"],
     });
-    // The baseline is the policy the demo was recorded under: the recording holds it already.
-    expect(peek(db, "SELECT count(*) AS n FROM policies")).toEqual([{ n: 2 }]);
+    // The run's two policies are kept with it, in the runs file.
+    expect(peek(`${db}.runs`, "SELECT count(*) AS n FROM policies")).toEqual([{ n: 2 }]);
   });
 
-  it("each recording of a merged run gets the run and its own calls' results", async () => {
+  it("each recording of a merged run gets the run and its own calls' results, in its own runs file", async () => {
     const dir = tempDir();
     const { a, b } = twoMachines();
     const fa = writeRecording(join(dir, "a.sqlite"), a);
@@ -580,7 +590,7 @@ describe("saved runs", () => {
       "none",
     ]);
     for (const [i, f] of [fa, fb].entries()) {
-      const [run] = peek<RunRow>(f, "SELECT * FROM runs");
+      const [run] = peek<RunRow>(`${f}.runs`, "SELECT * FROM runs");
       expect(run!.calls).toBe(82);
       expect(JSON.parse(run!.options)).toMatchObject({
         sources: [fa, fb],
@@ -588,9 +598,10 @@ describe("saved runs", () => {
         source_calls: 41,
       });
       const session = i === 0 ? "a1" : "b1";
-      const calls = peek<{ call: number }>(f, "SELECT call FROM run_results ORDER BY call").map(
-        (r) => r.call,
-      );
+      const calls = peek<{ call: number }>(
+        `${f}.runs`,
+        "SELECT call FROM run_results ORDER BY call",
+      ).map((r) => r.call);
       expect(calls).toEqual(
         report.calls.filter((c) => c.change !== null && c.session === session).map((c) => c.line),
       );
@@ -627,19 +638,23 @@ describe("saved runs", () => {
     expect(readdirSync(dir).sort()).toEqual(["deny-all.json", "long.sqlite"]);
   });
 
-  it("a replay killed while saving leaves the recording as it was, readable and saved into later", async () => {
+  it("a replay killed while saving leaves the runs file as it was, readable and saved into later", async () => {
     const dir = tempDir();
     const db = writeRecording(
       join(dir, "long.sqlite"),
       Array.from({ length: 6000 }, (_, i) => ({ session: "s1", ts: 1_000 + i, tool: "t" })),
     );
+    const runs = `${db}.runs`;
     const policy = join(dir, "deny-all.json");
     writeFileSync(policy, JSON.stringify({ version: "1", default: "deny", tools: {} }));
     const before = sha(db);
-    // A reader of our own keeps the commit waiting, so the kill lands while the run is written.
-    const reading = new Database(db, { readonly: true });
+    expect((await cli(["--policy", policy, "--db", db])).code).toBe(1);
+    const saved = sha(runs);
+    // A reader of our own (the terminal UI, say) keeps the commit waiting, so the kill lands
+    // while the run is written.
+    const reading = new Database(runs, { readonly: true });
     reading.exec("BEGIN");
-    reading.prepare("SELECT count(*) FROM calls").get();
+    reading.prepare("SELECT count(*) FROM runs").get();
     const child = spawn(process.execPath, [
       join(root, "bin/policy-replay.js"),
       "--policy",
@@ -650,7 +665,11 @@ describe("saved runs", () => {
     let stdout = "";
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
     const exited = new Promise((resolve) => child.once("exit", resolve));
-    for (let i = 0; i < 400 && !(stdout.includes("replayed") && existsSync(`${db}-journal`)); i++) {
+    for (
+      let i = 0;
+      i < 400 && !(stdout.includes("replayed") && existsSync(`${runs}-journal`));
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 25));
     }
     expect(stdout).toContain("6,000 calls in 1 session replayed; 6,000 tightened");
@@ -660,19 +679,21 @@ describe("saved runs", () => {
     reading.close();
 
     expect(sha(db)).toBe(before);
-    const check = new Database(db, { readonly: true });
+    expect(sha(runs)).toBe(saved);
+    const check = new Database(runs, { readonly: true });
     expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
-    expect(check.prepare("SELECT count(*) AS n FROM runs").get()).toEqual({ n: 0 });
+    expect(check.prepare("SELECT count(*) AS n FROM runs").get()).toEqual({ n: 1 });
     check.close();
     expect((await cli(["--policy", policy, "--db", db, "--no-save"])).code).toBe(1);
     expect((await cli(["--policy", policy, "--db", db])).code).toBe(1);
-    const [run] = peek<RunRow>(db, "SELECT * FROM runs");
+    const [, run] = peek<RunRow>(runs, "SELECT * FROM runs ORDER BY id");
     expect(run).toMatchObject({ calls: 6000, tightened: 6000 });
-    expect(peek(db, "SELECT count(*) AS n FROM run_results")).toEqual([{ n: 6000 }]);
-    expect(readdirSync(dir).sort()).toEqual(["deny-all.json", "long.sqlite"]);
+    expect(peek(runs, "SELECT count(*) AS n FROM run_results")).toEqual([{ n: 12_000 }]);
+    expect(readdirSync(dir).sort()).toEqual(["deny-all.json", "long.sqlite", "long.sqlite.runs"]);
+    expect(sha(db)).toBe(before);
   });
 
-  it("a read-only recording: replayed, said once on stderr, the exit code is the gate's", () => {
+  it("a read-only directory: replayed, said once on stderr, the exit code is the gate's", () => {
     const dir = tempDir();
     const db = demoCopy(dir);
     chmodSync(db, 0o444);
@@ -693,13 +714,12 @@ describe("saved runs", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toContain("22 tightened, 0 loosened");
     expect(r.stderr).toBe(
-      `policy-replay: run not saved in ${db}: read-only (attempt to write a readonly database)\n`,
+      `policy-replay: run not saved in ${db}.runs: read-only (cannot create it: permission denied)\n`,
     );
     expect(sha(db)).toBe(before);
+    expect(readdirSync(dir)).toEqual(["demo.sqlite"]);
   });
 });
-
-// ---------------------------------------------------------------------------------------------
 
 describe("bad recordings: one line naming the file, exit 2", () => {
   const expectOneLine = (
@@ -772,6 +792,15 @@ describe("bad recordings: one line naming the file, exit 2", () => {
     const second = await cli(args);
     expect(second.stderr).toBe("");
     expect(second.stdout).toBe(first.stdout);
+  });
+
+  it("a runs file given as a recording: what it is, in one line", async () => {
+    const db = demoCopy(tempDir());
+    expect((await cli(["--policy", policyPath("fleet"), "--db", db])).code).toBe(0);
+    expectOneLine(
+      await cli(["--policy", policyPath("fleet"), "--db", `${db}.runs`]),
+      `${db}.runs: the saved runs of a recording, not a recording; open the recording itself`,
+    );
   });
 
   it("a recording that is a copy of another file type is not read past its header", async () => {

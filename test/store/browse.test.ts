@@ -1,10 +1,10 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Browser, openBrowser, parseDiffFilter } from "../../src/store/browse.js";
 import { openStore, SCHEMA_VERSION, StoreError } from "../../src/store/sqlite.js";
-import { copyDemo, saveRun, tempDirs, TIGHTENED } from "../tui/helpers.js";
+import { copyDemo, LOOSENED, saveRun, tempDirs, TIGHTENED } from "../tui/helpers.js";
 import {
   allow,
   rateLimited,
@@ -250,7 +250,7 @@ describe("runs", () => {
   // run_results' own columns.
   it("reads a schema 4 file's saved runs as it reads them once upgraded", () => {
     const file = copyDemo(temp());
-    const id = saveRun(file, TIGHTENED, { createdAt: T0 });
+    const id = saveRun(file, TIGHTENED, { createdAt: T0, inRecording: true });
     const read = (b: Browser) => ({
       all: b.diffs({ run: id, class: "all", filter: "" }).after(null, 100),
       tightened: b.diffs({ run: id, class: "tightened", filter: "tool:fleet_*" }).after(null, 5),
@@ -274,6 +274,116 @@ describe("runs", () => {
     `);
     db.close();
     expect(read(browse(file))).toEqual(five);
+  });
+
+  it("reads the runs file beside the recording with the runs an older version saved inside it", () => {
+    const file = copyDemo(temp());
+    const old = saveRun(file, LOOSENED, { createdAt: T0, inRecording: true });
+    const id = saveRun(file, TIGHTENED, { createdAt: T0 + 1 });
+    // Numbered after the recording's own.
+    expect(id).toBe(old + 1);
+    const b = browse(file);
+    expect(b.runCount()).toBe(2);
+    expect(
+      b
+        .runs()
+        .after(null, 10)
+        .map((r) => [r.id, r.tightened, r.loosened]),
+    ).toEqual([
+      [id, 22, 0],
+      [old, 0, b.run(old)!.loosened],
+    ]);
+    expect(b.run(old)!.loosened).toBeGreaterThan(0);
+    // Each run's results from its own file, joined to the recording's calls.
+    expect(b.diffCount(id, "tightened")).toBe(22);
+    expect(b.diffCount(old, "tightened")).toBe(0);
+    expect(b.diffCount(old, "loosened")).toBe(b.run(old)!.loosened);
+    const loosened = b.diffs({ run: old, class: "loosened", filter: "" }).after(null, 100);
+    expect(loosened.every((d) => d.tool !== null && d.class === "loosened")).toBe(true);
+    expect(b.diff(old, loosened[0]!.call)).toEqual(loosened[0]);
+    expect(b.policy(b.run(id)!.policyHash)).toBe(readFileSync(TIGHTENED, "utf8"));
+    expect(b.policy(b.run(old)!.policyHash)).toBe(readFileSync(LOOSENED, "utf8"));
+  });
+
+  it("a runs file made after the recording was opened is read once the runs are read again", () => {
+    const file = copyDemo(temp());
+    const b = browse(file);
+    expect(b.runCount()).toBe(0);
+    expect(b.runs().after(null, 5)).toEqual([]);
+    const id = saveRun(file, TIGHTENED);
+    expect(b.runCount()).toBe(1);
+    expect(
+      b
+        .runs()
+        .after(null, 5)
+        .map((r) => r.id),
+    ).toEqual([id]);
+    expect(b.diffCount(id, "all")).toBe(22);
+  });
+
+  it("runs made from another recording (this one replaced it) are not shown, with a notice", () => {
+    const dir = temp();
+    const file = copyDemo(dir);
+    const kept = saveRun(file, TIGHTENED);
+    // The demo recorded afresh over the same name: other sessions, other calls.
+    const other = join(dir, "other.sqlite");
+    writeFileSync(other, "");
+    const store = openStore(other, { checkpointWorker: false });
+    store.startSession(sessionStart("fresh", T0));
+    store.recordDecision({
+      session: "fresh",
+      seq: 0,
+      ts: T0,
+      identity: "agent-a",
+      tool: "fleet_status",
+      arguments: {},
+      jsonrpcId: "1",
+      mode: "enforce",
+      decision: allow,
+    });
+    store.close();
+    expect(browse(file).runCount()).toBe(1);
+    renameSync(other, file);
+    const b = browse(file);
+    expect(b.runCount()).toBe(0);
+    expect(b.runs().after(null, 5)).toEqual([]);
+    expect(b.run(kept)).toBeNull();
+    expect(b.runsNotice()).toBe(
+      "demo.sqlite.runs: 1 run of another recording (this one replaced it) not shown",
+    );
+    // A run of the new recording is shown; the old one still is not.
+    const fresh = saveRun(file, TIGHTENED);
+    expect(fresh).not.toBe(kept);
+    const again = browse(file);
+    expect(
+      again
+        .runs()
+        .after(null, 5)
+        .map((r) => r.id),
+    ).toEqual([fresh]);
+    expect(again.runsNotice()).toMatch(/^demo\.sqlite\.runs: 1 run of another/);
+  });
+
+  it("a runs file that cannot be read leaves the recording browsable, with a notice", () => {
+    const file = copyDemo(temp());
+    writeFileSync(`${file}.runs`, "not a database ".repeat(500));
+    const b = browse(file);
+    expect(b.sessionCount()).toBe(3);
+    expect(b.runCount()).toBe(0);
+    expect(b.runsNotice()).toMatch(
+      /^demo\.sqlite\.runs: cannot be read \(file is not a database\); its runs are not shown$/,
+    );
+  });
+
+  it("a runs file given where a recording belongs is refused in one line", () => {
+    const file = copyDemo(temp());
+    saveRun(file, TIGHTENED);
+    expect(codeOf(() => openBrowser(`${file}.runs`))).toBe(
+      `store_not_recording: ${file}.runs: the saved runs of a recording, not a recording; open the recording itself`,
+    );
+    expect(codeOf(() => openStore(`${file}.runs`))).toMatch(
+      /^store_not_recording: .*runs: the saved runs/,
+    );
   });
 
   it("splits a diff filter into tool, identity and the rest", () => {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { WriterRequest } from "../../src/store/protocol.js";
 import { endIdleThreads, idleThreads, startThread, warmThreads } from "../../src/store/threads.js";
-import { SCHEMA_VERSION } from "../../src/store/sqlite.js";
 
 const exited = (w: { once(e: "exit", f: () => void): unknown }) =>
   new Promise<void>((resolve) => w.once("exit", () => resolve()));
@@ -17,12 +16,7 @@ describe("store threads started ahead of their work", () => {
     // Each waits for its work; a thread told to close ends.
     const ends = [exited(first), exited(second)];
     for (const w of [first, second]) {
-      const start: WriterRequest = {
-        type: "start",
-        files: [],
-        held: 1,
-        schemaVersion: SCHEMA_VERSION,
-      };
+      const start: WriterRequest = { type: "start", files: [], held: 1 };
       const close: WriterRequest = { type: "close" };
       w.postMessage(start);
       w.postMessage(close);

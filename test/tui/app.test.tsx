@@ -211,12 +211,28 @@ describe("the terminal UI", () => {
     await see("3 sessions");
   });
 
+  it("says why runs are not shown when its runs file's runs are of another recording", async () => {
+    const file = copyDemo(temp());
+    saveRun(file, TIGHTENED);
+    // The recording no longer holds the run's newest call: it is not the file the run read.
+    const db = new Database(file);
+    db.exec("DELETE FROM calls WHERE id = (SELECT max(id) FROM calls)");
+    db.close();
+    const { frame, press, see } = start(browse(file), WIDE);
+    await see("anonymous");
+    await press(TAB);
+    await see(
+      "0 saved replay runs · demo.sqlite.runs: 1 run of another recording (this one replaced it) not shown",
+    );
+    expect(frame()).toContain("No saved replay runs for this recording yet");
+  });
+
   it("says so when there are no runs, and when there are no sessions", async () => {
     const file = copyDemo(temp());
     const { press, see } = start(browse(file));
     await see("anonymous");
     await press(TAB);
-    await see("No saved replay runs in this recording");
+    await see("No saved replay runs for this recording yet: replay it (without --no-save)");
     const empty = copyDemo(temp(), "empty.sqlite");
     const db = new Database(empty);
     db.exec("DELETE FROM calls; DELETE FROM messages; DELETE FROM sessions;");

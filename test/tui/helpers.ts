@@ -7,6 +7,7 @@ import { compile } from "../../src/engine/index.js";
 import { loadPolicyFile } from "../../src/policy/load.js";
 import { readRecording } from "../../src/replay/recording.js";
 import { type CallResult, createReplayer } from "../../src/replay/replay.js";
+import { markRecording, openRunsFile } from "../../src/store/runs-file.js";
 
 export const root = join(import.meta.dirname, "../..");
 export const DEMO = join(root, "recordings/demo.sqlite");
@@ -34,11 +35,17 @@ export function copyDemo(dir: string, name = "demo.sqlite"): string {
 }
 
 /**
- * Replay a recording under `policy` and save the run into it the way a saved replay does:
- * a `runs` row, and a `run_results` row (with its `run_outcomes` row) per call that changed or
- * was inexact. Returns its id.
+ * Replay a recording under `policy` and save the run the way a saved replay does, into the
+ * recording's runs file: a `runs` row, what identifies the recording (`run_recording`), and a
+ * `run_results` row (with its `run_outcomes` row) per call that changed or was inexact. With
+ * `inRecording`, into the recording itself instead, as an older policy-replay saved runs.
+ * Returns its id.
  */
-export function saveRun(file: string, policy: string, opts: { createdAt?: number } = {}): number {
+export function saveRun(
+  file: string,
+  policy: string,
+  opts: { createdAt?: number; inRecording?: boolean } = {},
+): number {
   const loaded = loadPolicyFile(policy);
   const step = createReplayer({ candidate: compile(loaded.policy), file });
   const results: { id: number; r: CallResult }[] = [];
@@ -51,7 +58,8 @@ export function saveRun(file: string, policy: string, opts: { createdAt?: number
     if (r.change !== null || r.inexact) results.push({ id: tc.line, r });
   }
   const tally = (cls: string): number => results.filter((x) => x.r.change === cls).length;
-  const db = new Database(file);
+  const mark = markRecording(file);
+  const db = opts.inRecording ? new Database(file) : openRunsFile(file);
   try {
     db.prepare("INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)").run(
       loaded.hash,
@@ -60,11 +68,15 @@ export function saveRun(file: string, policy: string, opts: { createdAt?: number
     );
     const run = db
       .prepare(
-        `INSERT INTO runs (created_at, policy_hash, policy_path, baseline_hash, baseline_path, options,
-           calls, sessions, tightened, loosened, changed, counterfactual, inexact, gate_failed)
-         VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, created_at, policy_hash, policy_path, baseline_hash, baseline_path,
+           options, calls, sessions, tightened, loosened, changed, counterfactual, inexact,
+           gate_failed)
+         VALUES ((SELECT max(ifnull(max(id), 0), ?) + 1 FROM runs), ?, ?, ?, NULL, NULL, ?, ?, ?,
+           ?, ?, ?, ?, ?, ?)`,
       )
       .run(
+        // Numbered after the recording's own runs, as a saved replay numbers them.
+        mark.lastRun,
         opts.createdAt ?? Date.now(),
         loaded.hash,
         policy,
@@ -79,6 +91,14 @@ export function saveRun(file: string, policy: string, opts: { createdAt?: number
         tally("tightened") + tally("loosened") > 0 ? 1 : 0,
       );
     const id = Number(run.lastInsertRowid);
+    if (!opts.inRecording)
+      db.prepare("INSERT INTO run_recording VALUES (?, ?, ?, ?, ?)").run(
+        id,
+        mark.firstSession,
+        mark.lastCall,
+        mark.lastCallTs,
+        mark.lastCallSession,
+      );
     // Schema 5: each distinct outcome once in run_outcomes, each result pointing at it.
     const putOutcome = db.prepare(
       `INSERT INTO run_outcomes (run, id, old_decision, old_code, old_rule, new_decision,

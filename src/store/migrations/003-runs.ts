@@ -1,12 +1,10 @@
 import type Database from "better-sqlite3";
 
-// 3: saved replay runs. And two call indexes leave the write-ahead path: every index is a
-// page written inside each decision's commit, and no query needs these two (a tool filter
-// is a glob; decisions are counted per session through calls_by_session).
-export function migration003(db: Database.Database): void {
-  db.exec(`
-      DROP INDEX calls_by_tool;
-      DROP INDEX calls_by_code;
+/**
+ * Saved runs as schema 3 made them (migration 5 reshapes run_results). A recording's runs
+ * file starts from the same tables (runs-file.ts).
+ */
+export const RUN_TABLES = `
       CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
         created_at INTEGER NOT NULL,
@@ -46,5 +44,14 @@ export function migration003(db: Database.Database): void {
         PRIMARY KEY (run, call)
       ) WITHOUT ROWID;
       CREATE INDEX run_results_by_class ON run_results (run, class, call);
-    `);
+    `;
+
+// 3: saved replay runs. And two call indexes leave the write-ahead path: every index is a
+// page written inside each decision's commit, and no query needs these two (a tool filter
+// is a glob; decisions are counted per session through calls_by_session).
+export function migration003(db: Database.Database): void {
+  db.exec(`
+      DROP INDEX calls_by_tool;
+      DROP INDEX calls_by_code;
+      ${RUN_TABLES}`);
 }

@@ -62,7 +62,10 @@ export function runRow(r: RunRow, widths: readonly number[]): Line {
   );
 }
 
-/** The saved runs, newest first, with their candidate policy and counts by class. */
+/**
+ * The saved runs, newest first, with their candidate policy and counts by class; the header
+ * says instead why some are not shown, when some are not.
+ */
 export function RunsView({
   screen,
   width,
@@ -76,7 +79,9 @@ export function RunsView({
       text: ` ${count(screen.total)} saved replay run${screen.total === 1 ? "" : "s"}`,
       bold: true,
     },
-    { text: " · newest first · candidate policy, and what it was compared with", tone: "muted" },
+    screen.notice === null
+      ? { text: " · newest first · candidate policy, and what it was compared with", tone: "muted" }
+      : { text: ` · ${screen.notice}`, tone: "changed" },
   ];
   return (
     <Box flexDirection="column">
@@ -87,7 +92,7 @@ export function RunsView({
         header={tableHeader(RUN_COLUMNS, widths)}
         row={(r) => runRow(r, widths)}
         rowKey={(r) => r.id}
-        empty="No saved replay runs in this recording. A replay that saves its run into the file shows here."
+        empty="No saved replay runs for this recording yet: replay it (without --no-save) to see one here."
       />
     </Box>
   );

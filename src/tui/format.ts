@@ -121,13 +121,15 @@ export interface Column {
   title: string;
   /** Columns the cell needs at least. */
   min: number;
-  /** Share of the room this column takes, for its content and then for spare (0: only its content). */
+  /** Its weight when room is shared: for its content, then for spare (0: content only). */
   grow?: number;
   /** Columns it never grows past. */
   max?: number;
   align?: "left" | "right";
-  /** Lower goes first when the terminal is too narrow for every column; a column with one is
-   * also served last when content competes for room. */
+  /**
+   * Lower goes first when the terminal is too narrow for every column; a column with a `drop`
+   * is also served last when content competes for room.
+   */
   drop?: number;
 }
 

@@ -30,7 +30,7 @@ import { Lines, ThemeContext } from "./widgets/Lines.js";
 import { type ListState, position } from "./widgets/list/list-state.js";
 import { moveForKey } from "./widgets/list/list-keys.js";
 import { useKeystrokes } from "./widgets/keystrokes.js";
-import { StatusLine } from "./widgets/status/StatusLine.js";
+import { type Crumb, StatusLine, type Where } from "./widgets/status/StatusLine.js";
 import { TextInput } from "./widgets/text-input/TextInput.js";
 import { textEventForKey } from "./widgets/text-input/text-input-keys.js";
 
@@ -353,27 +353,30 @@ export function where(
   state: AppState,
   counts: SessionCounts,
   detailLines: (screen: Extract<Screen, { kind: "call" }>) => number,
-): string {
-  if (state.error !== null) return " error";
-  if (state.help) return " help";
-  const parts: string[] = [];
+): Where {
+  if (state.error !== null) return { crumbs: [{ text: "error" }], at: "" };
+  if (state.help) return { crumbs: [{ text: "help" }], at: "" };
+  const parts: Crumb[] = [];
   const stack = state.stacks[state.tab];
   for (const s of stack) {
     switch (s.kind) {
       case "sessions":
-        parts.push("Sessions");
+        parts.push({ text: "Sessions" });
         break;
       case "timeline":
-        parts.push(`${s.session.identity} ${short(s.session.id)}`);
+        parts.push({
+          text: `${s.session.identity} ${short(s.session.id)}`,
+          short: s.session.identity,
+        });
         break;
       case "call":
-        parts.push(`call ${s.call}`);
+        parts.push({ text: `call ${s.call}` });
         break;
       case "runs":
-        parts.push("Runs");
+        parts.push({ text: "Runs" });
         break;
       case "run":
-        parts.push(`run ${s.run.id}`);
+        parts.push({ text: `run ${s.run.id}` });
         break;
     }
   }
@@ -395,5 +398,5 @@ export function where(
     if (p.index !== null) at = ` ${p.index}/${p.total ?? "?"}`;
     else if (p.total !== null && top.list.rows.length === 0) at = " 0/0";
   }
-  return ` ${parts.join(" › ")}${at} `;
+  return { crumbs: parts, at };
 }

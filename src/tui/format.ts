@@ -121,20 +121,52 @@ export interface Column {
   title: string;
   /** Columns the cell needs at least. */
   min: number;
-  /** Share of the spare width this column takes (0: none). */
+  /** Its weight when room is shared: for its content, then for spare (0: content only). */
   grow?: number;
   /** Columns it never grows past. */
   max?: number;
   align?: "left" | "right";
-  /** Lower goes first when the terminal is too narrow for every column. */
+  /**
+   * Lower goes first when the terminal is too narrow for every column; a column with a `drop`
+   * is also served last when content competes for room.
+   */
   drop?: number;
 }
 
+/** A table cell: one segment, or several drawn one after the other. */
+export type Cell = Seg | Seg[];
+
+/** Columns a cell takes when drawn whole. */
+export function cellWidth(cell: Cell): number {
+  if (!Array.isArray(cell)) return width(clean(cell.text));
+  let w = 0;
+  for (const s of cell) w += width(clean(s.text));
+  return w;
+}
+
+/** The widest cell of each column, over the rows given (those on screen). */
+export function contentWidths(rows: readonly (readonly Cell[])[]): number[] {
+  const out: number[] = [];
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      const w = cellWidth(cell);
+      if (w > (out[i] ?? 0)) out[i] = w;
+    });
+  return out;
+}
+
 /**
- * Widths for `columns` in `total` terminal columns with one space between cells: the least
- * important columns are dropped (width 0) until the rest fit; spare room goes to growing ones.
+ * Widths for `columns` in `total` terminal columns with one space between cells, given how wide
+ * each column's content is (`content`, from the rows on screen). The least important columns
+ * are dropped (width 0) only when even the minimums do not fit. Room then goes, in order, to
+ * whole headers, to content (columns without `drop` first, so a column narrower than its share
+ * leaves the room to those that need it), and what is left to growing columns up to their max.
  */
-export function layoutColumns(columns: readonly Column[], total: number): number[] {
+export function layoutColumns(
+  columns: readonly Column[],
+  total: number,
+  content: readonly number[] = [],
+): number[] {
   const shown = columns.map(() => true);
   const need = (): number =>
     columns.reduce((sum, c, i) => sum + (shown[i] ? c.min : 0), 0) +
@@ -150,30 +182,51 @@ export function layoutColumns(columns: readonly Column[], total: number): number
   }
   const widths = columns.map((c, i) => (shown[i] ? c.min : 0));
   let spare = total - need();
-  // Hand out spare columns in rounds, by weight, until none is left or nothing can grow.
-  while (spare > 0) {
-    const growing = columns
-      .map((c, i) => ({ c, i }))
-      .filter(({ c, i }) => shown[i] && (c.grow ?? 0) > 0 && widths[i]! < (c.max ?? Infinity));
-    if (growing.length === 0) break;
-    const weight = growing.reduce((s, { c }) => s + c.grow!, 0);
-    let given = 0;
-    for (const { c, i } of growing) {
-      const share = Math.max(1, Math.floor((spare * c.grow!) / weight));
-      const add = Math.min(share, (c.max ?? Infinity) - widths[i]!, spare - given);
-      if (add <= 0) continue;
-      widths[i]! += add;
-      given += add;
+  const cap = (c: Column, w: number): number => Math.min(w, c.max ?? Infinity);
+  /** Hand out spare room to `which` columns, up to `target`, by weight in rounds. */
+  const fill = (which: number[], target: (i: number) => number, weight: (i: number) => number) => {
+    while (spare > 0) {
+      const open = which.filter((i) => shown[i] && widths[i]! < target(i));
+      if (open.length === 0) return;
+      const sum = open.reduce((s, i) => s + weight(i), 0);
+      let given = 0;
+      for (const i of open) {
+        const share = Math.max(1, Math.floor((spare * weight(i)) / sum));
+        const add = Math.min(share, target(i) - widths[i]!, spare - given);
+        if (add <= 0) continue;
+        widths[i]! += add;
+        given += add;
+      }
+      if (given === 0) return;
+      spare -= given;
     }
-    if (given === 0) break;
-    spare -= given;
-  }
+  };
+  const all = columns.map((_, i) => i);
+  const title = (i: number): number => cap(columns[i]!, width(columns[i]!.title));
+  const want = (i: number): number => cap(columns[i]!, Math.max(title(i), content[i] ?? 0));
+  const weight = (i: number): number => Math.max(1, columns[i]!.grow ?? 0);
+  fill(all, title, () => 1);
+  fill(
+    all.filter((i) => columns[i]!.drop === undefined),
+    want,
+    weight,
+  );
+  // Droppable columns are the less important ones: served after the rest, the least last.
+  const droppable = all
+    .filter((i) => columns[i]!.drop !== undefined)
+    .sort((a, b) => columns[b]!.drop! - columns[a]!.drop!);
+  for (const i of droppable) fill([i], want, weight);
+  fill(
+    all.filter((i) => (columns[i]!.grow ?? 0) > 0),
+    (i) => columns[i]!.max ?? Infinity,
+    (i) => columns[i]!.grow!,
+  );
   return widths;
 }
 
 /** One table row: each cell's segments cut or padded to its column's width. */
 export function tableRow(
-  cells: readonly (Seg | Seg[])[],
+  cells: readonly Cell[],
   columns: readonly Column[],
   widths: readonly number[],
 ): Line {

@@ -280,3 +280,92 @@ describe("the terminal UI", () => {
     expect(frame()).toContain("? approval");
   });
 });
+
+describe("the layout at 80 and 120 columns", () => {
+  const SIZES: Size[] = [
+    { columns: 80, rows: 24 },
+    { columns: 120, rows: 40 },
+  ];
+  const lines = (frame: string): string[] => frame.split("\n");
+
+  for (const size of SIZES) {
+    const at = `${size.columns}x${size.rows}`;
+
+    it(`wraps the empty Runs screen's explanation instead of cutting it (${at})`, async () => {
+      const { frame, press, see } = start(browse(copyDemo(temp())), size);
+      await see("anonymous");
+      await press(TAB);
+      await see("No saved replay runs in this recording");
+      const text = lines(frame())
+        .map((l) => l.trim())
+        .join(" ");
+      expect(text).toContain(
+        "No saved replay runs in this recording. A replay that saves its run into the file shows here.",
+      );
+      expect(frame()).not.toContain("…");
+    });
+
+    it(`shows the diff's headers whole and the timeline's counter names in full (${at})`, async () => {
+      const file = copyDemo(temp());
+      saveRun(file, TIGHTENED);
+      const { frame, press, see } = start(browse(file), size);
+      await see("anonymous");
+      await press("G", ENTER);
+      await see("fleet_status");
+      await press("G");
+      await see("↻ limited");
+      // The tool column takes what its names need and leaves the rest to the limit.
+      expect(frame()).toMatch(/fleet_secrets_set +↻ limited +rate_limited +fleet_secrets_set_rate/);
+      if (size.columns >= 120)
+        expect(frame()).toMatch(/fleet_secrets_set_rate 30\/30 per 1 min, retry in \d+\.\d s/);
+      await press(TAB);
+      await see("1 saved replay run");
+      await press(ENTER);
+      await see("run 1 · candidate");
+      expect(frame()).toMatch(/time +tool +identity +before +after +class +marks/);
+      expect(frame()).toMatch(/fleet_secrets_set +agent-ops +✓ allow +↻ limited +▲ tightened +cf/);
+    });
+
+    it(`never splits a mark from its meaning in the help overlay (${at})`, async () => {
+      const { frame, press, see } = start(browse(copyDemo(temp())), size);
+      await see("anonymous");
+      await press("?");
+      await see("Marks");
+      const shown = lines(frame());
+      for (const pair of [
+        "✓ allow",
+        "✗ deny",
+        "↻ rate-limited",
+        "? approval",
+        "▲ tightened",
+        "▼ loosened",
+        "~ changed",
+        "= same",
+        "cf counterfactual",
+        "≈ inexact",
+      ])
+        expect(shown.some((l) => l.includes(pair))).toBe(true);
+      for (const l of shown) expect(l.trimEnd()).not.toMatch(/ [~=✓✗↻?▲▼≈]$/);
+    });
+
+    it(`keeps the start of where you are in the status line (${at})`, async () => {
+      const file = copyDemo(temp());
+      const db = new Database(file);
+      db.prepare("UPDATE sessions SET identity = ? WHERE identity = 'agent-ops'").run(
+        `agent-ops-${"x".repeat(size.columns - 40)}`,
+      );
+      db.close();
+      const { frame, press, see } = start(browse(file), size);
+      await see("anonymous");
+      await press("G", ENTER);
+      await see("fleet_status");
+      await press(ENTER);
+      await see("Decision");
+      const status = lines(frame()).at(-1)!;
+      expect(status).toMatch(/^ Sessions › /);
+      expect(status).toMatch(/call 1\b/);
+      expect(status).toContain("q quit");
+      expect(status.length).toBeLessThanOrEqual(size.columns);
+    });
+  }
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  contentWidths,
   decisionLook,
   duration,
   layoutColumns,
@@ -10,6 +11,8 @@ import {
 } from "../../src/tui/format.js";
 import { clean, cut, lineText, pad, width, wrap } from "../../src/tui/text.js";
 import { themeFor } from "../../src/tui/theme.js";
+import { DIFF_COLUMNS } from "../../src/tui/screens/run.js";
+import { CALL_COLUMNS } from "../../src/tui/screens/timeline.js";
 
 describe("text", () => {
   it("measures, cuts and pads by terminal columns", () => {
@@ -72,6 +75,63 @@ describe("format", () => {
     expect(layoutColumns(cols, 25)).toEqual([10, 14, 0]);
     const row = tableRow([{ text: "x" }, { text: "y" }, { text: "z" }], cols, [3, 2, 0]);
     expect(lineText(row)).toBe("x   y ");
+  });
+
+  it("lays out columns by content: whole headers, room to the columns whose content needs it", () => {
+    const cols = [
+      { title: "tool", min: 4, grow: 3, max: 36 },
+      { title: "note", min: 4, grow: 1 },
+    ];
+    // A tool column whose names are short leaves the room to the note that needs it.
+    expect(layoutColumns(cols, 58, [17, 40])).toEqual([17, 40]);
+    expect(layoutColumns(cols, 40, [17, 40])).toEqual([17, 22]);
+    // Room to spare once every cell is whole goes to the growing columns, by weight.
+    expect(layoutColumns(cols, 62, [17, 40])).toEqual([20, 41]);
+    // Nothing to show beyond the header: the header stays whole.
+    expect(layoutColumns([{ title: "marks", min: 4 }], 20, [2])).toEqual([5]);
+    // Not even the header fits: the minimum it is.
+    expect(
+      layoutColumns(
+        [
+          { title: "marks", min: 4 },
+          { title: "x", min: 1 },
+        ],
+        6,
+        [],
+      ),
+    ).toEqual([4, 1]);
+    // A column that may be dropped gets room for its content after the others.
+    const withCode = [
+      { title: "a", min: 5, grow: 1 },
+      { title: "code", min: 5, drop: 1 },
+    ];
+    expect(layoutColumns(withCode, 20, [16, 9])).toEqual([14, 5]);
+    expect(layoutColumns(withCode, 30, [16, 9])).toEqual([20, 9]);
+    // Widths are measured in terminal columns, over cells of one or more segments.
+    expect(
+      contentWidths([
+        [{ text: "ab" }, [{ text: "cf" }, { text: " ≈" }]],
+        [{ text: "abcd" }, { text: "" }],
+      ]),
+    ).toEqual([4, 4]);
+  });
+
+  it("shows the timeline's counter name and the diff's headers whole at 80 and 120 columns", () => {
+    const limit = "fleet_secrets_set_rate 30/30 per 1 min, retry in 59.9 s";
+    const calls = [12, "fleet_secrets_set".length, 10, "approval_required".length, limit.length];
+    for (const total of [78, 118]) {
+      const w = layoutColumns(CALL_COLUMNS, total, calls);
+      expect(w[1]).toBeGreaterThanOrEqual(17);
+      expect(w[4]).toBeGreaterThanOrEqual("fleet_secrets_set_rate".length + 1);
+      expect(w.reduce((a, b) => a + b, 0) + w.length - 1).toBeLessThanOrEqual(total);
+    }
+    expect(layoutColumns(CALL_COLUMNS, 78, calls)[1]).toBe(17);
+    expect(layoutColumns(CALL_COLUMNS, 118, calls)[4]).toBeGreaterThanOrEqual(limit.length);
+    const diff = [12, 17, 9, 9, 9, 11, 4];
+    for (const total of [78, 118]) {
+      const w = layoutColumns(DIFF_COLUMNS, total, diff);
+      DIFF_COLUMNS.forEach((c, i) => expect(w[i]).toBeGreaterThanOrEqual(width(c.title)));
+    }
   });
 
   it("shows redacted and truncated values as such", () => {

@@ -1,9 +1,9 @@
-// The real thing: bin/policy-replay.js in a real terminal (tmux, 80x24), driven by keys and
-// read back from the screen as a person would see it.
+// The real thing: bin/policy-replay.js in a real terminal (tmux, 80x24 and 120x40), driven by
+// keys and read back from the screen as a person would see it.
 import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { copyDemo, root, tempDirs } from "./helpers.js";
+import { copyDemo, root, saveRun, tempDirs, TIGHTENED } from "./helpers.js";
 
 const temp = tempDirs();
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
@@ -18,11 +18,18 @@ let serial = 0;
 // eslint-disable-next-line no-control-regex -- escape sequences are what is looked for
 const COLOUR = /\x1b\[(?:[0-9;]*;)?(?:3[0-7]|9[0-7]|38;[25])(?:;[0-9;]*)?m/;
 
-/** A tmux server of its own running the UI on a copy of the demo recording. */
-function terminal(env: Record<string, string> = {}) {
+/**
+ * A tmux server of its own running the UI on a copy of the demo recording (`prepare` may
+ * change the copy first), in a terminal of `size` columns and rows.
+ */
+function terminal(
+  env: Record<string, string> = {},
+  { size = [80, 24], prepare }: { size?: [number, number]; prepare?: (db: string) => void } = {},
+) {
   const socket = `policy-replay-test-${process.pid}-${serial++}`;
   sockets.push(socket);
   const db = copyDemo(temp());
+  prepare?.(db);
   const vars = Object.entries(env)
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");
@@ -30,7 +37,7 @@ function terminal(env: Record<string, string> = {}) {
   const command = `cd ${root} && env ${vars} node ${join(root, "bin/policy-replay.js")} tui --db ${db}; echo EXITED $?; sleep 30`;
   const tmux = (...args: string[]): string =>
     execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" });
-  tmux("new-session", "-d", "-x", "80", "-y", "24", command);
+  tmux("new-session", "-d", "-x", String(size[0]), "-y", String(size[1]), command);
   const screen = (escapes = false): string =>
     tmux("capture-pane", "-p", ...(escapes ? ["-e"] : []), "-t", "0");
   /** Wait until the screen shows `text` (polling, no fixed sleeps). */
@@ -106,6 +113,39 @@ describe.skipIf(!hasTmux)("policy-replay tui in a real terminal", () => {
     const after = await t.until("EXITED 0");
     // The alternate screen is gone: the terminal is back as it was.
     expect(after).not.toContain("53 calls");
+  });
+
+  it("at 120x40 lays the columns out by content: whole headers, full counter names", async () => {
+    const t = terminal({}, { size: [120, 40], prepare: (db) => void saveRun(db, TIGHTENED) });
+    const first = await t.until(/agent-ops .* 53 +18 +15 +1[^]*q quit/);
+    expect(first).toMatch(/identity +client +server +started +duration +calls +deny +limit +appr/);
+    expect(first).toMatch(/agent-ops +demo-agent-ops +policy-replay-fixture/);
+    await t.firstKey("G", /› agent-ops/);
+    t.keys("Enter");
+    await t.until(/53 calls[^]*fleet_status/);
+    t.keys("G");
+    // The tool column keeps what its names need; the rate limit's note is whole beside it.
+    const timeline = await t.until(/› \S+ +fleet_wipe/);
+    expect(timeline).toMatch(
+      /fleet_secrets_set +↻ limited +rate_limited +fleet_secrets_set_rate 30\/30 per 1 min, retry in \d+\.\d s/,
+    );
+    expect(timeline).toMatch(/Sessions › agent-ops 76c81072 53\/53/);
+    t.keys("?");
+    const help = await t.until(/Marks[^]*inexact/);
+    for (const pair of ["~ changed", "= same", "cf counterfactual", "≈ inexact"])
+      expect(help).toContain(pair);
+    t.keys("Escape");
+    await t.until(/› \S+ +fleet_wipe/);
+    t.keys("Tab");
+    const runs = await t.until(/1 saved replay run[^]*fleet\.tightened\.json/);
+    expect(runs).toMatch(/run +created +candidate +against +calls +▲ +▼ +~ +cf +≈ +gate/);
+    t.keys("Enter");
+    const diff = await t.until(/run 1 · candidate[^]*▲ tightened +cf/);
+    expect(diff).toMatch(/time +tool +identity +before +after +class +marks/);
+    expect(diff).not.toContain("mar…");
+    for (const l of diff.split("\n")) expect(l.length).toBeLessThanOrEqual(120);
+    t.keys("q");
+    await t.until("EXITED 0");
   });
 
   it("under NO_COLOR draws no colour, and symbols still say what happened", async () => {

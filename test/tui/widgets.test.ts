@@ -14,6 +14,10 @@ import {
 import { moveForKey } from "../../src/tui/widgets/list/list-keys.js";
 import { keystrokes } from "../../src/tui/widgets/keystrokes.js";
 import { scrollReducer } from "../../src/tui/widgets/scroll/scroll-state.js";
+import { helpLines, legendLines } from "../../src/tui/widgets/help/Help.js";
+import { fitWhere, statusParts, type Where } from "../../src/tui/widgets/status/StatusLine.js";
+import { LEGEND } from "../../src/tui/keys.js";
+import { lineText, width } from "../../src/tui/text.js";
 import { textEventForKey } from "../../src/tui/widgets/text-input/text-input-keys.js";
 import { textInput, textInputReducer } from "../../src/tui/widgets/text-input/text-input-state.js";
 
@@ -201,5 +205,76 @@ describe("scroll state", () => {
     expect(scrollReducer(s, { type: "last" }, 30, 10).offset).toBe(20);
     expect(scrollReducer(s, { type: "first" }, 30, 10).offset).toBe(0);
     expect(scrollReducer({ offset: 0 }, { type: "down" }, 5, 10).offset).toBe(0);
+  });
+});
+
+describe("status line", () => {
+  const deep: Where = {
+    crumbs: [
+      { text: "Sessions" },
+      { text: "some-rather-long-identity 76c81072", short: "some-rather-long-identity" },
+      { text: "call 39" },
+    ],
+    at: " lines 1-22/52",
+  };
+  const HINTS = ["↑↓ scroll", "t timeline", "Esc back", "? help", "q quit"];
+
+  it("shortens where you are from the middle, never cutting its start", () => {
+    expect(fitWhere(deep, 80)).toBe(
+      " Sessions › some-rather-long-identity 76c81072 › call 39 lines 1-22/52 ",
+    );
+    expect(fitWhere(deep, 62)).toBe(
+      " Sessions › some-rather-long-identity › call 39 lines 1-22/52 ",
+    );
+    expect(fitWhere(deep, 40)).toBe(" Sessions › … › call 39 lines 1-22/52 ");
+    expect(fitWhere(deep, 30)).toBe(" … › call 39 lines 1-22/52 ");
+    expect(fitWhere(deep, 12)).toBe(" … › call 3…");
+    expect(fitWhere({ crumbs: [{ text: "Sessions" }], at: " 1/3" }, 40)).toBe(" Sessions 1/3 ");
+  });
+
+  it("gives where you are its room first, then the keys, keeping help and quit", () => {
+    const at80 = statusParts(deep, null, HINTS, 80);
+    expect(at80.left).toBe(" Sessions › some-rather-long-identity › call 39 lines 1-22/52 ");
+    expect(at80.keys).toBe("? help  q quit");
+    expect(width(at80.left) + 2 + width(at80.keys)).toBeLessThanOrEqual(80);
+    const at120 = statusParts(deep, null, HINTS, 120);
+    expect(at120.keys).toBe(HINTS.join("  "));
+    expect(at120.left).toBe(fitWhere(deep, 120));
+    const narrow = statusParts(deep, null, HINTS, 50);
+    expect(narrow.left).toBe(" … › call 39 lines 1-22/52 ");
+    expect(narrow.keys).toBe("? help  q quit");
+    // Too narrow to keep help and quit as well: where you are comes first.
+    expect(statusParts(deep, null, HINTS, 30)).toEqual({ left: fitWhere(deep, 30), keys: "" });
+    expect(statusParts(deep, "copied", HINTS, 80).left).toBe("copied");
+  });
+});
+
+describe("help overlay", () => {
+  const pairs = LEGEND.split(/ {2,}/);
+
+  it("breaks the legend between pairs, and between groups where it can", () => {
+    for (const w of [40, 60, 76, 116]) {
+      const lines = legendLines(LEGEND, w);
+      for (const l of lines) expect(width(l)).toBeLessThanOrEqual(w);
+      // Every pair whole on some line, in order.
+      expect(lines.join("  ").split(/ {2,}/)).toEqual(pairs);
+    }
+    expect(legendLines(LEGEND, 76)).toEqual([
+      "✓ allow  ✗ deny  ↻ rate-limited  ? approval",
+      "▲ tightened  ▼ loosened  ~ changed  = same   cf counterfactual  ≈ inexact",
+    ]);
+  });
+
+  it("fits every line to the width, what a key does going on under itself", () => {
+    for (const w of [50, 80, 120]) {
+      const lines = helpLines(w).map(lineText);
+      for (const l of lines) expect(width(l)).toBeLessThanOrEqual(w);
+    }
+    expect(helpLines(80).map(lineText)).toContain(
+      "   PgDn PgUp      next / previous page (also Space, Ctrl-F / Ctrl-B)",
+    );
+    const narrow = helpLines(50).map(lineText);
+    const at = narrow.indexOf("   PgDn PgUp      next / previous page (also");
+    expect(narrow[at + 1]).toBe("                  Space, Ctrl-F / Ctrl-B)");
   });
 });

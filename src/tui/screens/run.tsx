@@ -1,8 +1,10 @@
 import { Box } from "ink";
 import type { DiffRow, RunRow } from "../../store/browse.js";
 import {
+  type Cell,
   type Column,
   classSeg,
+  contentWidths,
   clock,
   count,
   dateTime,
@@ -35,28 +37,28 @@ const CLASS_WORDS = {
   inexact: "inexact only",
 } as const;
 
-/** One changed (or inexact) call as a row of a run's diff list. */
-export function diffRow(d: DiffRow, widths: readonly number[]): Line {
+/**
+ * One changed (or inexact) call's cells in a run's diff list; the time to the second when
+ * `timeWidth` has no room for the milliseconds (the timeline has them).
+ */
+export function diffCells(d: DiffRow, timeWidth = 12): Cell[] {
   const marks: Seg[] = [];
   if (d.counterfactual) marks.push({ text: "cf", tone: "muted" });
   if (d.inexact) marks.push({ text: marks.length ? " ≈" : "≈", tone: "changed" });
-  return tableRow(
-    [
-      // Seconds are enough to place a change; the timeline has the milliseconds.
-      {
-        text: d.ts === null ? "?" : clock(d.ts).slice(0, (widths[0] ?? 0) >= 12 ? 12 : 8),
-        tone: "muted",
-      },
-      { text: d.tool ?? `call ${d.call}` },
-      { text: d.identity ?? "?" },
-      decisionSeg(d.old.decision, d.old.code),
-      decisionSeg(d.new.decision, d.new.code),
-      classSeg(d.class),
-      marks.length > 0 ? marks : { text: "" },
-    ],
-    DIFF_COLUMNS,
-    widths,
-  );
+  return [
+    { text: d.ts === null ? "?" : clock(d.ts).slice(0, timeWidth >= 12 ? 12 : 8), tone: "muted" },
+    { text: d.tool ?? `call ${d.call}` },
+    { text: d.identity ?? "?" },
+    decisionSeg(d.old.decision, d.old.code),
+    decisionSeg(d.new.decision, d.new.code),
+    classSeg(d.class),
+    marks.length > 0 ? marks : { text: "" },
+  ];
+}
+
+/** One changed (or inexact) call as a row of a run's diff list. */
+export function diffRow(d: DiffRow, widths: readonly number[]): Line {
+  return tableRow(diffCells(d, widths[0] ?? 0), DIFF_COLUMNS, widths);
 }
 
 /** The two lines above a run's diff list. */
@@ -95,7 +97,12 @@ export function RunView({
   screen: Extract<Screen, { kind: "run" }>;
   width: number;
 }) {
-  const widths = layoutColumns(DIFF_COLUMNS, width - 2);
+  const widths = layoutColumns(
+    DIFF_COLUMNS,
+    width - 2,
+    // Measured to the second: the milliseconds get only room nothing else needs.
+    contentWidths(screen.list.rows.map((d) => diffCells(d, 8))),
+  );
   const [a, b] = runHeader(screen.run, screen.query.class, screen.query.filter);
   const filtered = screen.query.filter !== "" || screen.query.class !== "all";
   const empty = filtered

@@ -2,7 +2,9 @@ import { basename } from "node:path";
 import { Box } from "ink";
 import type { RunRow } from "../../store/browse.js";
 import {
+  type Cell,
   type Column,
+  contentWidths,
   count,
   dateTime,
   layoutColumns,
@@ -11,7 +13,7 @@ import {
   tableRow,
 } from "../format.js";
 import type { Screen } from "../state.js";
-import type { Line, Seg } from "../text.js";
+import { type Line, lineText, type Seg, width as textWidth } from "../text.js";
 import { LineView } from "../widgets/Lines.js";
 import { List } from "../widgets/list/List.js";
 
@@ -36,30 +38,31 @@ export const policyName = (path: string): string => basename(path) || path;
 export const against = (r: RunRow): string =>
   r.baselinePath === null ? "recorded" : policyName(r.baselinePath);
 
-/** One saved run as a row of the runs table. */
-export function runRow(r: RunRow, widths: readonly number[]): Line {
+/** One saved run's cells in the runs table. */
+export function runCells(r: RunRow): Cell[] {
   const n = (v: number, tone: Seg["tone"]): Seg => ({
     text: count(v),
     tone: v > 0 ? tone : "muted",
   });
   const created = dateTime(r.createdAt).slice(5);
-  return tableRow(
-    [
-      { text: String(r.id) },
-      { text: created },
-      { text: policyName(r.policyPath) },
-      { text: against(r), tone: "muted" },
-      { text: count(r.calls) },
-      n(r.tightened, "tightened"),
-      n(r.loosened, "loosened"),
-      n(r.changed, "changed"),
-      n(r.counterfactual, "muted"),
-      n(r.inexact, "changed"),
-      r.gateFailed ? { text: "FAIL", tone: "deny" } : { text: "pass", tone: "allow" },
-    ],
-    RUN_COLUMNS,
-    widths,
-  );
+  return [
+    { text: String(r.id) },
+    { text: created },
+    { text: policyName(r.policyPath) },
+    { text: against(r), tone: "muted" },
+    { text: count(r.calls) },
+    n(r.tightened, "tightened"),
+    n(r.loosened, "loosened"),
+    n(r.changed, "changed"),
+    n(r.counterfactual, "muted"),
+    n(r.inexact, "changed"),
+    r.gateFailed ? { text: "FAIL", tone: "deny" } : { text: "pass", tone: "allow" },
+  ];
+}
+
+/** One saved run as a row of the runs table. */
+export function runRow(r: RunRow, widths: readonly number[]): Line {
+  return tableRow(runCells(r), RUN_COLUMNS, widths);
 }
 
 /**
@@ -73,16 +76,24 @@ export function RunsView({
   screen: Extract<Screen, { kind: "runs" }>;
   width: number;
 }) {
-  const widths = layoutColumns(RUN_COLUMNS, width - 2);
+  const widths = layoutColumns(
+    RUN_COLUMNS,
+    width - 2,
+    contentWidths(screen.list.rows.map(runCells)),
+  );
   const header: Line = [
     {
       text: ` ${count(screen.total)} saved replay run${screen.total === 1 ? "" : "s"}`,
       bold: true,
     },
     screen.notice === null
-      ? { text: " · newest first · candidate policy, and what it was compared with", tone: "muted" }
+      ? { text: " · newest first", tone: "muted" }
       : { text: ` · ${screen.notice}`, tone: "changed" },
   ];
+  // What the columns hold, when there is room to say it whole.
+  const about = " · candidate policy, and what it was compared with";
+  if (screen.notice === null && textWidth(lineText(header)) + textWidth(about) <= width)
+    header.push({ text: about, tone: "muted" });
   return (
     <Box flexDirection="column">
       <LineView line={header} width={width} />

@@ -1,7 +1,9 @@
 import { Box } from "ink";
 import type { CallCounts, SessionRow } from "../../store/browse.js";
 import {
+  type Cell,
   type Column,
+  contentWidths,
   count,
   dateTime,
   duration,
@@ -42,32 +44,33 @@ const num = (n: number, tone: Seg["tone"]): Seg => ({
   ...(n > 0 ? { tone } : { tone: "muted" as const }),
 });
 
+/** One session's cells in the sessions table. */
+export function sessionCells(s: SessionRow, counts: CallCounts | null): Cell[] {
+  const started = dateTime(s.startedAt).slice(5);
+  const pending: Seg = { text: "…", tone: "muted" };
+  return [
+    { text: s.identity },
+    { text: nameOf(s.client) },
+    { text: nameOf(s.server) },
+    { text: started },
+    {
+      text: s.endedAt === null ? "open" : duration(s.endedAt - s.startedAt),
+      tone: s.endedAt === null ? "accent" : undefined,
+    },
+    counts ? { text: count(counts.calls) } : pending,
+    counts ? num(counts.denied, "deny") : pending,
+    counts ? num(counts.rateLimited, "limited") : pending,
+    counts ? num(counts.approvals, "approval") : pending,
+  ];
+}
+
 /** One session as a row of the sessions table. */
 export function sessionRow(
   s: SessionRow,
   counts: CallCounts | null,
   widths: readonly number[],
 ): Line {
-  const started = dateTime(s.startedAt).slice(5);
-  const pending: Seg = { text: "…", tone: "muted" };
-  return tableRow(
-    [
-      { text: s.identity },
-      { text: nameOf(s.client) },
-      { text: nameOf(s.server) },
-      { text: started },
-      {
-        text: s.endedAt === null ? "open" : duration(s.endedAt - s.startedAt),
-        tone: s.endedAt === null ? "accent" : undefined,
-      },
-      counts ? { text: count(counts.calls) } : pending,
-      counts ? num(counts.denied, "deny") : pending,
-      counts ? num(counts.rateLimited, "limited") : pending,
-      counts ? num(counts.approvals, "approval") : pending,
-    ],
-    SESSION_COLUMNS,
-    widths,
-  );
+  return tableRow(sessionCells(s, counts), SESSION_COLUMNS, widths);
 }
 
 /** The line above the table: how many sessions, in what order, under what filter. */
@@ -95,7 +98,8 @@ export function SessionsView({
   width: number;
   counts: (id: string) => CallCounts | null;
 }) {
-  const widths = layoutColumns(SESSION_COLUMNS, width - 2);
+  const content = contentWidths(screen.list.rows.map((s) => sessionCells(s, counts(s.id))));
+  const widths = layoutColumns(SESSION_COLUMNS, width - 2, content);
   const empty = screen.query.filter
     ? `No session matches "${screen.query.filter}". Esc clears the filter.`
     : "No sessions in this recording yet. Record some with `policy-replay record`.";

@@ -2,7 +2,9 @@ import { Box } from "ink";
 import type { CallCounts, CallRow, SessionRow } from "../../store/browse.js";
 import {
   approvalText,
+  type Cell,
   type Column,
+  contentWidths,
   clock,
   count,
   dateTime,
@@ -41,19 +43,20 @@ export function ruleNote(c: CallRow): Seg[] {
   return segs;
 }
 
+/** One call's cells in the timeline. */
+export function callCells(c: CallRow): Cell[] {
+  return [
+    { text: clock(c.ts), tone: "muted" },
+    { text: c.tool },
+    decisionSeg(c.decision, c.code),
+    { text: c.code },
+    ruleNote(c),
+  ];
+}
+
 /** One call as a row of the timeline. */
 export function callRow(c: CallRow, widths: readonly number[]): Line {
-  return tableRow(
-    [
-      { text: clock(c.ts), tone: "muted" },
-      { text: c.tool },
-      decisionSeg(c.decision, c.code),
-      { text: c.code },
-      ruleNote(c),
-    ],
-    CALL_COLUMNS,
-    widths,
-  );
+  return tableRow(callCells(c), CALL_COLUMNS, widths);
 }
 
 /** The two lines above the timeline: who and what, then when, how long and how it went. */
@@ -108,7 +111,11 @@ export function TimelineView({
   width: number;
   counts: CallCounts | null;
 }) {
-  const widths = layoutColumns(CALL_COLUMNS, width - 2);
+  const widths = layoutColumns(
+    CALL_COLUMNS,
+    width - 2,
+    contentWidths(screen.list.rows.map(callCells)),
+  );
   // The tally is the whole session's, filtered or not: the filter has its own note beside it.
   const [a, b] = timelineHeader(screen.session, counts, screen.filter);
   const empty = screen.filter

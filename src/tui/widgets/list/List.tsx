@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import type { Line } from "../../text.js";
+import { type Line, wrap } from "../../text.js";
 import { LineView } from "../Lines.js";
 import type { ListState } from "./list-state.js";
 
@@ -10,7 +10,7 @@ export interface ListProps<T> {
   header: Line;
   /** A row as a line `width - 2` columns wide (the list draws a 2-column gutter before it). */
   row: (row: T, selected: boolean) => Line;
-  /** What an empty list says. */
+  /** What an empty list says (wrapped to the width). */
   empty: string;
   /** A row's identity, so that a row scrolled up or down keeps its drawn line. */
   rowKey?: (row: T) => string | number;
@@ -25,23 +25,26 @@ export function List<T>({ state, width, header, row, empty, rowKey }: ListProps<
   return (
     <Box flexDirection="column" width={width} height={state.height + 1}>
       <LineView line={[{ text: "  " }, ...header]} width={width} />
-      {state.rows.length === 0 ? (
-        <Text dimColor wrap="truncate">
-          {`  ${empty}`}
-        </Text>
-      ) : (
-        state.rows.map((r, i) => {
-          const sel = i === state.cursor;
-          return (
-            <LineView
-              key={rowKey ? rowKey(r) : i}
-              line={[{ text: sel ? "› " : "  ", bold: sel }, ...row(r, sel)]}
-              width={2 + inner}
-              inverse={sel}
-            />
-          );
-        })
-      )}
+      {state.rows.length === 0
+        ? // An explanation, not a row: broken at spaces to the width rather than cut off.
+          wrap(empty, inner)
+            .slice(0, state.height)
+            .map((l, i) => (
+              <Text key={i} dimColor wrap="truncate">
+                {`  ${l}`}
+              </Text>
+            ))
+        : state.rows.map((r, i) => {
+            const sel = i === state.cursor;
+            return (
+              <LineView
+                key={rowKey ? rowKey(r) : i}
+                line={[{ text: sel ? "› " : "  ", bold: sel }, ...row(r, sel)]}
+                width={2 + inner}
+                inverse={sel}
+              />
+            );
+          })}
     </Box>
   );
 }

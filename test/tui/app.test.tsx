@@ -295,12 +295,12 @@ describe("the layout at 80 and 120 columns", () => {
       const { frame, press, see } = start(browse(copyDemo(temp())), size);
       await see("anonymous");
       await press(TAB);
-      await see("No saved replay runs in this recording");
+      await see("No saved replay runs for this recording yet");
       const text = lines(frame())
         .map((l) => l.trim())
         .join(" ");
       expect(text).toContain(
-        "No saved replay runs in this recording. A replay that saves its run into the file shows here.",
+        "No saved replay runs for this recording yet: replay it (without --no-save) to see one here.",
       );
       expect(frame()).not.toContain("…");
     });

@@ -355,11 +355,17 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
   const proxy = variants[1]!;
   const cpu0 = cpuNs(proxy.pid);
   // Blocks in turn; each round starts with the next variant, so no variant always goes first.
+  // This process's CPU during each variant's blocks: what an in-process relay costs beyond
+  // waiting for the others (worker threads included; the spawned server is not).
+  const ownCpu = new Map<string, number>();
   for (let round = 0; round * BLOCK < CALLS; round++) {
     for (let k = 0; k < all.length; k++) {
       const v = all[(round + k) % all.length]!;
       const block: number[] = [];
+      const c0 = cpuNs(process.pid);
       for (let i = 0; i < BLOCK; i++) block.push(await call(v));
+      const c1 = cpuNs(process.pid);
+      if (c0 !== null && c1 !== null) ownCpu.set(v.label, (ownCpu.get(v.label) ?? 0) + c1 - c0);
       v.times.push(...block);
       v.blockMedians.push(median(block));
     }
@@ -462,7 +468,7 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
       "",
       null,
     );
-  if (redis) reportRedis(sorted, added, variants);
+  if (redis) reportRedis(sorted, added, variants, ownCpu);
   else report(`counters in Redis: case skipped: ${skipped}`, "", "", null);
 }
 
@@ -471,6 +477,7 @@ function reportRedis(
   sorted: Map<string, number[]>,
   added: (label: string, p: number) => number,
   variants: Variant[],
+  ownCpu: Map<string, number>,
 ): void {
   const a50 = added(IN_REDIS, 0.5);
   report(
@@ -486,6 +493,16 @@ function reportRedis(
   report("  same, p99 over direct p99", us(added(IN_REDIS, 0.99)), "", null);
   const overMemory = pct(sorted.get(IN_REDIS)!, 0.5) - pct(sorted.get("relay+sqlite")!, 0.5);
   report("  counters in Redis: p50 over counters in memory", us(overMemory), "", null);
+  const perCall = (label: string): string => {
+    const ns = ownCpu.get(label);
+    return ns === undefined ? "?" : us(ns / byLabel(label).times.length);
+  };
+  report(
+    "  this process's CPU per call, relay + SQLite: counters in memory / in Redis",
+    `${perCall("relay+sqlite")} / ${perCall(IN_REDIS)}`,
+    "",
+    null,
+  );
   report(
     "  proxy process with --counters redis: added p50 / p99 over direct",
     `${us(added(PROXY_REDIS, 0.5))} / ${us(added(PROXY_REDIS, 0.99))}`,

@@ -7,12 +7,15 @@
 //    over the run (it does, by up to 2x) hits them all alike. Two more variants show where the
 //    time goes: a byte pipe (a node process that only copies bytes, the floor of any proxy in a
 //    process of its own) and the relay in this process (agent side in memory: the relay's and
-//    the store's own cost, without the extra pipe hops).
+//    the store's own cost, without the extra pipe hops), with counters in memory, shared
+//    through the recording, and in Redis (a real one, BENCH_REDIS_URL, default
+//    redis://127.0.0.1:6379, on a key prefix of the run's own, deleted at the end; when it does
+//    not answer, that case is skipped and the report says why), beside Redis's bare round trip.
 // 2. Sustained recording: the store alone, messages and decisions as fast as it takes them,
 //    then every row counted; and end to end, many calls in flight through the proxy process
 //    (the SDK's client and the fixture server, then a raw client and a near-free server so
 //    that the proxy is what is measured), every message looked up in the file afterwards.
-import { MemoryCounters, RecordingCounters } from "../src/proxy/counters.js";
+import { type Counters, MemoryCounters, RecordingCounters } from "../src/proxy/counters.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,6 +32,7 @@ import { monotonicClock, relay } from "../src/proxy/relay.js";
 import { createRedactor } from "../src/store/redact.js";
 import { openStore } from "../src/store/sqlite.js";
 import type { Direction, MessageRecord, Store } from "../src/store/types.js";
+import { BenchRedis } from "./redis.js";
 
 const root = process.cwd();
 const bin = join(root, "bin", "policy-replay.js");
@@ -166,7 +170,8 @@ function nullStore(): Store {
 
 interface Variant {
   label: string;
-  client: Client;
+  /** One timed operation: an echo call, or a bare Redis round trip. */
+  run: () => Promise<void>;
   times: number[];
   /** Per measured block, that block's median: for pairing with the other variants' blocks. */
   blockMedians: number[];
@@ -174,10 +179,17 @@ interface Variant {
   pid?: number | null;
 }
 
+/** An echo call through `client`, failing loudly when it comes back as an error. */
+const echo = (label: string, client: Client) => async (): Promise<void> => {
+  const r = await client.callTool({ name: "echo", arguments: { message: "hello, bench" } });
+  if (r.isError) throw new Error(`${label}: echo failed: ${JSON.stringify(r)}`);
+};
+
 async function inProcessRelay(
   label: string,
   store: Store,
-  where: "memory" | "recording" = "memory",
+  counters: (compiled: ReturnType<typeof compile>) => Counters | Promise<Counters> = (c) =>
+    new MemoryCounters(c),
 ): Promise<Variant> {
   const { policy } = loadPolicyFile(policyFile);
   const compiled = compile(policy);
@@ -194,7 +206,7 @@ async function inProcessRelay(
     client: proxySide,
     server: stdio(process.execPath, [everything, "stdio"]),
     compiled,
-    counters: where === "memory" ? new MemoryCounters(compiled) : new RecordingCounters(compiled),
+    counters: await counters(compiled),
     clock: monotonicClock(),
     session,
     mode: "enforce",
@@ -207,7 +219,7 @@ async function inProcessRelay(
   await client.connect(agentSide);
   return {
     label,
-    client,
+    run: echo(label, client),
     times: [],
     blockMedians: [],
     close: async () => {
@@ -224,7 +236,7 @@ async function overStdio(label: string, command: string, args: string[]): Promis
   await client.connect(transport);
   return {
     label,
-    client,
+    run: echo(label, client),
     times: [],
     blockMedians: [],
     close: () => client.close(),
@@ -242,6 +254,29 @@ c.on("exit", () => process.exit(0));
 `;
 
 async function latency(): Promise<void> {
+  const redis = await BenchRedis.open();
+  if (!(redis instanceof BenchRedis)) return latencyRounds(null, redis.reason);
+  try {
+    await latencyRounds(redis);
+  } finally {
+    await redis.close();
+  }
+}
+
+/** A variant that times something other than an echo call. */
+const probe = (label: string, run: () => Promise<void>): Variant => ({
+  label,
+  run,
+  times: [],
+  blockMedians: [],
+  close: async () => {},
+});
+
+const IN_REDIS = "relay+sqlite, counters in Redis";
+const PROXY_REDIS = "proxy, counters in Redis";
+
+/** The latency rounds; with `redis` null, the Redis case is skipped for `skipped`. */
+async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<void> {
   const latencyDb = join(tmp, "latency.sqlite");
   const storeDb = join(tmp, "latency-inproc.sqlite");
   const store = { decisionNs: [] as number[], messageNs: 0 };
@@ -271,29 +306,66 @@ async function latency(): Promise<void> {
     await inProcessRelay(
       "relay+sqlite, shared counters",
       timedStore(openStore(join(tmp, "latency-shared.sqlite")), shared),
-      "recording",
+      (c) => new RecordingCounters(c),
     ),
     await inProcessRelay("relay, no store", nullStore()),
   ];
+  // Redis's bare round trips, timed in the same rounds as the calls they are held against.
+  const probes: Variant[] = [];
+  if (redis) {
+    variants.push(
+      await inProcessRelay(IN_REDIS, openStore(join(tmp, "latency-redis.sqlite")), (c) =>
+        redis.relayCounters(c),
+      ),
+      await overStdio(PROXY_REDIS, process.execPath, [
+        bin,
+        "record",
+        "--policy",
+        policyFile,
+        "--db",
+        join(tmp, "latency-redis-proxy.sqlite"),
+        "--counters",
+        redis.url,
+        "--counters-prefix",
+        redis.prefix,
+        "--",
+        process.execPath,
+        everything,
+        "stdio",
+      ]),
+    );
+    const decider = await redis.counters(compile(loadPolicyFile(policyFile).policy));
+    const limited = { tool: "echo", identity: "bench", session: "bench-decide-script" };
+    probes.push(
+      probe("PING", () => redis.ping()),
+      probe("EVALSHA of a trivial script", () => redis.trivialScript()),
+      probe("the decide script", () => BenchRedis.decide(decider, limited)),
+    );
+  }
   const call = async (v: Variant): Promise<number> => {
     const t0 = nowNs();
-    const r = await v.client.callTool({ name: "echo", arguments: { message: "hello, bench" } });
-    const dt = nowNs() - t0;
-    if (r.isError) throw new Error(`${v.label}: echo failed: ${JSON.stringify(r)}`);
-    return dt;
+    await v.run();
+    return nowNs() - t0;
   };
-  for (const v of variants) for (let i = 0; i < WARMUP; i++) await call(v);
+  const all = [...variants, ...probes];
+  for (const v of all) for (let i = 0; i < WARMUP; i++) await call(v);
   store.decisionNs.length = 0;
   store.messageNs = 0;
   shared.decisionNs.length = 0;
   const proxy = variants[1]!;
   const cpu0 = cpuNs(proxy.pid);
   // Blocks in turn; each round starts with the next variant, so no variant always goes first.
+  // This process's CPU during each variant's blocks: what an in-process relay costs beyond
+  // waiting for the others (worker threads included; the spawned server is not).
+  const ownCpu = new Map<string, number>();
   for (let round = 0; round * BLOCK < CALLS; round++) {
-    for (let k = 0; k < variants.length; k++) {
-      const v = variants[(round + k) % variants.length]!;
+    for (let k = 0; k < all.length; k++) {
+      const v = all[(round + k) % all.length]!;
       const block: number[] = [];
+      const c0 = cpuNs(process.pid);
       for (let i = 0; i < BLOCK; i++) block.push(await call(v));
+      const c1 = cpuNs(process.pid);
+      if (c0 !== null && c1 !== null) ownCpu.set(v.label, (ownCpu.get(v.label) ?? 0) + c1 - c0);
       v.times.push(...block);
       v.blockMedians.push(median(block));
     }
@@ -311,7 +383,7 @@ async function latency(): Promise<void> {
   if (recorded !== expected)
     throw new Error(`proxy recorded ${recorded} echo calls, expected ${expected}`);
 
-  const sorted = new Map(variants.map((v) => [v.label, [...v.times].sort((a, b) => a - b)]));
+  const sorted = new Map(all.map((v) => [v.label, [...v.times].sort((a, b) => a - b)]));
   const direct = sorted.get("direct")!;
   const n = direct.length;
   process.stderr.write(`(${n.toLocaleString()} measured calls per variant, blocks of ${BLOCK})\n`);
@@ -396,6 +468,55 @@ async function latency(): Promise<void> {
       "",
       null,
     );
+  if (redis) reportRedis(sorted, added, variants, ownCpu);
+  else report(`counters in Redis: case skipped: ${skipped}`, "", "", null);
+}
+
+/** The Redis case: the relay's added latency with counters in Redis, and Redis's own. */
+function reportRedis(
+  sorted: Map<string, number[]>,
+  added: (label: string, p: number) => number,
+  variants: Variant[],
+  ownCpu: Map<string, number>,
+): void {
+  const a50 = added(IN_REDIS, 0.5);
+  report(
+    "added latency, counters in Redis (relay in this process + SQLite), p50 over direct",
+    us(a50),
+    "<= 250 µs",
+    a50 <= 250_000,
+  );
+  const byLabel = (label: string): Variant => variants.find((v) => v.label === label)!;
+  const direct = byLabel("direct").blockMedians;
+  const paired = byLabel(IN_REDIS).blockMedians.map((m, i) => m - direct[i]!);
+  report("  same p50, paired by round (median of block differences)", us(median(paired)), "", null);
+  report("  same, p99 over direct p99", us(added(IN_REDIS, 0.99)), "", null);
+  const overMemory = pct(sorted.get(IN_REDIS)!, 0.5) - pct(sorted.get("relay+sqlite")!, 0.5);
+  report("  counters in Redis: p50 over counters in memory", us(overMemory), "", null);
+  const perCall = (label: string): string => {
+    const ns = ownCpu.get(label);
+    return ns === undefined ? "?" : us(ns / byLabel(label).times.length);
+  };
+  report(
+    "  this process's CPU per call, relay + SQLite: counters in memory / in Redis",
+    `${perCall("relay+sqlite")} / ${perCall(IN_REDIS)}`,
+    "",
+    null,
+  );
+  report(
+    "  proxy process with --counters redis: added p50 / p99 over direct",
+    `${us(added(PROXY_REDIS, 0.5))} / ${us(added(PROXY_REDIS, 0.99))}`,
+    "",
+    null,
+  );
+  for (const [label, what] of [
+    ["PING", "Redis round trip alone: PING"],
+    ["EVALSHA of a trivial script", "Redis round trip alone: EVALSHA of a trivial script"],
+    ["the decide script", "the decide script alone, one call (RedisCounters.decide)"],
+  ] as const) {
+    const s = sorted.get(label)!;
+    report(`  ${what}, p50 / p99`, `${us(pct(s, 0.5))} / ${us(pct(s, 0.99))}`, "", null);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

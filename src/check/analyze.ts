@@ -3,6 +3,7 @@ import type { Action } from "../policy/schema.js";
 import type { Evidence, RuleTally } from "./evidence.js";
 import { covers, isCatchAll, matches } from "./patterns.js";
 import type { GrantRef, PolicyIndex, RuleRef, Taker, Viewer } from "./policy-index.js";
+import { type UnsharedCounters, unsharedCounters } from "./shared-state.js";
 
 // The checks. Definitions (the README's `check` section says the same for users):
 //
@@ -28,6 +29,9 @@ import type { GrantRef, PolicyIndex, RuleRef, Taker, Viewer } from "./policy-ind
 // - A call is *unlisted* when its tool is missing from every tools/list answer of its session;
 //   a session with no answer is judged by the answers its server (same name) gave other
 //   sessions of the same recording, and one with neither is not judged.
+// - Counters are *unshared* when the calls counted on one key of a grant- or global-scoped
+//   limit were decided against more than one state of the counters: several proxies each with
+//   its own (shared-state.ts says how a session's state is told).
 
 export type Severity = "warning" | "note";
 export type Certainty = "certain" | "known_tools";
@@ -87,7 +91,8 @@ export type Finding =
       servers: string[];
       /** The decision codes the checked policy gives these calls. */
       codes: Record<string, number>;
-    };
+    }
+  | ({ kind: "unshared_counters"; severity: "warning" } & UnsharedCounters);
 
 export type FindingKind = Finding["kind"];
 
@@ -98,6 +103,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   "shadowed_rule",
   "unnamed_tool",
   "unlisted_call",
+  "unshared_counters",
   "overridden_rule",
 ];
 
@@ -197,6 +203,8 @@ export function analyze(index: PolicyIndex, ev: Evidence | null): CheckResult {
         codes: Object.fromEntries([...u.codes].sort(([, a], [, b]) => b - a)),
       });
     }
+    const unshared = unsharedCounters(ev.shared);
+    if (unshared) findings.push({ kind: "unshared_counters", severity: "warning", ...unshared });
   }
 
   findings.sort((a, b) => FINDING_KINDS.indexOf(a.kind) - FINDING_KINDS.indexOf(b.kind));

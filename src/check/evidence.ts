@@ -1,4 +1,4 @@
-import { type Call, createState, decide } from "../engine/index.js";
+import { type Call, createState, decideResolved, resolve } from "../engine/index.js";
 import { PolicyReplayError } from "../errors.js";
 import {
   openStoreReadOnly,
@@ -7,6 +7,13 @@ import {
   type StoreReader,
 } from "../store/sqlite.js";
 import type { PolicyIndex, RuleRef } from "./policy-index.js";
+import {
+  countersKept,
+  emptySharedState,
+  noteLimitedCall,
+  type SessionPlace,
+  type SharedStateEvidence,
+} from "./shared-state.js";
 
 /** A recording to read: its path, and the name reports give it. */
 export interface RecordingSource {
@@ -57,6 +64,8 @@ export interface Evidence {
   unlisted: Map<string, UnlistedTool>;
   /** Calls (and their sessions) with no tools/list answer to judge them by. */
   unjudged: { calls: number; sessions: number };
+  /** The calls of grant- and global-scoped limits, and the counter states that decided them. */
+  shared: SharedStateEvidence;
 }
 
 /** Used when a session's server did not say its name. */
@@ -76,10 +85,11 @@ export function emptyEvidence(): Evidence {
     hidFromLists: new Set(),
     unlisted: new Map(),
     unjudged: { calls: 0, sessions: 0 },
+    shared: emptySharedState(),
   };
 }
 
-interface SessionFacts {
+interface SessionFacts extends SessionPlace {
   identity: string;
   server: string | null;
   /** Every tool name in this session's tools/list answers; null when it has none. */
@@ -118,8 +128,15 @@ export function readRecording(
 
 function collect(reader: StoreReader, name: string, index: PolicyIndex, ev: Evidence): void {
   const sessions = new Map<string, SessionFacts>();
+  const counters = reader.sessionCounters();
   for (const s of reader.sessions()) {
-    sessions.set(s.id, { identity: s.identity, server: serverName(s.serverInfo), listed: null });
+    sessions.set(s.id, {
+      identity: s.identity,
+      server: serverName(s.serverInfo),
+      listed: null,
+      transport: s.transport,
+      counters: countersKept(counters.get(s.id)),
+    });
     ev.identities.add(s.identity);
     ev.sessions++;
   }
@@ -155,11 +172,13 @@ function collect(reader: StoreReader, name: string, index: PolicyIndex, ev: Evid
   }
 
   const state = createState(index.compiled);
+  const counterName = (i: number): string => index.compiled.counters[i]!.name;
   const unjudged = new Set<string>();
   for (const c of reader.calls()) {
     const call: Call = { tool: c.tool, identity: c.identity, session: c.session, ts: c.ts };
     if (c.arguments !== undefined && c.arguments !== null) call.arguments = c.arguments;
-    const d = decide(index.compiled, call, state);
+    const res = resolve(index.compiled, c.identity, c.tool);
+    const d = decideResolved(index.compiled, call, state, res);
     ev.calls++;
     ev.called.add(c.tool);
     ev.identities.add(c.identity);
@@ -181,6 +200,9 @@ function collect(reader: StoreReader, name: string, index: PolicyIndex, ev: Evid
     }
 
     const facts = sessions.get(c.session);
+    if (res.kind === "rule" && res.rule.limits.length > 0) {
+      noteLimitedCall(ev.shared, name, c, facts, res.rule, refs[0], d, counterName);
+    }
     const server = facts?.server ?? null;
     const listing = facts?.listed ?? (server === null ? undefined : byServer.get(server));
     const key = `${name}#${c.session}`;

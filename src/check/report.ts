@@ -1,5 +1,6 @@
 import type { CheckResult, Finding, FindingKind } from "./analyze.js";
 import type { Evidence } from "./evidence.js";
+import type { CountersKept } from "./shared-state.js";
 import type { PolicyIndex, RuleRef } from "./policy-index.js";
 import { describeRef } from "./policy-index.js";
 
@@ -31,6 +32,7 @@ export function summarize(result: CheckResult, strict: boolean): CheckSummary {
     shadowed_rule: 0,
     unnamed_tool: 0,
     unlisted_call: 0,
+    unshared_counters: 0,
     overridden_rule: 0,
   };
   let warnings = 0;
@@ -79,6 +81,7 @@ const TITLES: Record<FindingKind, string> = {
   shadowed_rule: "Rules that can never win",
   unnamed_tool: "Listed tools that the policy never names",
   unlisted_call: "Calls of tools that their session's server never listed",
+  unshared_counters: "Grant and global limits counted by proxies that did not share counters",
   overridden_rule: "Notes: top-level rules that a grant takes over for its identity",
 };
 
@@ -122,6 +125,10 @@ export function textReport(ctx: CheckContext, result: CheckResult, summary: Chec
       out.push(
         `  (they get the default: ${defaults}${caught ? "; but where it says so, a catch-all rule takes them" : ""})`,
       );
+    }
+    if (kind === "unshared_counters") {
+      for (const f of findings) if (f.kind === kind) out.push(...unshared(f, where, at));
+      continue;
     }
     if (kind === "overridden_rule") {
       out.push(...overrides(findings, ctx, where));
@@ -207,6 +214,60 @@ function unreachedWhy(f: Extract<Finding, { kind: "unreached_rule" }>): string {
   if (f.rule.kind === "hide")
     return `it hides ${f.would_decide.join(", ")}, but no session it applies to listed or called them`;
   return `no call; it would decide ${f.would_decide.join(", ")}`;
+}
+
+const KEPT: Record<CountersKept, string> = {
+  unrecorded: "not recorded",
+  recording: "in the recording",
+  redis: "in Redis",
+  memory: "in the proxy's memory",
+};
+
+/** The limits split over several counter states, the sessions behind them, and the fix. */
+function unshared(
+  f: Extract<Finding, { kind: "unshared_counters" }>,
+  where: (r: { line: number | null; column: number | null }) => string,
+  at: (r: RuleRef) => string,
+): string[] {
+  const out: string[] = [];
+  for (const l of f.limits) {
+    const first = l.rules[0];
+    const loc = first ? `${where(first)}: ` : "";
+    const who = l.scope === "grant" ? "for" : "over calls of";
+    const upTo = l.scope === "grant" && l.identities.length > 1 ? "up to " : "";
+    out.push(
+      `  ${loc}counter ${l.counter} (${l.scope} scope; rule ${l.rules.map(at).join(", ")}): ` +
+        `counted in ${upTo}${l.states} separate states ${who} ${l.identities.join(", ")}`,
+    );
+  }
+  for (const r of f.recordings) {
+    const transports = [r.stdio > 0 ? `${r.stdio} stdio` : "", r.http > 0 ? `${r.http} HTTP` : ""]
+      .filter((x) => x !== "")
+      .join(", ");
+    const kept = (Object.keys(KEPT) as CountersKept[])
+      .filter((k) => r.counters[k] > 0)
+      .map((k) => `${r.counters[k]} ${KEPT[k]}`)
+      .join(", ");
+    out.push(
+      `  ${r.recording}: ${plural(r.sessions, "session")} (${transports}); counters: ${kept}`,
+    );
+  }
+  const more = f.sessions_total > f.sessions.length ? ", ..." : "";
+  out.push(`  sessions: ${f.sessions.join(", ")}${more}`);
+  out.push(
+    `  These ${f.states} counter states each counted only their own calls, so together they could`,
+    "  allow more than a limit says: a new stdio proxy, for one, started from zero.",
+  );
+  if (f.recordings.some((r) => r.counters.unrecorded > 0))
+    out.push(
+      "  Not recorded: the recording was made before policy-replay noted where counters lived,",
+      "  when each stdio proxy kept its own in memory, and an HTTP proxy one for its sessions.",
+    );
+  out.push(
+    "  Fix: record with shared counters: every proxy into one recording file, or, for proxies on",
+    "  several machines, record --counters redis://HOST:PORT.",
+  );
+  return out;
 }
 
 function takenBy(by: RuleRef[], at: (r: RuleRef) => string): string {

@@ -89,6 +89,21 @@ export class SqliteReader implements StoreReader {
     return this.stream(() => this.toolListAnswersStmt.iterate(), toStoredMessage);
   }
 
+  sessionCounters(): Map<string, string> {
+    this.checkOpen();
+    this.beforeRead();
+    // The column came with schema 6; a file opened read-only may predate it.
+    const has = this.db
+      .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'counters'")
+      .get();
+    if (has === undefined) return new Map();
+    const rows = this.db
+      .prepare<[], [string, string]>("SELECT id, counters FROM sessions WHERE counters IS NOT NULL")
+      .raw()
+      .all();
+    return new Map(rows);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

@@ -273,6 +273,11 @@ export interface StoreReader {
    * request, the first later server_to_client response in its session with the same JSON-RPC id.
    */
   toolListAnswers(): IterableIterator<StoredMessage>;
+  /**
+   * Where each session kept its counters (`memory`, `recording`, `redis`), by session id, for
+   * the sessions that say; empty for a recording made before sessions had the column.
+   */
+  sessionCounters(): Map<string, string>;
   close(): void;
 }
 

@@ -64,6 +64,8 @@ export function writePolicy(dir: string, name: string, body: Record<string, unkn
 export interface SessionSpec {
   id: string;
   identity?: string;
+  /** Default stdio. */
+  transport?: "stdio" | "http";
   /** serverInfo.name; null: the server gave none. */
   server?: string | null;
   /** The tools/list answer; null: the agent never asked. */
@@ -91,7 +93,7 @@ export function writeRecording(file: string, policyText: string, sessions: Sessi
       store.startSession({
         id: s.id,
         identity,
-        transport: "stdio",
+        transport: s.transport ?? "stdio",
         mode: "enforce",
         policyHash: loaded.hash,
         startedAt: ts,

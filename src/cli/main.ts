@@ -82,7 +82,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "write the full report to this file; stdout gets the headline and the gate",
     )
     .option("--no-save", "do not save this run in the runs files beside the recordings");
-  addConfigOptions(addFilterOptions(program))
+  addFilterOptions(program)
     .showHelpAfterError("(run policy-replay --help for usage)")
     .exitOverride()
     .configureOutput({
@@ -154,19 +154,17 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  addConfigOptions(
-    addFilterOptions(
-      program
-        .command("export")
-        .description(
-          "Write recorded calls as a JSONL trace, with their recorded decisions, to stdout.",
-        )
-        .option(
-          "--db <path>",
-          "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
-          collect,
-        ),
-    ),
+  addFilterOptions(
+    program
+      .command("export")
+      .description(
+        "Write recorded calls as a JSONL trace, with their recorded decisions, to stdout.",
+      )
+      .option(
+        "--db <path>",
+        "a SQLite recording, or a directory of them; repeatable, merged by time; default recordings/",
+        collect,
+      ),
   )
     .exitOverride()
     .action(async (opts: { db?: string[]; config?: string | false } & FilterFlags) => {
@@ -341,23 +339,21 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  addConfigOptions(
-    program
-      .command("check")
-      .description(
-        "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
-      )
-      .option("--policy <file>", "the policy to check (required, here or in a config)")
-      .option(
-        "--db <path>",
-        "a recording, or a directory of them (every *.sqlite); repeatable; default every *.sqlite in recordings/, if any",
-        collect,
-      )
-      .addOption(
-        new Option("--format <format>", "report format").choices(CHECK_FORMATS).default("text"),
-      )
-      .option("--strict", "exit 1 when there is any warning"),
-  )
+  program
+    .command("check")
+    .description(
+      "Validate a policy and report what recordings say about it: unreached and shadowed rules, unnamed tools, unlisted calls.",
+    )
+    .option("--policy <file>", "the policy to check (required, here or in a config)")
+    .option(
+      "--db <path>",
+      "a recording, or a directory of them (every *.sqlite); repeatable; default every *.sqlite in recordings/, if any",
+      collect,
+    )
+    .addOption(
+      new Option("--format <format>", "report format").choices(CHECK_FORMATS).default("text"),
+    )
+    .option("--strict", "exit 1 when there is any warning")
     .exitOverride()
     .action(
       async (opts: {
@@ -384,16 +380,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       },
     );
 
-  addConfigOptions(
-    program
-      .command("tui")
-      .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
-      .option(
-        "--db <file>",
-        "the recording, or a directory holding one; default recordings/demo.sqlite, else the first recordings/*.sqlite",
-        collect,
-      ),
-  )
+  program
+    .command("tui")
+    .description("Browse a recording in the terminal: sessions, calls, decisions, saved runs.")
+    .option(
+      "--db <file>",
+      "the recording, or a directory holding one; default recordings/demo.sqlite, else the first recordings/*.sqlite",
+      collect,
+    )
     .exitOverride()
     .action(async (opts: { db?: string[]; config?: string | false }) => {
       const db = oneRecording(opts.db, io.cwd, "tui");
@@ -408,6 +402,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       );
     });
 
+  // The commands whose settings a config file can hold.
+  for (const cmd of [program, ...program.commands]) {
+    if (["policy-replay", "export", "check", "tui"].includes(cmd.name())) addConfigOptions(cmd);
+  }
   addHelp(program);
   // Only the default command's own arguments: each subcommand has already copied the setting.
   program.allowExcessArguments(true);

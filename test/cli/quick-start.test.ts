@@ -34,7 +34,7 @@ describe("the quick start", () => {
     git(repo, "add", "-A");
     git(repo, "commit", "-q", "-m", "the demo");
 
-    // npx policy-replay --policy fixtures/policies/fleet.tightened.json
+    // node bin/policy-replay.js --policy fixtures/policies/fleet.tightened.json
     const r = spawnSync(
       process.execPath,
       [join(root, "bin/policy-replay.js"), "--policy", policy],
@@ -52,7 +52,7 @@ describe("the quick start", () => {
     for (const side of ["-journal", "-wal", "-shm"])
       expect(git(repo, "check-ignore", `recordings/demo.sqlite.runs${side}`)).not.toBe("");
 
-    // npx policy-replay tui: the recording it opens, and the run under Runs.
+    // node bin/policy-replay.js tui: the recording it opens, and the run under Runs.
     const browser = openBrowser(join(repo, defaultRecording(repo)!));
     try {
       expect(browser.runCount()).toBe(1);

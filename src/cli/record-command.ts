@@ -176,6 +176,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
       mode: opts.mode,
       policyHash: loaded.hash,
       startedAt: Date.now(),
+      counters: counters.where,
     });
     const agent = opts.agent ?? { stdin: process.stdin, stdout: process.stdout };
     // bin/policy-replay.js exits at once on EPIPE (right for `replay ... | head`). Here an agent

@@ -247,6 +247,7 @@ export function limitCounts(
   decision: Decision,
   state: CounterState,
 ): LimitHit[] | null {
+  if (decision.rule === null) return null;
   if (decision.decision !== "allow" && decision.code !== "rate_limited") return null;
   const res = resolve(compiled, call.identity, call.tool);
   if (res.kind !== "rule" || res.rule.limits.length === 0) return null;

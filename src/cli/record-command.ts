@@ -217,6 +217,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
           mode: opts.mode,
           policyHash: loaded.hash,
           startedAt: Date.now(),
+          counters: counters.where,
         });
       } catch (err) {
         await server.close();

@@ -234,6 +234,45 @@ export function uncount(compiled: CompiledPolicy, call: Call, state: CounterStat
   }
 }
 
+/**
+ * What each of `call`'s limits counted when it was decided (SPEC section 2, step 5): the calls
+ * consumed on its key within its window before this one, as the engine describes a limit
+ * (LimitHit). Only for a call that reached its rule's limits (allowed by a rule with limits, or
+ * denied rate_limited); null for any other. Read from `state` right after decide() decided
+ * `call` in it (an allowed call's own consumption is not counted); changes nothing.
+ */
+export function limitCounts(
+  compiled: CompiledPolicy,
+  call: Call,
+  decision: Decision,
+  state: CounterState,
+): LimitHit[] | null {
+  if (decision.rule === null) return null;
+  if (decision.decision !== "allow" && decision.code !== "rate_limited") return null;
+  const res = resolve(compiled, call.identity, call.tool);
+  if (res.kind !== "rule" || res.rule.limits.length === 0) return null;
+  const own = decision.decision === "allow" ? 1 : 0;
+  return res.rule.limits.map((limit) => {
+    const key =
+      state.peek(limit.counter, limit.scopeIndex, scopeValue(call, limit.scopeIndex)) ?? EMPTY;
+    const count = key.times.length - key.firstAfter(windowStart(limit, call.ts)) - own;
+    return hit(limit, count);
+  });
+}
+
+/**
+ * The counts a counter service found for a rule's limits, one per limit in order, as
+ * limitCounts() describes them.
+ */
+export function countsOf(pending: PendingLimits, counts: readonly number[]): LimitHit[] {
+  return pending.rule.limits.map((limit, i) => hit(limit, counts[i] ?? 0));
+}
+
+/** Consumptions at times after this one are in the limit's window at `ts`. */
+function windowStart(limit: CompiledLimit, ts: number): number {
+  return limit.fixed ? Math.floor(ts / limit.windowMs) * limit.windowMs - 1 : ts - limit.windowMs;
+}
+
 function checkLimits(
   rule: CompiledRule,
   call: Call,
@@ -247,11 +286,8 @@ function checkLimits(
     const key =
       state.peek(limit.counter, limit.scopeIndex, scopeValue(call, limit.scopeIndex)) ?? EMPTY;
     if (key !== EMPTY) key.evictThrough(ts - counters[limit.counter]!.horizonMs);
-    const windowStart = limit.fixed
-      ? Math.floor(ts / limit.windowMs) * limit.windowMs - 1
-      : ts - limit.windowMs;
     // Consumptions are in time order and none is later than ts, so the count is a suffix.
-    const first = key.firstAfter(windowStart);
+    const first = key.firstAfter(windowStart(limit, ts));
     const count = key.times.length - first;
     if (count >= limit.max) {
       return limited(rule, limit, count, retryAfter(limit, key, first, count, ts), inexact);

@@ -9,11 +9,13 @@ export {
 export {
   countDecided,
   countersUnavailable,
+  countsOf,
   decide,
   decidePrelimit,
   decideResolved,
   type FoundLimit,
   isPending,
+  limitCounts,
   limitDecision,
   type PendingLimits,
   resolve,

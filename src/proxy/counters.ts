@@ -6,6 +6,8 @@ import {
   createState,
   decide,
   type Decision,
+  limitCounts,
+  type LimitHit,
   uncount,
 } from "../engine/index.js";
 import type { DecisionRecord, Store } from "../store/types.js";
@@ -17,8 +19,17 @@ export interface DecidedCall {
   callId: number;
 }
 
-/** The decision row to write for a call decided at `ts`. */
-export type DecisionRow = (ts: number, decision: Decision) => DecisionRecord;
+/**
+ * The decision row to write for a call decided at `ts`: with, for a call that reached its
+ * rule's limits, each limit's count when it was decided, and the counter service's sequence
+ * number for the call (null when there is none).
+ */
+export type DecisionRow = (
+  ts: number,
+  decision: Decision,
+  counts: LimitHit[] | null,
+  seq: number | null,
+) => DecisionRecord;
 
 /**
  * Where the counters' state lives, around the pure engine: this process's memory, or the
@@ -56,6 +67,8 @@ export interface LookedUp {
   ts: number;
   /** The service's sequence number for the call; null when it was not asked or failed. */
   seq: number | null;
+  /** Each limit's count when the call was decided (as limitCounts()); null when not asked. */
+  counts: LimitHit[] | null;
 }
 
 /** The counters in this process's memory: shared by its sessions, gone when it exits. */
@@ -75,8 +88,9 @@ export class MemoryCounters implements Counters {
     const ts = Math.max(arrival, state.lastTs);
     const full: Call = { ...call, ts };
     const decision = decide(compiled, full, state);
+    const counts = limitCounts(compiled, full, decision, state);
     try {
-      return { decision, ts, callId: store.recordDecision(row(ts, decision)) };
+      return { decision, ts, callId: store.recordDecision(row(ts, decision, counts, null)) };
     } catch (err) {
       if (decision.decision === "allow") uncount(compiled, full, state);
       throw err;
@@ -116,7 +130,7 @@ export class RecordingCounters implements Counters {
         const full: Call = { ...call, ts: Math.max(arrival, state.lastTs) };
         const decision = decide(compiled, full, state);
         decided = { decision, full };
-        return row(full.ts, decision);
+        return row(full.ts, decision, limitCounts(compiled, full, decision, state), null);
       });
       return { decision: decided!.decision, ts: decided!.full.ts, callId };
     } catch (err) {

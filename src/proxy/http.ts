@@ -189,6 +189,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         mode: opts.mode,
         policyHash: opts.policyHash,
         startedAt: clock.now(),
+        counters: opts.counters.where,
       });
     } catch (err) {
       // Fail closed: a session that cannot be recorded does not start.

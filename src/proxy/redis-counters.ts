@@ -3,6 +3,7 @@ import {
   type Call,
   type CompiledPolicy,
   countersUnavailable,
+  countsOf,
   decidePrelimit,
   type FoundLimit,
   isPending,
@@ -21,7 +22,8 @@ import type { Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js
  * KEYS[1]: the prefix's clock hash (fields ts, seq); KEYS[2..]: the distinct keys to consume.
  * ARGV[1]: a time in ms, or '' for Redis's clock; ARGV[2]: n, the number of limits; then n
  * times (index into KEYS[2..] from 1, window ms, max, 1 if fixed); then each key's horizon ms.
- * Returns {ts, seq, index of the first full limit from 0 or -1, its count, retry ms or -1}.
+ * Returns {ts, seq, index of the first full limit from 0 or -1, its count, retry ms or -1},
+ * then each limit's count before this call, in order (what the recording keeps of it).
  */
 export const DECIDE_SCRIPT = `
 local t = redis.call('TIME')
@@ -34,6 +36,7 @@ redis.call('HSET', KEYS[1], 'ts', string.format('%d', now))
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local n = tonumber(ARGV[2])
 local hi = string.format('%d', now)
+local out = {now, seq, -1, 0, -1}
 for i = 0, n - 1 do
   local b = 3 + i * 4
   local key = KEYS[1 + tonumber(ARGV[b])]
@@ -44,7 +47,8 @@ for i = 0, n - 1 do
   local lo
   if fixed then lo = string.format('%d', start) else lo = string.format('(%d', now - w) end
   local count = redis.call('ZCOUNT', key, lo, hi)
-  if count >= max then
+  out[6 + i] = count
+  if count >= max and out[3] < 0 then
     local retry = -1
     if max > 0 then
       if fixed then
@@ -54,9 +58,12 @@ for i = 0, n - 1 do
         retry = tonumber(r[2]) + w - now
       end
     end
-    return {now, seq, i, count, retry}
+    out[3] = i
+    out[4] = count
+    out[5] = retry
   end
 end
+if out[3] >= 0 then return out end
 local member = string.format('%d-%d', now, seq)
 local extra = 0
 if now > real then extra = now - real end
@@ -66,7 +73,7 @@ for j = 2, #KEYS do
   redis.call('ZADD', KEYS[j], now, member)
   redis.call('PEXPIRE', KEYS[j], horizon + extra)
 end
-return {now, seq, -1, 0, -1}
+return out
 `;
 
 interface ScriptClient {
@@ -175,14 +182,15 @@ export class RedisCounters {
    */
   async decide(call: Omit<Call, "ts">, arrival: number): Promise<RedisDecided> {
     const pre = decidePrelimit(this.compiled, call);
-    if (!isPending(pre)) return { decision: pre, ts: arrival, seq: null };
+    if (!isPending(pre)) return { decision: pre, ts: arrival, seq: null, counts: null };
     try {
       const r = await this.run(call, pre, arrival);
       this.status(true);
       return r;
     } catch (err) {
       this.status(false, err instanceof Error ? err : new Error(String(err)));
-      return { decision: countersUnavailable(pre, this.retryHintMs), ts: arrival, seq: null };
+      const decision = countersUnavailable(pre, this.retryHintMs);
+      return { decision, ts: arrival, seq: null, counts: null };
     }
   }
 
@@ -198,7 +206,7 @@ export class RedisCounters {
   decideHere(call: Omit<Call, "ts">, arrival: number): RedisDecided {
     const pre = decidePrelimit(this.compiled, call);
     const decision = isPending(pre) ? countersUnavailable(pre, this.retryHintMs) : pre;
-    return { decision, ts: arrival, seq: null };
+    return { decision, ts: arrival, seq: null, counts: null };
   }
 
   /** Close the connection; later calls with limits are denied counters_unavailable. */
@@ -228,7 +236,8 @@ export class RedisCounters {
     const [ts, seq, index, count, retry] = out as [number, number, number, number, number];
     const found: FoundLimit | null =
       index < 0 ? null : { index, count, retryAfterMs: retry < 0 ? null : retry };
-    return { decision: limitDecision(pending, found), ts, seq };
+    const counts = countsOf(pending, out.slice(5));
+    return { decision: limitDecision(pending, found), ts, seq, counts };
   }
 
   /**
@@ -301,7 +310,7 @@ export class RedisRelayCounters implements Counters {
       return {
         decision: d.decision,
         ts: d.ts,
-        callId: store.recordDecision(row(d.ts, d.decision)),
+        callId: store.recordDecision(row(d.ts, d.decision, d.counts, d.seq)),
       };
     } catch (err) {
       void this.redis.uncount(call, d);

@@ -254,7 +254,7 @@ export class RelaySession {
           { tool, identity: session.identity, session: session.id, arguments: call.arguments },
           arrival,
           opts.store,
-          (ts, decision) => ({
+          (ts, decision, counts, counterSeq) => ({
             session: session.id,
             seq,
             ts,
@@ -264,6 +264,8 @@ export class RelaySession {
             jsonrpcId: idKey(id),
             mode: opts.mode,
             decision,
+            counts,
+            counterSeq,
           }),
           looked,
         ),

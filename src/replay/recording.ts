@@ -86,7 +86,9 @@ export interface ReadRecordingsOptions {
 
 /**
  * Stream the calls of one or more SQLite recordings in recorded order — each by time then
- * arrival, several merged by (time, position in `files`, row id) — as replay takes them: with
+ * arrival; several merged by time, in one millisecond by the sequence of the counters they
+ * shared (Redis's: a call without one first), then by position in `files` and row id, each
+ * file's own order kept (CallStream) — as replay takes them: with
  * the recorded decision and any human approval answer (SPEC section 5). `line` is the call's
  * row id and `file` the position of its recording in `files`. The filter's time range,
  * sessions and identities are applied in SQL, its tool globs here. Throws StoreError (exit 2)

@@ -42,6 +42,11 @@ export interface SessionRow {
   client: string | null;
   server: string | null;
   protocolVersion: string | null;
+  /**
+   * Where the proxy kept its counters: "memory", "recording" or "redis" (as written; the
+   * browser does not check it); null for a session recorded before schema 6.
+   */
+  counters: string | null;
 }
 
 /** A session's decisions so far, counted over [0, lastSeq]. */
@@ -85,6 +90,13 @@ export interface CallDetail extends CallRow {
   mode: Mode;
   reason: string | null;
   arguments: unknown;
+  /**
+   * For a call that reached its rule's limits: each limit's count when it was decided, before
+   * this call; null for any other call, and for every call of a recording before schema 6.
+   */
+  counts: LimitHit[] | null;
+  /** Redis's sequence number for the call, when its counters were in Redis; else null. */
+  counterSeq: number | null;
 }
 
 export interface MessageRow {

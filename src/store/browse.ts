@@ -21,7 +21,7 @@ import { StoreError } from "./errors.js";
 import { SCHEMA_VERSION } from "./migrations/index.js";
 import {
   CALL_COLUMNS,
-  CALL_DETAIL_COLUMNS,
+  callDetailColumns,
   type CallDetailRaw,
   type CallRaw,
   DIFF_COLUMNS,
@@ -29,7 +29,7 @@ import {
   type MessagePartRaw,
   RUN_COLUMNS,
   type RunRaw,
-  SESSION_COLUMNS,
+  sessionColumns,
   type SessionRaw,
   toCallDetail,
   toCallRow,
@@ -206,13 +206,13 @@ class SqliteBrowser implements Browser {
   constructor(
     readonly file: string,
     private readonly db: Db,
-    /** The file's schema version: what its run results look like (diffSource). */
+    /** The file's schema version: what its run results and columns look like. */
     private readonly version: number,
     /** The recording's runs file. */
     private saved: AttachedRuns,
   ) {
     this.sessionByIdStmt = db
-      .prepare<[string], SessionRaw>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`)
+      .prepare<[string], SessionRaw>(`SELECT ${sessionColumns(version)} FROM sessions WHERE id = ?`)
       .raw();
     this.sessionCountStmt = db.prepare<[], [number]>("SELECT count(*) FROM sessions").raw().pluck();
     this.sessionFilterCountStmt = db
@@ -228,7 +228,9 @@ class SqliteBrowser implements Browser {
       )
       .raw();
     this.callStmt = db
-      .prepare<[number], CallDetailRaw>(`SELECT ${CALL_DETAIL_COLUMNS} FROM calls WHERE id = ?`)
+      .prepare<[number], CallDetailRaw>(
+        `SELECT ${callDetailColumns(version)} FROM calls WHERE id = ?`,
+      )
       .raw();
     this.answerStmt = db
       .prepare<[string, string, number, number, string], MessagePartRaw>(
@@ -264,7 +266,7 @@ class SqliteBrowser implements Browser {
       return new SqlKeyset<SessionRow, SessionRaw>(
         this.db,
         this.file,
-        `SELECT ${SESSION_COLUMNS} FROM sessions`,
+        `SELECT ${sessionColumns(this.version)} FROM sessions`,
         q.filter === "" ? [] : [`(${SESSION_FILTER})`],
         q.filter === "" ? [] : [like, like, like, like],
         SESSION_ORDERS[q.sort],

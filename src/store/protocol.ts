@@ -26,6 +26,8 @@ export interface ReadFile {
   paged: boolean;
   pageRows: number;
   withArgs: boolean;
+  /** Read each row's counter_seq too (merging several files: see CallStream). */
+  withSeq: boolean;
   /** No filter: every row is read, so keys are read in runs of ids rather than one by one. */
   everyRow: boolean;
 }
@@ -79,6 +81,8 @@ export interface Page {
   keys: Int32Array;
   /** Per row: an index into APPROVALS. */
   approvals: Uint8Array;
+  /** Per row (only when the file's withSeq): its counter_seq, -1 for none. */
+  seqs: Float64Array | null;
   /** Per row: where its arguments are in `text`; start -1 for none. */
   spans: Int32Array | null;
   /** The rows' text joined by U+001E (only when the arguments are read). */

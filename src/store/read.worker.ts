@@ -23,8 +23,8 @@ import {
 // the first page that uses it. The main thread gets numbers and a small key id per row, and
 // builds nothing but the call it replays.
 //
-// Row text: id, ts, retry_after_ms, approval, call_key[, arguments], separated by U+001F,
-// nullable fields as "". The arguments come last, so they are the rest of the text whatever
+// Row text: id, ts[, counter_seq], retry_after_ms, approval, call_key[, arguments], separated
+// by U+001F, nullable fields as "". counter_seq only when several files are merged by it. The arguments come last, so they are the rest of the text whatever
 // they hold. The id is the rowid, always an integer, so it can always be read; a row without a
 // key (inserted by another tool, or edited since: see the calls_key_stale trigger), or whose
 // other fields do not read back exactly (a non-integer ts), is fetched again as separate
@@ -209,7 +209,7 @@ function side(c: Cursor): Side {
         .prepare(
           "SELECT ts, retry_after_ms, approval, " +
             (c.f.withArgs ? "arguments" : "NULL") +
-            ", session, identity, tool, decision, code, rule FROM calls WHERE id = ?",
+            ", session, identity, tool, decision, code, rule, counter_seq FROM calls WHERE id = ?",
         )
         .raw(),
     };
@@ -270,6 +270,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
   const nums = new Float64Array(n * 3);
   const keys = new Int32Array(n);
   const approvals = new Uint8Array(n);
+  const seqs = c.f.withSeq ? new Float64Array(n) : null;
   const spans = withArgs ? new Int32Array(n * 2) : null;
   const newKeys: CallKey[] = [];
   // Offset of the current row in the page's text (the rows joined by U+001E).
@@ -280,6 +281,12 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
     if (p1 < 0) throw corrupt("unreadable calls row");
     const id = Number(s.slice(0, p1));
     let ts = int(s, p1 + 1);
+    // None, or not integer text: -1, before any sequence (a bad one is read again below).
+    let seq = -1;
+    if (seqs) {
+      if (s.charCodeAt(pos) === 31) pos++;
+      else seq = int(s, pos);
+    }
     let retry: number | null = null;
     if (s.charCodeAt(pos) === 31) pos++;
     else retry = int(s, pos);
@@ -303,6 +310,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
     if (
       key === undefined ||
       Number.isNaN(ts) ||
+      Number.isNaN(seq) ||
       (retry !== null && Number.isNaN(retry)) ||
       approval === undefined
     ) {
@@ -313,6 +321,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
         throw corrupt(`calls row ${id}: ts is not integer milliseconds`);
       }
       ts = r[0];
+      seq = typeof r[10] === "number" && Number.isFinite(r[10]) ? r[10] : -1;
       retry = typeof r[1] === "number" ? r[1] : null;
       approval = APPROVAL_CODES.get((r[2] as string | null) ?? "") ?? 0;
       argStart = -1;
@@ -333,6 +342,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
     nums[i * 3 + 2] = retry === null ? NaN : retry;
     keys[i] = key;
     approvals[i] = approval;
+    if (seqs) seqs[i] = seq;
     if (spans) {
       spans[i * 2] = argStart;
       spans[i * 2 + 1] = argEnd;
@@ -341,6 +351,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
     if (i === n - 1) c.last = [ts, id];
   }
   const buffers: ArrayBuffer[] = [nums.buffer, keys.buffer, approvals.buffer];
+  if (seqs) buffers.push(seqs.buffer);
   if (spans) buffers.push(spans.buffer);
   return {
     message: {
@@ -348,6 +359,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
       nums,
       keys,
       approvals,
+      seqs,
       spans,
       text: spans ? list.join("\x1e") : null,
       newKeys,

@@ -1,11 +1,12 @@
 import type Database from "better-sqlite3";
 import { StoreError } from "./errors.js";
+import { SCHEMA_VERSION } from "./migrations/index.js";
 import {
-  CALL_DETAIL_COLUMNS,
+  callDetailColumns,
   type CallDetailRaw,
   MESSAGE_COLUMNS,
   type MessageRaw,
-  SESSION_COLUMNS,
+  sessionColumns,
   type SessionRaw,
   toRecordedCall,
   toStoredMessage,
@@ -32,10 +33,14 @@ export class SqliteReader implements StoreReader {
     protected readonly db: Database.Database,
   ) {
     this.callsStmt = db
-      .prepare<[], CallDetailRaw>(`SELECT ${CALL_DETAIL_COLUMNS} FROM calls ORDER BY ts, id`)
+      .prepare<[], CallDetailRaw>(
+        `SELECT ${callDetailColumns(SCHEMA_VERSION)} FROM calls ORDER BY ts, id`,
+      )
       .raw();
     this.sessionsStmt = db
-      .prepare<[], SessionRaw>(`SELECT ${SESSION_COLUMNS} FROM sessions ORDER BY started_at, rowid`)
+      .prepare<[], SessionRaw>(
+        `SELECT ${sessionColumns(SCHEMA_VERSION)} FROM sessions ORDER BY started_at, rowid`,
+      )
       .raw();
     this.messagesStmt = db
       .prepare<[string], MessageRaw>(

@@ -10,6 +10,7 @@ import type {
 import type {
   ApprovalAnswer,
   CallOutcome,
+  CountersWhere,
   Direction,
   Mode,
   RecordedCall,
@@ -40,6 +41,14 @@ export const DIRECTION_CODE: Record<Direction, number> = {
 
 const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
+/**
+ * Columns added in schema 6: in an older file (the browser reads those without upgrading them)
+ * each reads as NULL, so that a row has the same shape whatever the file's version.
+ */
+function since6(version: number, columns: string[]): string {
+  return columns.map((c) => (version >= 6 ? c : "NULL")).join(", ");
+}
+
 /** JSON text parsed, or the text itself when it is not JSON. */
 function parseOrText(text: string): unknown {
   try {
@@ -52,9 +61,10 @@ function parseOrText(text: string): unknown {
 // ---------------------------------------------------------------------------------------------
 // sessions
 
-export const SESSION_COLUMNS =
+/** A session's columns in a file of schema `version`. */
+export const sessionColumns = (version: number): string =>
   "rowid, id, identity, transport, mode, policy_hash, started_at, ended_at, end_reason, " +
-  "client_info, server_info, protocol_version";
+  `client_info, server_info, protocol_version, ${since6(version, ["counters"])}`;
 
 export type SessionRaw = [
   rowid: number,
@@ -69,6 +79,7 @@ export type SessionRaw = [
   clientInfo: string | null,
   serverInfo: string | null,
   protocolVersion: string | null,
+  counters: string | null,
 ];
 
 export function toStoredSession(r: SessionRaw): StoredSession {
@@ -84,6 +95,7 @@ export function toStoredSession(r: SessionRaw): StoredSession {
     clientInfo: parse(r[9]),
     serverInfo: parse(r[10]),
     protocolVersion: r[11],
+    counters: r[12] as CountersWhere | null,
   };
 }
 
@@ -113,6 +125,7 @@ export function toSessionRow(r: SessionRaw): SessionRow {
     client: peerName(r[9]),
     server: peerName(r[10]),
     protocolVersion: r[11],
+    counters: r[12],
   };
 }
 
@@ -123,8 +136,9 @@ export function toSessionRow(r: SessionRaw): SessionRow {
 export const CALL_COLUMNS =
   "id, session, seq, ts, identity, tool, decision, code, rule, retry_after_ms, limit_json, " +
   "inexact, approval, outcome, latency_ms";
-/** Everything recorded about a call. */
-export const CALL_DETAIL_COLUMNS = `${CALL_COLUMNS}, jsonrpc_id, mode, reason, arguments`;
+/** Everything recorded about a call, in a file of schema `version`. */
+export const callDetailColumns = (version: number): string =>
+  `${CALL_COLUMNS}, jsonrpc_id, mode, reason, arguments, ${since6(version, ["counts", "counter_seq"])}`;
 
 export type CallRaw = [
   id: number,
@@ -150,6 +164,8 @@ export type CallDetailRaw = [
   mode: Mode,
   reason: string | null,
   args: string | null,
+  counts: string | null,
+  counterSeq: number | null,
 ];
 
 /** The reader's call: every column, the arguments and limit parsed. */
@@ -175,6 +191,8 @@ export function toRecordedCall(r: CallDetailRaw): RecordedCall {
     inexact: r[11] !== 0,
     outcome: r[13],
     latencyMs: r[14],
+    counts: parse(r[19]) as LimitHit[] | null,
+    counterSeq: r[20],
   };
 }
 
@@ -183,6 +201,24 @@ function parseLimit(text: string | null): LimitHit | null {
   try {
     const v = JSON.parse(text) as LimitHit | null;
     return v !== null && typeof v === "object" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A call's counts as the browser shows them: the entries that read as limits, or null. */
+function parseCounts(text: string | null): LimitHit[] | null {
+  if (text === null) return null;
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!Array.isArray(v)) return null;
+    return v.filter(
+      (h): h is LimitHit =>
+        h !== null &&
+        typeof h === "object" &&
+        typeof (h as LimitHit).count === "number" &&
+        typeof (h as LimitHit).max === "number",
+    );
   } catch {
     return null;
   }
@@ -217,6 +253,8 @@ export function toCallDetail(r: CallDetailRaw): CallDetail {
     mode: r[16],
     reason: r[17],
     arguments: text === null ? undefined : parseOrText(text),
+    counts: parseCounts(r[19]),
+    counterSeq: typeof r[20] === "number" ? r[20] : null,
   };
 }
 

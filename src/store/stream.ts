@@ -47,9 +47,11 @@ export class CallCursor {
   }
 }
 
-// The arguments come last: everything after the fifth separator is theirs, whatever it holds.
-const ROW_TEXT = (withArgs: boolean): string =>
-  "concat_ws(char(31), id, ts, ifnull(retry_after_ms, ''), ifnull(approval, ''), " +
+// The arguments come last: everything after the call key's separator is theirs, whatever it
+// holds. The counter's sequence, when it is read, follows the time.
+const ROW_TEXT = (withArgs: boolean, withSeq: boolean): string =>
+  `concat_ws(char(31), id, ts, ${withSeq ? "ifnull(counter_seq, ''), " : ""}` +
+  "ifnull(retry_after_ms, ''), ifnull(approval, ''), " +
   `ifnull(call_key, '')${withArgs ? ", ifnull(arguments, '')" : ""})`;
 /** Pages a reader thread keeps ready per file, so it never waits for the main thread. */
 const AHEAD = 8;
@@ -76,6 +78,7 @@ const START_TIMEOUT_MS = 30_000;
 export function callsSql(
   query: CallQuery,
   withArgs: boolean,
+  withSeq = false,
 ): { sql: string; params: (string | number)[]; paged: boolean } {
   const where: string[] = [];
   const params: (string | number)[] = [];
@@ -91,7 +94,7 @@ export function callsSql(
     where.push("identity IN (SELECT value FROM json_each(?))");
     params.push(JSON.stringify(query.identities));
   }
-  const select = `SELECT ${ROW_TEXT(withArgs)} FROM calls`;
+  const select = `SELECT ${ROW_TEXT(withArgs, withSeq)} FROM calls`;
   if (query.sessions !== undefined) {
     where.unshift("session IN (SELECT value FROM json_each(?))");
     params.unshift(JSON.stringify(query.sessions));
@@ -152,8 +155,9 @@ class ReaderThread {
         index: p.index,
         pageRows,
         withArgs,
+        withSeq: totalParts > 1,
         everyRow: isUnfiltered(query),
-        ...callsSql(query, withArgs),
+        ...callsSql(query, withArgs, totalParts > 1),
       })),
     };
     this.worker.postMessage(work, [channel.port2]);
@@ -289,7 +293,7 @@ function interner(): (s: string) => string {
 
 /**
  * The recorded calls of one or more recordings in recorded order: each file by (ts, row id),
- * several merged by (ts, position in `files`, row id). Filters in `query` are applied in SQL.
+ * several merged (see before()). Filters in `query` are applied in SQL.
  * Every file is checked (and an older schema upgraded) when the stream is made: StoreError for
  * a missing, corrupt, too-new or non-recording file. Memory is a few pages per file however
  * long the recordings are; the rows are read on other threads. Call next() until it returns
@@ -424,13 +428,21 @@ function load(c: CallCursor, s: Source, p: Page, i: number): void {
   }
 }
 
-/** a's current row comes before b's. */
+/**
+ * a's current row comes before b's, merging several files: by time; in one millisecond by the
+ * counter service's sequence (a call without one before any with one), so that calls decided
+ * against one Redis replay in the order Redis decided them; then by position in the list and
+ * row id. Only the files' next rows are compared, so each file keeps its own order.
+ */
 function before(a: Source, b: Source): boolean {
   const pa = a.page!;
   const pb = b.page!;
   const ta = pa.nums[a.row * 3 + 1]!;
   const tb = pb.nums[b.row * 3 + 1]!;
   if (ta !== tb) return ta < tb;
+  const sa = pa.seqs![a.row]!;
+  const sb = pb.seqs![b.row]!;
+  if (sa !== sb) return sa < sb;
   if (a.index !== b.index) return a.index < b.index;
   return pa.nums[a.row * 3]! < pb.nums[b.row * 3]!;
 }

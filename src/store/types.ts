@@ -1,4 +1,4 @@
-import type { Decision } from "../engine/index.js";
+import type { Decision, LimitHit } from "../engine/index.js";
 import type { StoreError } from "./errors.js";
 
 // The store's seam: everything the proxy writes and replay and the terminal UI read goes
@@ -7,6 +7,8 @@ import type { StoreError } from "./errors.js";
 /** "import": a session made by `policy-replay import` from a JSONL trace. */
 export type TransportKind = "stdio" | "http" | "import";
 export type Mode = "enforce" | "observe";
+/** Where a proxy kept the counters' state: its memory, the recording file, or Redis. */
+export type CountersWhere = "memory" | "recording" | "redis";
 
 /** Which way a message went. The proxy's own messages (denials, approval requests) are "proxy_*". */
 export type Direction =
@@ -21,6 +23,8 @@ export interface SessionStart {
   /** sha256 of the policy text in force; the text itself goes in through putPolicy. */
   policyHash: string;
   startedAt: number;
+  /** Where the proxy keeps the counters this session's calls are decided against. */
+  counters?: CountersWhere;
 }
 
 export interface SessionUpdate {
@@ -58,6 +62,13 @@ export interface DecisionRecord {
   jsonrpcId: string;
   mode: Mode;
   decision: Decision;
+  /**
+   * For a call that reached its rule's limits: each limit's count when it was decided, before
+   * this call (the engine's limitCounts()); null or absent for any other call.
+   */
+  counts?: readonly LimitHit[] | null;
+  /** The counter service's sequence number for the call (Redis's); null or absent for none. */
+  counterSeq?: number | null;
 }
 
 export type ApprovalAnswer = "approved" | "rejected" | "timeout" | "unavailable";
@@ -218,6 +229,8 @@ export interface StoredSession {
   clientInfo: unknown;
   serverInfo: unknown;
   protocolVersion: string | null;
+  /** Where the proxy kept its counters; null for a session recorded before schema 6. */
+  counters: CountersWhere | null;
 }
 
 /** A message as read back. */
@@ -242,6 +255,10 @@ export interface RecordedCall extends StoredCall {
   inexact: boolean;
   outcome: CallOutcome["outcome"] | null;
   latencyMs: number | null;
+  /** Each limit's count when the call was decided (see DecisionRecord.counts), or null. */
+  counts: LimitHit[] | null;
+  /** The counter service's sequence number for the call, or null. */
+  counterSeq: number | null;
 }
 
 /** A saved replay run as read back (see runs.ts for what is saved). */

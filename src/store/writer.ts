@@ -106,7 +106,8 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
       "INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)",
     );
     this.insertSession = db.prepare<[BindValue[]]>(
-      "INSERT INTO sessions (id, identity, transport, mode, policy_hash, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+      `INSERT INTO sessions (id, identity, transport, mode, policy_hash, started_at, counters)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.updateSessionStmt = db.prepare<[BindValue[]]>(
       `UPDATE sessions SET
@@ -122,8 +123,9 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     );
     this.insertCall = db.prepare<[BindValue[]]>(
       `INSERT INTO calls (session, seq, ts, identity, tool, arguments, jsonrpc_id, mode, decision,
-         code, rule, reason, counter, limit_json, retry_after_ms, inexact, call_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         code, rule, reason, counter, limit_json, retry_after_ms, inexact, counts, counter_seq,
+         call_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertKey = db.prepare<[BindValue[]]>(
       `INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
@@ -164,7 +166,15 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   startSession(s: SessionStart): void {
     this.writeNow({
       stmt: this.insertSession,
-      params: [s.id, s.identity, s.transport, s.mode, s.policyHash, s.startedAt],
+      params: [
+        s.id,
+        s.identity,
+        s.transport,
+        s.mode,
+        s.policyHash,
+        s.startedAt,
+        s.counters ?? null,
+      ],
     });
   }
 
@@ -264,6 +274,8 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
         json(dec.limit ?? undefined),
         dec.retry_after_ms,
         dec.inexact ? 1 : 0,
+        d.counts ? JSON.stringify(d.counts) : null,
+        d.counterSeq ?? null,
         keyId ?? null,
       ],
     };

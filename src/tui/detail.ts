@@ -119,6 +119,29 @@ export function findRule(policyText: string, identity: string, pattern: string):
   return null;
 }
 
+/**
+ * Whether the rule `pattern` that decided a call of `identity` has limits (`limits` or
+ * `rate_limit`), as the policy's text says; false when it cannot tell.
+ */
+export function ruleHasLimits(policyText: string, identity: string, pattern: string): boolean {
+  const body = policyText.charCodeAt(0) === 0xfeff ? policyText.slice(1) : policyText;
+  const tree = parseTree(body);
+  if (tree === undefined) return false;
+  for (const path of [
+    ["grants", identity, "tools", pattern],
+    ["tools", pattern],
+  ]) {
+    const rule = findNodeAtLocation(tree, path);
+    if (rule === undefined) continue;
+    const limits = findNodeAtLocation(rule, ["limits"]);
+    return (
+      (limits?.type === "array" && (limits.children?.length ?? 0) > 0) ||
+      findNodeAtLocation(rule, ["rate_limit"]) !== undefined
+    );
+  }
+  return false;
+}
+
 /** What decided a call when no rule did: the grant's default or the policy's. */
 export function defaultSource(policyText: string, identity: string): string | null {
   const tree = parseTree(policyText);
@@ -300,7 +323,7 @@ export function callLines(v: CallView, w: number): Line[] {
   out.push([]);
 
   if (v.diff !== null) out.push(...diffLines(v, w));
-  else out.push(...decisionLines(c, w));
+  else out.push(...decisionLines(v, w));
 
   out.push([]);
   out.push(heading(" Arguments"));
@@ -341,7 +364,8 @@ export function callLines(v: CallView, w: number): Line[] {
   return out;
 }
 
-function decisionLines(c: CallDetail, w: number): Line[] {
+function decisionLines(v: CallView, w: number): Line[] {
+  const c = v.call;
   const out: Line[] = [];
   out.push(
     ...field("Decision", [decisionSeg(c.decision, c.code), muted("  "), { text: c.code }], w),
@@ -362,6 +386,7 @@ function decisionLines(c: CallDetail, w: number): Line[] {
   }
   if (c.code === "rate_limited" || c.retryAfterMs !== null)
     out.push(...field("Retry", retryText(c.retryAfterMs), w));
+  out.push(...countersLines(v, w));
   const approval = approvalText(c.approval);
   if (approval !== null) out.push(...field("Approval", approval, w));
   if (c.outcome !== null)
@@ -376,6 +401,51 @@ function decisionLines(c: CallDetail, w: number): Line[] {
     out.push(
       ...field("Inexact", "a condition looked at a value the recording does not hold in clear", w),
     );
+  return out;
+}
+
+/** Where a proxy kept its counters (sessions.counters), in words. */
+const COUNTERS_WHERE: Record<string, string> = {
+  memory: "this process",
+  recording: "the recording",
+  redis: "Redis",
+};
+
+/**
+ * For a call whose rule has limits: what each limit counted when the call was decided (before
+ * it), where the counters lived and, for Redis, its sequence number. Nothing for other calls.
+ */
+export function countersLines(v: CallView, w: number): Line[] {
+  const c = v.call;
+  const where = v.session?.counters ?? null;
+  const whereText = where === null ? "not recorded" : (COUNTERS_WHERE[where] ?? clean(where));
+  if (c.counts === null) {
+    if (c.code === "counters_unavailable")
+      return field(
+        "Counts",
+        `not read: ${where === null ? "the counters" : whereText} did not answer`,
+        w,
+      );
+    // An older recording kept no counts: say so for a call whose rule has limits.
+    const limited =
+      where === null &&
+      c.rule !== null &&
+      (c.decision === "allow" || c.code === "rate_limited") &&
+      v.recorded.text !== null &&
+      ruleHasLimits(v.recorded.text, c.identity, c.rule);
+    return limited
+      ? [...field("Counts", "not recorded", w), ...field("Counters", "not recorded", w)]
+      : [];
+  }
+  const out: Line[] = [];
+  c.counts.forEach((h, i) => {
+    const text =
+      `${clean(String(h.counter))}: ${h.count} of ${h.max} ` +
+      `(${h.scope}, ${h.algorithm} ${windowText(h.window_ms)})`;
+    out.push(...field(i === 0 ? "Counts" : "", text, w));
+  });
+  const seq = where === "redis" && c.counterSeq !== null ? ` · sequence ${c.counterSeq}` : "";
+  out.push(...field("Counters", `${whereText}${seq}`, w));
   return out;
 }
 
@@ -414,6 +484,8 @@ function diffLines(v: CallView, w: number): Line[] {
   if (r.inexact) marks.push(muted(" · "), { text: "≈ inexact", tone: "changed" });
   out.push([{ text: " " }, muted(pad("Change", LABEL)), ...marks]);
   if (r.new.reason !== null) out.push(...field("Reason", r.new.reason, w));
+  // What the recorded decision met, beside it (a run keeps no counts of its own).
+  if (d.run.baselineHash === null) out.push(...countersLines(v, w));
   if (r.counterfactual)
     out.push(
       ...field(

@@ -202,6 +202,7 @@ describe("serveHttp with a spawned stdio server per session", () => {
       transport: "http",
       identity: "anonymous",
       mode: "enforce",
+      counters: "memory",
       protocolVersion: LATEST_PROTOCOL_VERSION,
       clientInfo: { name: "http-agent" },
     });

@@ -12,6 +12,8 @@ import {
   createState,
   type Decision,
   decide,
+  limitCounts,
+  type LimitHit,
 } from "../../src/engine/index.js";
 import { RedisCounters, type RedisCountersOptions } from "../../src/proxy/redis-counters.js";
 import {
@@ -63,24 +65,47 @@ afterAll(async () => {
 
 /** The engine's decisions for `calls`, one state, in order. */
 function engine(compiled: CompiledPolicy, calls: readonly Call[]): Decision[] {
+  return engineCounting(compiled, calls).map((d) => d.decision);
+}
+
+/** The engine's decisions for `calls`, with what each one's limits counted (limitCounts). */
+function engineCounting(
+  compiled: CompiledPolicy,
+  calls: readonly Call[],
+): { decision: Decision; counts: LimitHit[] | null }[] {
   const state = createState(compiled);
-  return calls.map((c) => decide(compiled, c, state));
+  return calls.map((c) => {
+    const decision = decide(compiled, c, state);
+    return { decision, counts: limitCounts(compiled, c, decision, state) };
+  });
 }
 
 const describeRedis = redisUp ? describe : describe.skip;
+
+/**
+ * Days ahead of Redis's clock. A key expires by Redis's clock a window after the latest time
+ * decided on it, or after Redis's now when that is later: calls decided at given times in the
+ * past could find a key gone (Redis's clock moved on) whose window is still open at their time.
+ * A whole number of days keeps the generated start times' alignment to windows of a day.
+ */
+const DAY = 86_400_000;
+const AHEAD = (Math.floor(Date.now() / DAY) + 2) * DAY;
 
 describeRedis(`RedisCounters on ${URL}`, () => {
   it("decide as the engine does, given the same times", async () => {
     await fc.assert(
       fc.asyncProperty(policyArb(), traceArb, startArb, async (p, specs, start) => {
         const compiled = compile(load(p));
-        const calls = toCalls(specs, start, policyWindows(p));
+        const calls = toCalls(specs, AHEAD + start, policyWindows(p));
         const rc = await counters(compiled, freshPrefix());
-        const want = engine(compiled, calls);
+        const want = engineCounting(compiled, calls);
         let seq = 0;
         for (const [i, call] of calls.entries()) {
           const got = await rc.decide(call, call.ts);
-          expect(got.decision).toEqual(want[i]);
+          expect(got.decision).toEqual(want[i]!.decision);
+          // Counted in Redis as the engine counts, for the recording (null: not asked).
+          if (got.seq !== null) expect(got.counts).toEqual(want[i]!.counts);
+          else expect(got.counts).toBeNull();
           expect(got.ts).toBe(call.ts);
           if (got.seq !== null) expect(got.seq).toBe(++seq);
         }
@@ -99,7 +124,7 @@ describeRedis(`RedisCounters on ${URL}`, () => {
         fc.array(fc.nat({ max: 2 }), { minLength: 60, maxLength: 60 }),
         async (p, specs, start, proxyOf) => {
           const compiled = compile(load(p));
-          const calls = toCalls(specs, start, policyWindows(p));
+          const calls = toCalls(specs, AHEAD + start, policyWindows(p));
           const prefix = freshPrefix();
           const proxies = [
             await counters(compiled, prefix),
@@ -136,7 +161,10 @@ describeRedis(`RedisCounters on ${URL}`, () => {
           .sort((a, b) => a.g.seq! - b.g.seq!);
         const state = createState(compiled);
         for (const { g, call } of sent) {
-          expect(g.decision).toEqual(decide(compiled, { ...call, ts: g.ts }, state));
+          const at = { ...call, ts: g.ts };
+          const decision = decide(compiled, at, state);
+          expect(g.decision).toEqual(decision);
+          expect(g.counts).toEqual(limitCounts(compiled, at, decision, state));
         }
         for (const rc of proxies) rc.close();
       }),
@@ -302,6 +330,7 @@ describe("RedisCounters with Redis unreachable", () => {
       },
       ts: 7,
       seq: null,
+      counts: null,
     });
     expect(await rc.decide({ ...call, tool: "free" }, 8)).toMatchObject({
       decision: { decision: "allow", code: "rule_allow" },

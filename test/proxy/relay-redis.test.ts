@@ -85,7 +85,7 @@ class SlowCounters implements Counters {
   readonly waiting: (() => void)[] = [];
   lookup(): Promise<LookedUp> {
     return new Promise((resolve) =>
-      this.waiting.push(() => resolve({ decision: ALLOWED, ts: 0, seq: null })),
+      this.waiting.push(() => resolve({ decision: ALLOWED, ts: 0, seq: null, counts: null })),
     );
   }
   decide(...[c, arrival, store, row]: Parameters<Counters["decide"]>): DecidedCall {
@@ -182,6 +182,13 @@ describe.skipIf(!redisUp)(`the relay with counters in Redis at ${REDIS_URL}`, ()
     expect(first!.ts).toBeGreaterThan(1_000_000);
     expect(second!.ts).toBeGreaterThanOrEqual(first!.ts);
     expect(third!.ts).toBe(1_000);
+    // Redis's sequence and what the limit counted, for the calls decided there only.
+    expect(second!.counterSeq).toBe(first!.counterSeq! + 1);
+    expect([first, second].map((d) => d!.counts?.map((h) => [h.count, h.max]))).toEqual([
+      [[0, 1]],
+      [[1, 1]],
+    ]);
+    expect([third!.counts, third!.counterSeq]).toEqual([null, null]);
     expect(status).toEqual(["up"]);
     await r.close();
   });

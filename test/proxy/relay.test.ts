@@ -147,6 +147,11 @@ describe("relay over stdio to server-everything", () => {
     ]);
     expect(store.decisions.at(-1)!.outcome?.outcome).toBe("denied");
     expect(store.decisions[0]!.outcome?.outcome).toBe("result");
+    // Each decision row keeps what the limit counted before the call; no sequence in memory.
+    const limit = { counter: "echo", scope: "session", algorithm: "sliding", window_ms: 60_000 };
+    expect(store.decisions.map((d) => d.counts?.[0]?.count)).toEqual([...Array(31).keys()]);
+    expect(store.decisions.at(-1)!.counts).toEqual([{ ...limit, max: 30, count: 30 }]);
+    expect(store.decisions.every((d) => d.counterSeq === null)).toBe(true);
   });
 
   it("answers a denied call itself, with the reason, and never forwards it", async () => {

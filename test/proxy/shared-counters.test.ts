@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Answer, bin, callMany, startRecord } from "./record-process.js";
 
@@ -54,6 +55,15 @@ describe("counters shared through the recording", () => {
     let total = 0;
     for (let p = 0; p < 4; p++) total += allowed(await proxy(db, 3));
     expect(total).toBe(3);
+    // Each session says where its counters lived; each call what the limit counted before it.
+    const file = new Database(db, { readonly: true });
+    const where = file.prepare("SELECT DISTINCT counters FROM sessions").pluck().all();
+    const counts = file.prepare("SELECT counts FROM calls ORDER BY ts, id").pluck().all();
+    file.close();
+    expect(where).toEqual(["recording"]);
+    expect(counts.map((c) => (JSON.parse(c as string) as { count: number }[])[0]!.count)).toEqual([
+      0, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    ]);
     const replay = await replayChanges(db);
     expect(replay.code).toBe(0);
     const { changes } = (JSON.parse(replay.out) as { summary: { changes: { total: number } } })

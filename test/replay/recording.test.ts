@@ -1,7 +1,11 @@
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { compile, createState, decide, limitCounts } from "../../src/engine/index.js";
 import { type RecordedCall, readRecording, readRecordings } from "../../src/replay/recording.js";
+import { createReplayer } from "../../src/replay/replay.js";
 import { openStore } from "../../src/store/sqlite.js";
+import { load, policyArb, policyWindows, startArb, toCalls, traceArb } from "../engine/support.js";
 import { allow, decision, rateLimited, session, T0, tempDirs } from "../store/helpers.js";
 
 const tempDir = tempDirs();
@@ -71,5 +75,95 @@ describe("readRecording", () => {
     const calls = [...readRecordings([recording()], { filter: { tools: ["fleet_*"] } })];
     expect(calls.map((c) => c.call.tool)).toEqual(["fleet_status"]);
     expect(calls[0]!.index).toBe(0);
+  });
+});
+
+describe("readRecordings: several recordings of one shared state", () => {
+  /**
+   * Record `calls` as proxies sharing one counter service would: one state decides them in
+   * order, numbering those it counts (as Redis does), and call i is written into the
+   * recording `owner[i]`. Returns the files.
+   */
+  function recordShared(
+    dir: string,
+    policy: Parameters<typeof load>[0],
+    calls: ReturnType<typeof toCalls>,
+    owner: readonly number[],
+    n: number,
+  ): string[] {
+    const compiled = compile(load(policy));
+    const state = createState(compiled);
+    const files = Array.from({ length: n }, (_, i) => join(dir, `p${i}.sqlite`));
+    const stores = files.map((f) => openStore(f, { bulk: true }));
+    let seq = 0;
+    try {
+      stores.forEach((s, i) => s.startSession({ ...session(`p${i}`), counters: "redis" }));
+      calls.forEach((call, i) => {
+        const d = decide(compiled, call, state);
+        const counts = limitCounts(compiled, call, d, state);
+        stores[owner[i] ?? 0]!.recordDecision({
+          ...decision(i + 1, {
+            session: call.session,
+            identity: call.identity,
+            tool: call.tool,
+            ts: call.ts,
+            arguments: call.arguments ?? null,
+          }),
+          decision: d,
+          counts,
+          counterSeq: counts === null ? null : ++seq,
+        });
+      });
+    } finally {
+      for (const s of stores) s.close();
+    }
+    return files;
+  }
+
+  it("replayed merged under the recorded policy, every decision comes out as recorded", () => {
+    fc.assert(
+      fc.property(
+        policyArb(),
+        startArb,
+        traceArb,
+        fc.array(fc.nat({ max: 2 }), { minLength: 60, maxLength: 60 }),
+        (policy, start, specs, owner) => {
+          const calls = toCalls(specs, start, policyWindows(policy));
+          const files = recordShared(tempDir(), policy, calls, owner, 3);
+          const step = createReplayer({ candidate: compile(load(policy)), file: files[0]! });
+          const replayed = [...readRecordings(files)].map(step);
+          expect(replayed).toHaveLength(calls.length);
+          const changed = replayed
+            .filter((r) => r.change !== null || r.before?.retry_after_ms !== r.after.retry_after_ms)
+            .map(
+              (r) =>
+                `${r.source.call.tool} at ${r.source.call.ts}: ${r.before?.code} -> ${r.after.code}`,
+            );
+          expect(changed).toEqual([]);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it("calls of one millisecond replay in the shared state's order, not the files' order", () => {
+    // The second recording's call took the last unit; replaying the first file's call first
+    // would allow it and deny the other.
+    const policy = {
+      version: "1" as const,
+      tools: {
+        t: {
+          limits: [{ counter: "c", window: "minute" as const, max: 1, scope: "global" as const }],
+        },
+      },
+    };
+    const call = (s: string) => ({ tool: "t", identity: "a", session: s, ts: T0 });
+    const files = recordShared(tempDir(), policy, [call("x"), call("y")], [1, 0], 2);
+    const step = createReplayer({ candidate: compile(load(policy)), file: files[0]! });
+    const replayed = [...readRecordings(files)].map(step);
+    expect(replayed.map((r) => [r.source.call.session, r.after.code, r.change])).toEqual([
+      ["x", "rule_allow", null],
+      ["y", "rate_limited", null],
+    ]);
   });
 });

@@ -11,6 +11,7 @@ import {
   SCHEMA_4_RUN_RESULTS,
   session as sessionStart,
   T0,
+  toSchema5,
 } from "./helpers.js";
 
 const temp = tempDirs();
@@ -210,6 +211,45 @@ describe("calls, answers and messages", () => {
     expect(typeof cut.body).toBe("string");
     expect(b.policy(ops.policyHash)).toContain('"fleet_secrets_set"');
     expect(b.policy("nope")).toBeNull();
+  });
+});
+
+describe("counters", () => {
+  it("reads where a session's counters lived and a call's counts, and a schema 5 file's as none", () => {
+    const file = join(temp(), "counters.sqlite");
+    const store = openStore(file, { checkpointWorker: false });
+    store.startSession({ ...sessionStart(), counters: "redis" });
+    const counts = [{ ...rateLimited.limit!, count: 29 }];
+    const id = store.recordDecision({
+      session: "s1",
+      seq: 1,
+      ts: T0,
+      identity: "agent-a",
+      tool: "fleet",
+      arguments: {},
+      jsonrpcId: "1",
+      mode: "enforce",
+      decision: allow,
+      counts,
+      counterSeq: 7,
+    });
+    store.close();
+    const read = (b: Browser) => {
+      const call = b.call(id)!;
+      return [b.session("s1")!.counters, call.counts, call.counterSeq];
+    };
+    const b6 = browse(file);
+    expect(read(b6)).toEqual(["redis", counts, 7]);
+    b6.close();
+    open.splice(open.indexOf(b6), 1);
+    toSchema5(file);
+    const b5 = browse(file);
+    expect(read(b5)).toEqual([null, null, null]);
+    expect(b5.sessions({ sort: "newest", filter: "" }).after(null, 5)).toHaveLength(1);
+    // Read-only: the schema 5 file is left as it was.
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma("user_version", { simple: true })).toBe(5);
+    db.close();
   });
 });
 

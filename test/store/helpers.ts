@@ -106,8 +106,30 @@ export const SCHEMA_4_RUN_RESULTS = `
   CREATE INDEX run_results_by_class ON run_results (run, class, call);
 `;
 
+/**
+ * Schema 6's columns, dropped: what takes a recording of the current schema back to schema 5
+ * as released (whose tables were schema 6's without these three columns).
+ */
+export const TO_SCHEMA_5 = `
+  ALTER TABLE sessions DROP COLUMN counters;
+  ALTER TABLE calls DROP COLUMN counter_seq;
+  ALTER TABLE calls DROP COLUMN counts;
+  PRAGMA user_version = 5;
+`;
+
+/** Take a recording back to schema 5 (see TO_SCHEMA_5); one at 5 already stays as it is. */
+export function toSchema5(file: string): void {
+  const db = new Database(file);
+  try {
+    if ((db.pragma("user_version", { simple: true }) as number) >= 6) db.exec(TO_SCHEMA_5);
+  } finally {
+    db.close();
+  }
+}
+
 /** Take a recording without saved runs back to schema 4 (see SCHEMA_4_RUN_RESULTS). */
 export function toSchema4(file: string): void {
+  toSchema5(file);
   const db = new Database(file);
   try {
     db.exec(`

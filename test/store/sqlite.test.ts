@@ -18,6 +18,7 @@ import {
   T0,
   tempDirs,
   toSchema4,
+  toSchema5,
 } from "./helpers.js";
 
 const tempDir = tempDirs();
@@ -201,6 +202,25 @@ describe("opening", () => {
     expect(peek(file, "SELECT call_key FROM calls ORDER BY id").map((r) => r)).toEqual(
       [1, 2, 3, 2, 4, 3].map((call_key) => ({ call_key })),
     );
+  });
+
+  it("upgrades a schema 5 file: older sessions and calls read with no counters, counts or sequence", () => {
+    const file = dbIn();
+    const store = openStore(file);
+    store.startSession({ ...session(), counters: "recording" });
+    store.recordDecision(decision(1, { counts: [rateLimited.limit!], counterSeq: 3 }));
+    store.close();
+    toSchema5(file);
+    const again = openStore(file);
+    expect(peek(file, "PRAGMA user_version")).toEqual([{ user_version: SCHEMA_VERSION }]);
+    again.startSession({ ...session("s2"), counters: "memory" });
+    again.recordDecision(decision(2, { session: "s2", counterSeq: 9 }));
+    expect([...again.sessions()].map((s) => s.counters)).toEqual([null, "memory"]);
+    expect([...again.calls()].map((c) => [c.session, c.counts, c.counterSeq])).toEqual([
+      ["s1", null, null],
+      ["s2", null, 9],
+    ]);
+    again.close();
   });
 
   it("upgrading schema 4's saved runs keeps every result as it was, each outcome once a run", () => {
@@ -452,6 +472,7 @@ describe("writing", () => {
         clientInfo: { name: "agent", version: "1" },
         serverInfo: { name: "srv" },
         protocolVersion: "2025-06-18",
+        counters: null,
       },
     ]);
     expect([...reader.messages("s1")]).toEqual([
@@ -486,9 +507,38 @@ describe("writing", () => {
         inexact: true,
         outcome: "tool_error",
         latencyMs: 12,
+        counts: null,
+        counterSeq: null,
       },
     ]);
     reader.close();
+  });
+
+  it("keeps where the counters lived, each limit's count and the counter service's sequence", () => {
+    const file = dbIn();
+    const store = openStore(file);
+    store.startSession({ ...session(), counters: "redis" });
+    store.startSession({ ...session("s2"), counters: "recording" });
+    const counts = [{ ...rateLimited.limit!, count: 2 }];
+    store.recordDecision(decision(1, { counts, counterSeq: 41 }));
+    store.recordDecision(decision(2, { decision: rateLimited, counts: [rateLimited.limit!] }));
+    store.recordDecision(decision(3));
+    store.close();
+    const reader = openStoreReadOnly(file);
+    expect([...reader.sessions()].map((s) => s.counters)).toEqual(["redis", "recording"]);
+    expect([...reader.calls()].map((c) => [c.counts, c.counterSeq])).toEqual([
+      [counts, 41],
+      [[rateLimited.limit], null],
+      [null, null],
+    ]);
+    reader.close();
+    // Compact JSON, as the engine describes a limit.
+    expect(peek(file, "SELECT counts FROM calls WHERE id = 1")).toEqual([
+      {
+        counts:
+          '[{"counter":"fleet","scope":"grant","algorithm":"sliding","window_ms":60000,"max":30,"count":2}]',
+      },
+    ]);
   });
 
   it("a bad queued row is reported and costs neither the others nor the decision", () => {

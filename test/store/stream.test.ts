@@ -213,6 +213,80 @@ describe("streamCalls", () => {
     expect(rows).toEqual(all);
   });
 
+  it("several files with Redis's sequence: one millisecond's calls in its order, each file's kept", () => {
+    const dir = tempDir();
+    // One shared state's history: calls 1..n in its order, a few a millisecond, each recorded
+    // by one of three proxies; a call that did not count (no sequence) now and then.
+    const stores = [0, 1, 2].map((i) =>
+      openStore(join(dir, `${i}.sqlite`), { checkpointWorker: false }),
+    );
+    const files = stores.map((_, i) => join(dir, `${i}.sqlite`));
+    for (const s of stores) s.startSession(session());
+    const owner = (i: number): number => (i * 7 + (i >> 2)) % 3;
+    for (let i = 0; i < 1_500; i++) {
+      const counted = i % 5 !== 2;
+      stores[owner(i)]!.recordDecision(
+        decision(i + 1, { ts: T0 + Math.floor(i / 6), counterSeq: counted ? i + 1 : null }),
+      );
+    }
+    for (const s of stores) s.close();
+    const seqOf = new Map<string, number | null>();
+    files.forEach((f, i) => {
+      const db = new Database(f, { readonly: true });
+      for (const r of db.prepare("SELECT id, counter_seq AS seq FROM calls").all() as {
+        id: number;
+        seq: number | null;
+      }[])
+        seqOf.set(`${i}:${r.id}`, r.seq);
+      db.close();
+    });
+    const rows = read(files);
+    expect(rows).toHaveLength(1_500);
+    const seqs = rows.map((r) => seqOf.get(`${r.file}:${r.id}`)).filter((q) => q != null);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a! - b!));
+    expect(seqs).toHaveLength(1_200);
+    for (let f = 0; f < 3; f++) {
+      const ids = rows.filter((r) => r.file === f).map((r) => r.id);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    }
+    expect(rows.map((r) => r.ts)).toEqual(rows.map((r) => r.ts).sort((a, b) => a - b));
+  });
+
+  it("merging, a call without a sequence goes first in its millisecond, as does an unreadable one", () => {
+    const dir = tempDir();
+    const a = join(dir, "a.sqlite");
+    const b = join(dir, "b.sqlite");
+    const write = (file: string, calls: [number, number | null][]): void => {
+      const store = openStore(file, { checkpointWorker: false });
+      store.startSession(session());
+      calls.forEach(([t, seq], i) =>
+        store.recordDecision(decision(i + 1, { ts: T0 + t, counterSeq: seq })),
+      );
+      store.close();
+    };
+    write(a, [
+      [0, 4],
+      [0, null],
+      [0, 6],
+      [1, 7],
+    ]);
+    write(b, [
+      [0, 3],
+      [0, 5],
+      [0, null],
+      [1, 2],
+    ]);
+    const order = (): string[] => read([a, b]).map((r) => `${"ab"[r.file]}${r.id}`);
+    // By sequence, a call without one first: b1 (3), a1 (4); a2 (none) before b2 (5); b3
+    // (none) before a3 (6); the next millisecond: b4 (2), a4 (7).
+    expect(order()).toEqual(["b1", "a1", "a2", "b2", "b3", "a3", "b4", "a4"]);
+    // A sequence edited into something else is none: a1 and a2 now go before b1.
+    const db = new Database(a);
+    db.prepare("UPDATE calls SET counter_seq = 'x' WHERE id = 1").run();
+    db.close();
+    expect(order()).toEqual(["a1", "a2", "b1", "b2", "b3", "a3", "b4", "a4"]);
+  });
+
   it("many files (smaller pages, two threads) merge the same way", () => {
     const dir = tempDir();
     const files = Array.from({ length: 7 }, (_, i) =>

@@ -1,7 +1,17 @@
 // The app's reducer on its own, without Ink: keys in, screens out, over a real recording.
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Decision, LimitHit } from "../../src/engine/index.js";
 import { type Browser, openBrowser } from "../../src/store/browse.js";
-import { callLines, defaultSource, findRule, loadCallView } from "../../src/tui/detail.js";
+import { openStore } from "../../src/store/sqlite.js";
+import type { CountersWhere } from "../../src/store/types.js";
+import {
+  callLines,
+  defaultSource,
+  findRule,
+  loadCallView,
+  ruleHasLimits,
+} from "../../src/tui/detail.js";
 import {
   type AppAction,
   type AppState,
@@ -141,5 +151,125 @@ describe("a call's rule, found in the policy's text", () => {
     const reason = lines.findIndex((l) => l.startsWith(" Reason"));
     expect(lines[reason]!.length).toBeLessThanOrEqual(80);
     expect(lines[reason + 1]).toMatch(/^ {11}\S/);
+  });
+});
+
+describe("a call's counters", () => {
+  const POLICY = JSON.stringify({
+    version: "1",
+    tools: {
+      fleet: {
+        limits: [
+          { counter: "fleet", window: "minute", max: 3, scope: "grant" },
+          { counter: "fleet", window: "hour", max: 100, scope: "global", algorithm: "fixed" },
+        ],
+      },
+      free: {},
+    },
+  });
+  const hit = (over: Partial<LimitHit>): LimitHit => ({
+    counter: "fleet",
+    scope: "grant",
+    algorithm: "sliding",
+    window_ms: 60_000,
+    max: 3,
+    count: 2,
+    ...over,
+  });
+  const ALLOW: Decision = {
+    decision: "allow",
+    code: "rule_allow",
+    rule: "fleet",
+    reason: null,
+    retry_after_ms: null,
+    limit: null,
+    inexact: false,
+  };
+
+  /** The lines of one call, recorded in a session whose counters lived in `where`. */
+  function linesOf(
+    where: CountersWhere | undefined,
+    call: { tool?: string; decision?: Decision; counts?: LimitHit[] | null; seq?: number | null },
+  ): string[] {
+    const file = join(temp(), "counts.sqlite");
+    const store = openStore(file, { checkpointWorker: false });
+    store.putPolicy("h", POLICY);
+    store.startSession({
+      id: "s1",
+      identity: "agent-a",
+      transport: "stdio",
+      mode: "enforce",
+      policyHash: "h",
+      startedAt: 1_763_800_000_000,
+      ...(where ? { counters: where } : {}),
+    });
+    const id = store.recordDecision({
+      session: "s1",
+      seq: 1,
+      ts: 1_763_800_000_000,
+      identity: "agent-a",
+      tool: call.tool ?? "fleet",
+      arguments: {},
+      jsonrpcId: "1",
+      mode: "enforce",
+      decision: call.decision ?? ALLOW,
+      counts: call.counts ?? null,
+      counterSeq: call.seq ?? null,
+    });
+    store.close();
+    const b = openBrowser(file);
+    open.push(b);
+    return callLines(loadCallView(b, id, null)!, 80).map(lineText);
+  }
+  const about = (lines: string[]) =>
+    lines.filter((l) => /^ (Counts|Counters| {10}\S)/.test(l)).map((l) => l.trimEnd());
+
+  it("shows each limit's count at decision time, where the counters lived and Redis's sequence", () => {
+    const counts = [
+      hit({}),
+      hit({ scope: "global", algorithm: "fixed", window_ms: 3_600_000, max: 100, count: 41 }),
+    ];
+    expect(about(linesOf("redis", { counts, seq: 1234 }))).toEqual([
+      " Counts    fleet: 2 of 3 (grant, sliding 1 min)",
+      "           fleet: 41 of 100 (global, fixed 1 h)",
+      " Counters  Redis · sequence 1234",
+    ]);
+    expect(about(linesOf("recording", { counts: [hit({})] })).at(-1)).toBe(
+      " Counters  the recording",
+    );
+    expect(about(linesOf("memory", { counts: [hit({})] })).at(-1)).toBe(" Counters  this process");
+  });
+
+  it("says a recording from before counts were kept has none, for a rule with limits only", () => {
+    expect(about(linesOf(undefined, {}))).toEqual([
+      " Counts    not recorded",
+      " Counters  not recorded",
+    ]);
+    const free = { ...ALLOW, rule: "free" };
+    expect(about(linesOf(undefined, { tool: "free", decision: free }))).toEqual([]);
+    expect(about(linesOf("redis", { tool: "free", decision: free }))).toEqual([]);
+    const offline: Decision = { ...ALLOW, decision: "deny", code: "counters_unavailable" };
+    expect(about(linesOf("redis", { decision: offline }))).toEqual([
+      " Counts    not read: Redis did not answer",
+    ]);
+  });
+
+  it("tells from the policy's text whether a rule has limits", () => {
+    expect(ruleHasLimits(POLICY, "agent-a", "fleet")).toBe(true);
+    expect(ruleHasLimits(POLICY, "agent-a", "free")).toBe(false);
+    const grant = JSON.stringify({
+      version: "1",
+      tools: { t: {} },
+      grants: { bot: { tools: { t: { rate_limit: { max: 1, window: "minute" } } } } },
+    });
+    expect(ruleHasLimits(grant, "bot", "t")).toBe(true);
+    expect(ruleHasLimits(grant, "other", "t")).toBe(false);
+    expect(ruleHasLimits("not json", "bot", "t")).toBe(false);
+  });
+
+  it("the demo, recorded before counts were kept, says so on a rate-limited call", () => {
+    const { b } = setup();
+    const lines = callLines(loadCallView(b, 34, null)!, 80).map(lineText);
+    expect(lines.some((l) => /^ Counts +not recorded/.test(l))).toBe(true);
   });
 });

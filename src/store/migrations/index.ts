@@ -5,6 +5,7 @@ import { migration002 } from "./002-ui-indexes.js";
 import { migration003 } from "./003-runs.js";
 import { migration004 } from "./004-call-keys.js";
 import { migration005 } from "./005-run-outcomes.js";
+import { migration006 } from "./006-counters.js";
 
 export { NUMBER_CALL_KEYS } from "./004-call-keys.js";
 
@@ -20,10 +21,11 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   migration003,
   migration004,
   migration005,
+  migration006,
 ];
 
 /** What the file's `PRAGMA user_version` is after opening: the number of migrations run. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** The file's schema version: the number of migrations it has had. */
 export function userVersion(db: Database.Database): number {

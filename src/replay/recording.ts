@@ -104,12 +104,16 @@ export function* readRecordings(
   const tool = filter.tools ? toolMatcher(filter.tools) : null;
   const groups: CallGroup[][] = files.map(() => []);
   let index = 0;
+  // Groups are numbered across all the files read, so a stage can keep its own per-group
+  // state in one array indexed by id.
+  let nextId = 0;
   const stream = new CallStream(files, query, opts.onUpgrade ? { onUpgrade: opts.onUpgrade } : {});
   const c = stream.cursor;
   try {
     while (stream.next()) {
       const perFile = groups[c.file]!;
-      const g = perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(files[c.file]!, c, tool));
+      const g =
+        perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(nextId++, files[c.file]!, c, tool));
       if (!g.keep) continue;
       yield new RecordedCall(
         index++,
@@ -130,7 +134,12 @@ export function* readRecordings(
   }
 }
 
-function callGroup(file: string, c: CallCursor, tool: ((t: string) => boolean) | null): CallGroup {
+function callGroup(
+  id: number,
+  file: string,
+  c: CallCursor,
+  tool: ((t: string) => boolean) | null,
+): CallGroup {
   const k = c.key;
   if (!DECISIONS.has(k[3])) {
     throw new StoreError(
@@ -145,7 +154,7 @@ function callGroup(file: string, c: CallCursor, tool: ((t: string) => boolean) |
     rule: k[5],
     retry_after_ms: null,
   };
-  return new CallGroup(tool === null || tool(k[2]), k[0], k[1], k[2], r);
+  return new CallGroup(id, tool === null || tool(k[2]), k[0], k[1], k[2], r);
 }
 
 /**

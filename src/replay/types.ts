@@ -63,18 +63,20 @@ export interface SessionSeen {
  * The calls of one recording that share a session, identity, tool and recorded decision (the
  * SQLite reader's key), and what each stage of a replay derives from them, kept here instead
  * of being looked up by name for every call: the rules the tool resolves to, the session's
- * entry, the last comparison, the summary's tallies.
+ * entry, the last comparison. The summary keeps its counts by `id`.
  *
  * Why one object for all of them: a recording of many sessions has tens of thousands of groups
  * and its calls visit them in no order, so each per-group object a call touches is a cache miss
  * of its own (measured before this object: the same million calls replayed a third faster over 20
  * sessions than over 2,000; with it, a fifth). Fields are owned by one stage each; a stage marks the group with its own
- * token (`replayer`, `summary`) and starts the fields afresh when the token is not its own, so
+ * token (`replayer`) and starts the fields afresh when the token is not its own, so
  * groups read once can be fed to several replays.
  */
 export class CallGroup {
   // Fields in the order a call reads them, the ones every call reads first: an object's fields
   // lie in declaration order, and these fit the first two cache lines.
+  /** Dense per read: the groups one readRecordings() call makes are numbered 0, 1, 2... */
+  readonly id: number;
   /** False: a filter leaves these calls out. */
   readonly keep: boolean;
   /** The recorded decision of the calls without a retry time: shared, treat as read-only. */
@@ -92,11 +94,6 @@ export class CallGroup {
   before: Outcome | null = null;
   change: ChangeClass | null = null;
 
-  // Owned by SummaryBuilder (summary.ts).
-  summary: object | null = null;
-  toolTally: Tally | null = null;
-  identityTally: Tally | null = null;
-
   // Read when a stage first meets the group, and by decisions that count per session or grant.
   readonly session: string;
   readonly identity: string;
@@ -105,12 +102,14 @@ export class CallGroup {
   baseline: Resolution | null = null;
 
   constructor(
+    id: number,
     keep: boolean,
     session: string,
     identity: string,
     tool: string,
     recorded: RecordedDecision,
   ) {
+    this.id = id;
     this.keep = keep;
     this.recorded = recorded;
     this.session = session;

@@ -3,7 +3,7 @@ import { StoreError } from "../store/errors.js";
 import type { ReadOpenOptions } from "../store/sqlite.js";
 import { type CallCursor, CallStream } from "../store/stream.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
-import { type ApprovalAnswer, CallGroup, type RecordedDecision, type TraceCall } from "./types.js";
+import type { ApprovalAnswer, CallGroup, RecordedDecision, TraceCall } from "./types.js";
 
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 
@@ -154,7 +154,15 @@ function callGroup(
     rule: k[5],
     retry_after_ms: null,
   };
-  return new CallGroup(id, tool === null || tool(k[2]), k[0], k[1], k[2], r);
+  // One object shape for every group: the fields in one order.
+  return {
+    id,
+    keep: tool === null || tool(k[2]),
+    recorded: r,
+    session: k[0],
+    identity: k[1],
+    tool: k[2],
+  };
 }
 
 /**

@@ -10,65 +10,105 @@ export interface SessionSeen {
   changed: boolean;
 }
 
-/** What a replay keeps for one group. */
-export class GroupEntry {
-  constructor(
-    /** The group it was made for (ids are numbered per read, so two reads' ids overlap). */
-    readonly group: CallGroup,
-    readonly candidate: Resolution,
-    /** Null without a baseline policy. */
-    readonly baseline: Resolution | null,
-    readonly seen: SessionSeen,
-  ) {}
+/** What the replay keeps for a call's group. */
+export interface GroupEntry {
+  candidate: Resolution;
+  /** Null without a baseline policy. */
+  baseline: Resolution | null;
+  seen: SessionSeen;
 }
 
+// A group's record: the numbers of its candidate and baseline resolutions and of its session.
+// Four numbers, so that a record never straddles two cache lines.
+const CANDIDATE = 0;
+const BASELINE = 1;
+const SESSION = 2;
+const RECORD = 4;
+
 /**
- * A replay's memo. Groups are numbered densely per read, so their entries sit in one array
- * indexed by id, each made when the replay first meets its group.
+ * A replay's memo. Groups are numbered densely per read, so each has a record in one flat
+ * array indexed by its id, made when the replay first meets it.
  *
- * Why so little in it: a recording of many sessions has tens of thousands of groups, visited in
- * no order, so whatever a call reads of its group's entry is a cache miss, and each separate
- * object one more. One small object a group, no maps by name; and the comparison of the two
- * decisions is worked out afresh each call rather than kept here (keeping the group's last one
- * made the entry three times the size, and the replay slower: see docs/performance.md).
+ * Why numbers: a recording of many sessions has tens of thousands of groups, visited in no
+ * order, so what a call reads of its group's record is a cache miss, and each further object
+ * one more. A record is 16 bytes of one typed array, where an object per group took a line or
+ * two of its own (a replay a few percent slower, measured); what it numbers (a handful of
+ * resolutions, one per rule, and the sessions) is read often enough to stay in cache.
  */
 export class GroupMemo {
-  private readonly entries: (GroupEntry | undefined)[] = [];
-  private readonly sessions = new Map<string, SessionSeen>();
+  private records = new Int32Array(RECORD * 1024);
+  /** The group each record was made for: two reads' ids overlap. */
+  private readonly groups: (CallGroup | undefined)[] = [];
+  /** Resolutions by number; 0 is "no baseline". */
+  private readonly resolutions: (Resolution | null)[] = [null];
+  private readonly resolutionNumbers = new Map<Resolution, number>();
+  private readonly seen: SessionSeen[] = [];
+  private readonly sessionNumbers = new Map<string, number>();
+  /** entry()'s answer, filled in afresh for each call. */
+  private readonly current: GroupEntry = {
+    candidate: { kind: "hidden" },
+    baseline: null,
+    seen: { calls: 0, changed: false },
+  };
 
   constructor(
     private readonly candidate: CompiledPolicy,
     private readonly baseline: CompiledPolicy | null,
   ) {}
 
-  /** The group's entry, made the first time this replay meets the group. */
+  /**
+   * What the replay keeps for the call's group, made the first time the replay meets the group.
+   * The object is reused: it holds until the next call to entry().
+   */
   entry(g: CallGroup): GroupEntry {
-    const e = this.entries[g.id];
-    // Checked against the group too: a replay fed the calls of two reads still gives each
-    // group its own entry.
-    return e !== undefined && e.group === g ? e : this.meet(g);
+    if (this.groups[g.id] !== g) this.meet(g);
+    const at = g.id * RECORD;
+    const r = this.records;
+    const e = this.current;
+    e.candidate = this.resolutions[r[at + CANDIDATE]!]!;
+    e.baseline = this.resolutions[r[at + BASELINE]!]!;
+    e.seen = this.seen[r[at + SESSION]!]!;
+    return e;
   }
 
   /** A session's progress, for calls without a group (JSONL traces). */
   session(id: string): SessionSeen {
-    let seen = this.sessions.get(id);
-    if (seen === undefined) {
-      seen = { calls: 0, changed: false };
-      this.sessions.set(id, seen);
-    }
-    return seen;
+    return this.seen[this.sessionNumber(id)]!;
   }
 
-  private meet(g: CallGroup): GroupEntry {
+  private meet(g: CallGroup): void {
     // Filled up to the id, so the array stays a plain list and never turns into a dictionary.
-    while (this.entries.length < g.id) this.entries.push(undefined);
-    const e = new GroupEntry(
-      g,
-      resolve(this.candidate, g.identity, g.tool),
-      this.baseline ? resolve(this.baseline, g.identity, g.tool) : null,
-      this.session(g.session),
-    );
-    this.entries[g.id] = e;
-    return e;
+    while (this.groups.length < g.id) this.groups.push(undefined);
+    this.groups[g.id] = g;
+    const at = g.id * RECORD;
+    if (at + RECORD > this.records.length) {
+      const grown = new Int32Array(Math.max(at + RECORD, this.records.length * 2));
+      grown.set(this.records);
+      this.records = grown;
+    }
+    const r = this.records;
+    r[at + CANDIDATE] = this.resolutionNumber(resolve(this.candidate, g.identity, g.tool));
+    r[at + BASELINE] = this.baseline
+      ? this.resolutionNumber(resolve(this.baseline, g.identity, g.tool))
+      : 0;
+    r[at + SESSION] = this.sessionNumber(g.session);
+  }
+
+  private resolutionNumber(res: Resolution): number {
+    let n = this.resolutionNumbers.get(res);
+    if (n === undefined) {
+      n = this.resolutions.push(res) - 1;
+      this.resolutionNumbers.set(res, n);
+    }
+    return n;
+  }
+
+  private sessionNumber(id: string): number {
+    let n = this.sessionNumbers.get(id);
+    if (n === undefined) {
+      n = this.seen.push({ calls: 0, changed: false }) - 1;
+      this.sessionNumbers.set(id, n);
+    }
+    return n;
   }
 }

@@ -44,7 +44,7 @@ export class GroupMemo {
   private readonly resolutionNumbers = new Map<Resolution, number>();
   private readonly seen: SessionSeen[] = [];
   private readonly sessionNumbers = new Map<string, number>();
-  /** entry()'s answer, filled in afresh for each call. */
+  /** entry()'s answer, filled in afresh for each call (placeholders until then). */
   private readonly current: GroupEntry = {
     candidate: { kind: "hidden" },
     baseline: null,
@@ -66,7 +66,7 @@ export class GroupMemo {
     const r = this.records;
     const e = this.current;
     e.candidate = this.resolutions[r[at + CANDIDATE]!]!;
-    e.baseline = this.resolutions[r[at + BASELINE]!]!;
+    e.baseline = this.resolutions[r[at + BASELINE]!] as Resolution | null;
     e.seen = this.seen[r[at + SESSION]!]!;
     return e;
   }

@@ -3,7 +3,7 @@ import { StoreError } from "../store/errors.js";
 import type { ReadOpenOptions } from "../store/sqlite.js";
 import { type CallCursor, CallStream } from "../store/stream.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
-import { type ApprovalAnswer, CallGroup, type RecordedDecision, type TraceCall } from "./types.js";
+import type { ApprovalAnswer, CallGroup, RecordedDecision, TraceCall } from "./types.js";
 
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 
@@ -104,12 +104,16 @@ export function* readRecordings(
   const tool = filter.tools ? toolMatcher(filter.tools) : null;
   const groups: CallGroup[][] = files.map(() => []);
   let index = 0;
+  // Groups are numbered across all the files read, so a stage can keep its own per-group
+  // state in one array indexed by id.
+  let nextId = 0;
   const stream = new CallStream(files, query, opts.onUpgrade ? { onUpgrade: opts.onUpgrade } : {});
   const c = stream.cursor;
   try {
     while (stream.next()) {
       const perFile = groups[c.file]!;
-      const g = perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(files[c.file]!, c, tool));
+      const g =
+        perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(nextId++, files[c.file]!, c, tool));
       if (!g.keep) continue;
       yield new RecordedCall(
         index++,
@@ -130,7 +134,12 @@ export function* readRecordings(
   }
 }
 
-function callGroup(file: string, c: CallCursor, tool: ((t: string) => boolean) | null): CallGroup {
+function callGroup(
+  id: number,
+  file: string,
+  c: CallCursor,
+  tool: ((t: string) => boolean) | null,
+): CallGroup {
   const k = c.key;
   if (!DECISIONS.has(k[3])) {
     throw new StoreError(
@@ -145,7 +154,15 @@ function callGroup(file: string, c: CallCursor, tool: ((t: string) => boolean) |
     rule: k[5],
     retry_after_ms: null,
   };
-  return new CallGroup(tool === null || tool(k[2]), k[0], k[1], k[2], r);
+  // One object shape for every group: the fields in one order.
+  return {
+    id,
+    keep: tool === null || tool(k[2]),
+    recorded: r,
+    session: k[0],
+    identity: k[1],
+    tool: k[2],
+  };
 }
 
 /**

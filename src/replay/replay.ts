@@ -4,12 +4,12 @@ import {
   decide,
   type Decision,
   decideResolved,
-  resolve,
   TimeOrderError,
 } from "../engine/index.js";
 import { InputError } from "../errors.js";
 import { agentSees, type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
-import type { SessionSeen, TraceCall } from "./types.js";
+import { GroupMemo } from "./memo.js";
+import type { TraceCall } from "./types.js";
 
 /** What a replayed call is compared against. */
 export type Basis = "baseline" | "recorded" | "none";
@@ -72,8 +72,8 @@ export type Replayer = (tc: TraceCall) => CallResult;
 
 /**
  * A replay in progress (SPEC section 6): counters start empty; feed it the calls in order and
- * it returns one result per call. Memory holds the counters and one flag per session (has it
- * changed yet), never the calls.
+ * it returns one result per call. Memory holds the counters, one entry per session and one per
+ * group of recorded calls (memo.ts), never the calls.
  */
 export function createReplayer(opts: ReplayOptions): Replayer {
   const { candidate, baseline } = opts;
@@ -91,71 +91,30 @@ export function createReplayer(opts: ReplayOptions): Replayer {
       throw timeOrder(tc, err);
     }
   }
-  // Marks the groups (TraceCall.group) this replay has filled in.
-  const token = {};
-  // Per session: how many calls so far, and whether one has changed yet.
-  const sessions = new Map<string, SessionSeen>();
-  const session = (id: string): SessionSeen => {
-    let seen = sessions.get(id);
-    if (seen === undefined) {
-      seen = { calls: 0, changed: false };
-      sessions.set(id, seen);
-    }
-    return seen;
-  };
+  const memo = new GroupMemo(candidate, baseline ?? null);
   return (tc) => {
     const call = tc.call;
-    const g = tc.group;
-    if (g !== undefined && g.replayer !== token) {
-      g.replayer = token;
-      g.candidate = resolve(candidate, call.identity, call.tool);
-      g.baseline = baseline ? resolve(baseline, call.identity, call.tool) : null;
-      g.seen = session(call.session);
-      g.decision = null;
-      g.against = null;
-      g.approval = null;
-      g.after = null;
-      g.before = null;
-      g.change = null;
-    }
+    // Calls read from recordings belong to a group: its rules are resolved once.
+    const e = tc.group === undefined ? null : memo.entry(tc.group);
     let decision: Decision;
     let base: Decision | null = null;
     try {
-      decision = g
-        ? decideResolved(candidate, call, candidateState, g.candidate!)
+      decision = e
+        ? decideResolved(candidate, call, candidateState, e.candidate)
         : decide(candidate, call, candidateState);
       if (baseline && baselineState) {
-        base = g
-          ? decideResolved(baseline, call, baselineState, g.baseline!)
+        base = e
+          ? decideResolved(baseline, call, baselineState, e.baseline!)
           : decide(baseline, call, baselineState);
       }
     } catch (err) {
       throw timeOrder(tc, err);
     }
-    // Most calls of a group get the same shared decision objects as its previous call did
-    // (a rule's fixed decision, the recorded one): then the comparison is the same too.
     const against = base ?? tc.recorded;
-    let after: Outcome;
-    let before: Outcome | null;
-    let change: ChangeClass | null;
-    if (g && g.decision === decision && g.against === against && g.approval === tc.approval) {
-      after = g.after!;
-      before = g.before;
-      change = g.change;
-    } else {
-      after = withApproval(decision, tc.approval);
-      before = against ? withApproval(against, tc.approval) : null;
-      change = before ? classify(before, after) : null;
-      if (g) {
-        g.decision = decision;
-        g.against = against;
-        g.approval = tc.approval;
-        g.after = after;
-        g.before = before;
-        g.change = change;
-      }
-    }
-    const seen = g ? g.seen! : session(call.session);
+    const after = withApproval(decision, tc.approval);
+    const before = against ? withApproval(against, tc.approval) : null;
+    const change = before ? classify(before, after) : null;
+    const seen = e ? e.seen : memo.session(call.session);
     const first = seen.calls === 0;
     const counterfactual = seen.changed;
     // Only a change the agent could have seen starts the marks (SPEC section 6).

@@ -1,6 +1,6 @@
 import type { DecisionCode, DecisionKind } from "../engine/index.js";
 import type { Basis, CallResult } from "./replay.js";
-import type { ChangeClass, Tally } from "./types.js";
+import type { CallGroup, ChangeClass, Tally } from "./types.js";
 
 export type { Tally } from "./types.js";
 
@@ -45,16 +45,12 @@ export class SummaryBuilder {
   private sessions = 0;
   private fromTs: number | null = null;
   private toTs: number | null = null;
-  private readonly decisions: Record<DecisionKind, number> = {
-    allow: 0,
-    deny: 0,
-    approval_required: 0,
-  };
+  /** Every call's decision and change, counted in a row as a group's are (see GroupRows). */
+  private readonly totals = new Float64Array(ROW);
   // Counted per known code in a fixed slot (see codeSlot): a keyed update by eleven different
   // names goes megamorphic, and this is the per-call path.
   private readonly codeCounts = new Array<number>(CODES.length).fill(0);
   private readonly otherCodes = new Map<string, number>();
-  private readonly changes: Record<ChangeClass, number> = { tightened: 0, loosened: 0, changed: 0 };
   private readonly accepted: Record<ChangeClass, number> = {
     tightened: 0,
     loosened: 0,
@@ -65,6 +61,7 @@ export class SummaryBuilder {
   private inexact = 0;
   private readonly byTool = new Map<string, Tally>();
   private readonly byIdentity = new Map<string, Tally>();
+  private readonly groups = new GroupRows(this.byTool, this.byIdentity);
   private sawBefore = false;
 
   constructor(
@@ -85,65 +82,29 @@ export class SummaryBuilder {
     if (r.before) this.sawBefore = true;
     if (r.counterfactual) this.counterfactualCalls++;
     if (r.inexact) this.inexact++;
+    const decided = decisionColumn(r.after.decision);
+    const changed = r.change === null ? SAME : changeColumn(r.change);
+    count(this.totals, 0, decided, changed);
     const g = r.source.group;
-    let tool: Tally;
-    let identity: Tally;
     if (g === undefined) {
-      tool = tally(this.byTool, call.tool);
-      identity = tally(this.byIdentity, call.identity);
+      addTo(tally(this.byTool, call.tool), decided, changed);
+      addTo(tally(this.byIdentity, call.identity), decided, changed);
     } else {
-      if (g.summary !== this) {
-        g.summary = this;
-        g.toolTally = tally(this.byTool, call.tool);
-        g.identityTally = tally(this.byIdentity, call.identity);
-      }
-      tool = g.toolTally!;
-      identity = g.identityTally!;
-    }
-    tool.calls++;
-    identity.calls++;
-    // Switches, not t[name]++: named updates stay monomorphic on the per-call path.
-    switch (r.after.decision) {
-      case "allow":
-        this.decisions.allow++;
-        tool.allow++;
-        identity.allow++;
-        break;
-      case "deny":
-        this.decisions.deny++;
-        tool.deny++;
-        identity.deny++;
-        break;
-      default:
-        this.decisions.approval_required++;
-        tool.approval_required++;
-        identity.approval_required++;
+      const at = this.groups.row(g);
+      count(this.groups.counts, at, decided, changed);
     }
     if (r.change) {
-      switch (r.change) {
-        case "tightened":
-          this.changes.tightened++;
-          tool.tightened++;
-          identity.tightened++;
-          break;
-        case "loosened":
-          this.changes.loosened++;
-          tool.loosened++;
-          identity.loosened++;
-          break;
-        default:
-          this.changes.changed++;
-          tool.changed++;
-          identity.changed++;
-      }
       if (r.counterfactual) this.counterfactualChanges++;
       if (r.accepted) this.accepted[r.change]++;
     }
   }
 
   finish(): Summary {
-    const total = this.changes.tightened + this.changes.loosened + this.changes.changed;
-    const failing = this.failOn.reduce((n, c) => n + this.changes[c] - this.accepted[c], 0);
+    this.groups.flush();
+    const t = this.totals;
+    const changes = { tightened: t[TIGHTENED]!, loosened: t[LOOSENED]!, changed: t[CHANGED]! };
+    const total = changes.tightened + changes.loosened + changes.changed;
+    const failing = this.failOn.reduce((n, c) => n + changes[c] - this.accepted[c], 0);
     const a = this.accepted;
     return {
       calls: this.calls,
@@ -153,7 +114,7 @@ export class SummaryBuilder {
       to_ts: this.toTs,
       // A trace that turned out to hold no recorded decisions has nothing to compare.
       basis: this.basis === "recorded" && !this.sawBefore ? "none" : this.basis,
-      decisions: { ...this.decisions },
+      decisions: { allow: t[ALLOW]!, deny: t[DENY]!, approval_required: t[APPROVAL]! },
       codes: Object.fromEntries(
         [
           ...CODES.flatMap((c, i) =>
@@ -162,7 +123,7 @@ export class SummaryBuilder {
           ...this.otherCodes,
         ].sort((a, b) => b[1] - a[1] || byName(a[0], b[0])),
       ),
-      changes: { ...this.changes, total },
+      changes: { ...changes, total },
       accepted: { ...a, total: a.tightened + a.loosened + a.changed },
       counterfactual_changes: this.counterfactualChanges,
       counterfactual_calls: this.counterfactualCalls,
@@ -171,6 +132,134 @@ export class SummaryBuilder {
       by_identity: sortedTallies(this.byIdentity),
       gate: { fail_on: [...this.failOn], failing, failed: failing > 0 },
     };
+  }
+}
+
+// A row of counts: its calls, their decisions, and how each compared. Eight numbers, so that a
+// row lies in one or two cache lines.
+const CALLS = 0;
+const ALLOW = 1;
+const DENY = 2;
+const APPROVAL = 3;
+const TIGHTENED = 4;
+const LOOSENED = 5;
+const CHANGED = 6;
+/** Unchanged, or nothing to compare with. */
+const SAME = 7;
+const ROW = 8;
+
+/** A decision's column in a row. Switches, not keyed lookups: they stay monomorphic. */
+function decisionColumn(d: DecisionKind): number {
+  switch (d) {
+    case "allow":
+      return ALLOW;
+    case "deny":
+      return DENY;
+    default:
+      return APPROVAL;
+  }
+}
+
+function changeColumn(c: ChangeClass): number {
+  switch (c) {
+    case "tightened":
+      return TIGHTENED;
+    case "loosened":
+      return LOOSENED;
+    default:
+      return CHANGED;
+  }
+}
+
+/** Counts a call into the row of `c` that starts at `at`. */
+function count(c: Float64Array, at: number, decided: number, changed: number): void {
+  c[at + CALLS]!++;
+  c[at + decided]!++;
+  c[at + changed]!++;
+}
+
+/** Counts a call into a tally, as count() into a row. */
+function addTo(t: Tally, decided: number, changed: number): void {
+  t.calls++;
+  switch (decided) {
+    case ALLOW:
+      t.allow++;
+      break;
+    case DENY:
+      t.deny++;
+      break;
+    default:
+      t.approval_required++;
+  }
+  switch (changed) {
+    case TIGHTENED:
+      t.tightened++;
+      break;
+    case LOOSENED:
+      t.loosened++;
+      break;
+    case CHANGED:
+      t.changed++;
+  }
+}
+
+/**
+ * The counts of the calls of each group of recorded calls, a row per group in one flat array
+ * indexed by the group's id, added into the tallies by tool and identity on flush(). A
+ * recording of many sessions has tens of thousands of groups, visited in no order: a call
+ * counted in its group's row touches one place, where its tool's and its identity's tallies
+ * are two more, found through a lookup.
+ */
+class GroupRows {
+  counts = new Float64Array(ROW * 1024);
+  /** Each row's group: ids are dense per read, so the groups of two reads may share one. */
+  private readonly groups: (CallGroup | undefined)[] = [];
+
+  constructor(
+    private readonly byTool: Map<string, Tally>,
+    private readonly byIdentity: Map<string, Tally>,
+  ) {}
+
+  /** Where the group's row starts in `counts` (read `counts` after this: it may grow). */
+  row(g: CallGroup): number {
+    if (this.groups[g.id] !== g) this.claim(g);
+    return g.id * ROW;
+  }
+
+  /** Adds every row into the tallies by name, and clears it. */
+  flush(): void {
+    for (const [id, g] of this.groups.entries()) if (g) this.flushRow(id, g);
+  }
+
+  private claim(g: CallGroup): void {
+    // Another read's group: its counts go into the tallies before the row is reused.
+    const held = this.groups[g.id];
+    if (held !== undefined) this.flushRow(g.id, held);
+    // Filled up to the id, so the array stays a plain list and never turns into a dictionary.
+    while (this.groups.length < g.id) this.groups.push(undefined);
+    this.groups[g.id] = g;
+    const end = (g.id + 1) * ROW;
+    if (end > this.counts.length) {
+      const grown = new Float64Array(Math.max(end, this.counts.length * 2));
+      grown.set(this.counts);
+      this.counts = grown;
+    }
+  }
+
+  private flushRow(id: number, g: CallGroup): void {
+    const at = id * ROW;
+    const c = this.counts;
+    if (c[at + CALLS] === 0) return;
+    for (const t of [tally(this.byTool, g.tool), tally(this.byIdentity, g.identity)]) {
+      t.calls += c[at + CALLS]!;
+      t.allow += c[at + ALLOW]!;
+      t.deny += c[at + DENY]!;
+      t.approval_required += c[at + APPROVAL]!;
+      t.tightened += c[at + TIGHTENED]!;
+      t.loosened += c[at + LOOSENED]!;
+      t.changed += c[at + CHANGED]!;
+    }
+    c.fill(0, at, at + ROW);
   }
 }
 

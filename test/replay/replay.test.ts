@@ -5,7 +5,13 @@ import { InputError } from "../../src/errors.js";
 import { loadPolicyFile, parsePolicyText } from "../../src/policy/load.js";
 import { type CallResult, replay } from "../../src/replay/replay.js";
 import { readTrace } from "../../src/replay/trace.js";
-import type { ApprovalAnswer, RecordedDecision, TraceCall } from "../../src/replay/types.js";
+import type {
+  ApprovalAnswer,
+  CallGroup,
+  RecordedDecision,
+  TraceCall,
+} from "../../src/replay/types.js";
+import { policyPairs, readDemo, readDemoTwice, ungrouped } from "./support.js";
 
 const root = join(import.meta.dirname, "../..");
 
@@ -408,7 +414,7 @@ describe("replay: ordinals (a call's 1-based position in its session)", () => {
   });
 });
 
-describe("groups of recorded calls (CallGroup)", () => {
+describe("groups of recorded calls (the replay's memo)", () => {
   const project = (r: CallResult) => ({
     call: [r.source.call.session, r.source.call.identity, r.source.call.tool, r.source.call.ts],
     decision: r.decision,
@@ -421,37 +427,38 @@ describe("groups of recorded calls (CallGroup)", () => {
     ordinal: r.ordinal,
   });
 
-  it("decide every call as the same calls without groups do, under each fixture policy, with and without a baseline", async () => {
-    const { readdirSync } = await import("node:fs");
-    const { readRecording } = await import("../../src/replay/recording.js");
-    const dir = join(root, "fixtures/policies");
-    const policies = readdirSync(dir)
-      .filter((f) => f.endsWith(".json"))
-      .map((f) => compile(loadPolicyFile(join(dir, f)).policy));
-    expect(policies.length).toBeGreaterThan(1);
-    // Read once and replayed several times: each replay claims the groups afresh.
-    const grouped = [...readRecording(join(root, "recordings/demo.sqlite"))];
+  it("decide every call as the same calls without groups do, under each fixture policy, with and without a baseline", () => {
+    // Read once and replayed several times: each replay keeps its own memo.
+    const grouped = readDemo();
     expect(grouped.every((tc) => tc.group !== undefined)).toBe(true);
-    const plain: TraceCall[] = grouped.map((tc) => ({
-      index: tc.index,
-      line: tc.line,
-      call: {
-        session: tc.call.session,
-        identity: tc.call.identity,
-        tool: tc.call.tool,
-        ts: tc.call.ts,
-        arguments: tc.call.arguments,
-      },
-      recorded: tc.recorded,
-      approval: tc.approval,
-    }));
-    for (const [i, candidate] of policies.entries()) {
-      for (const baseline of [undefined, policies[(i + 1) % policies.length]!]) {
-        const opts = { candidate, file: "demo.sqlite", ...(baseline ? { baseline } : {}) };
-        const withGroups = [...replay(grouped, opts)].map(project);
-        const without = [...replay(plain, opts)].map(project);
-        expect(withGroups).toEqual(without);
-      }
+    const plain = ungrouped(grouped);
+    let replays = 0;
+    for (const policies of policyPairs()) {
+      const opts = { ...policies, file: "demo.sqlite" };
+      expect([...replay(grouped, opts)].map(project)).toEqual(
+        [...replay(plain, opts)].map(project),
+      );
+      replays++;
+    }
+    expect(replays).toBeGreaterThan(2);
+  });
+
+  it("the calls of two reads in one replay, their group ids overlapping, decide as without groups", () => {
+    const grouped = readDemoTwice();
+    const firstOfId = new Map<number, CallGroup>();
+    let overlaps = 0;
+    for (const { group } of grouped) {
+      const seen = firstOfId.get(group!.id);
+      if (seen === undefined) firstOfId.set(group!.id, group!);
+      else if (seen !== group) overlaps++;
+    }
+    expect(overlaps).toBeGreaterThan(0);
+    const plain = ungrouped(grouped);
+    for (const policies of policyPairs()) {
+      const opts = { ...policies, file: "demo.sqlite" };
+      expect([...replay(grouped, opts)].map(project)).toEqual(
+        [...replay(plain, opts)].map(project),
+      );
     }
   });
 });

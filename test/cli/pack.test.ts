@@ -31,14 +31,15 @@ beforeAll(async () => {
   packed = (JSON.parse(stdout) as Packed[])[0]!;
   mkdirSync(app);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
-  // From npm's cache, which installing this project filled: no network, and install scripts
+  // From npm's cache where it holds the packages (a fresh `npm ci` fills it with tarballs but
+  // not the registry's metadata, which resolving a tarball's ranges needs), and install scripts
   // skipped, so better-sqlite3 is not compiled again (minutes on a small machine); its addon is
   // taken from this checkout's install, the same version by the lockfile.
   await run(
     "npm",
     [
       "install",
-      "--offline",
+      "--prefer-offline",
       "--ignore-scripts",
       "--no-audit",
       "--no-fund",

@@ -1,4 +1,4 @@
-// `npm run bench`, second part: the recording proxy's speed targets (issue 3), measured on this
+// `npm run bench`, second part: the recording proxy's speed targets, measured on this
 // machine and printed against them. Not a test: figures vary with the machine.
 //
 // 1. Added latency per tools/call over stdio: the SDK's Client calls server-everything's `echo`

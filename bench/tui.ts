@@ -1,4 +1,4 @@
-// `npm run bench:tui` (and the end of `npm run bench`): the terminal UI's targets (issue 5) on
+// `npm run bench:tui` (and the end of `npm run bench`): the terminal UI's targets on
 // a generated 1,000,000-call recording, measured the way a person meets them: the real CLI
 // (`node bin/policy-replay.js tui`, bundle and all) in a pseudo-terminal of 80x24 made by
 // util-linux's `script`, keys written to it one at a time, frames read back from it.

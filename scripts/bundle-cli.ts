@@ -2,8 +2,8 @@
 // with its own modules, commander, zod and the rest) into one CommonJS file,
 // dist/src/cli/cli.bundle.cjs, which bin/policy-replay.js loads with require() when it is
 // newer than the modules. Loading the CLI module by module is about 150 files to resolve and
-// compile before the first call is replayed: 0.1 s of the 2 s a million-call replay may take
-// (issue 4), and of every small replay a CI job runs.
+// compile before the first call is replayed: 0.1 s of the 2 s a million-call replay may take,
+// and of every small replay a CI job runs.
 //
 // Loaded by require(), not compiled from a code cache as the terminal UI's bundle is: a script
 // compiled through node:vm cannot import() on Node 20 without a flag, and the CLI imports the

@@ -22,7 +22,7 @@ const VERSION = "0.1.0";
  * 8: 0 done, 1 the gate failed, 2 bad input or usage). Never throws; never calls process.exit.
  */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
-  // A person who starts the UI waits for its first screen (within 300 ms, issue 5 asks), and the
+  // A person who starts the UI waits for its first screen (within 300 ms, the target), and the
   // argument parser takes ~15 ms to load: plain `tui [--db FILE]` goes straight to the UI.
   // Anything else about it (--help, a typo) is commander's, below.
   const tui = plainTuiArgs(argv);

@@ -1,4 +1,4 @@
-// Issue 4, items 2 and 3 through the CLI: the gate with --fail-on and --accept, every --format
+// The report and its gate through the CLI: the gate with --fail-on and --accept, every --format
 // read back by a real parser, --out, colour, the progress bar and GitHub's job summary. Then
 // what each report lists and in what order (--only), the text report's width, and words said
 // once.

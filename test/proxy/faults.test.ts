@@ -1,4 +1,4 @@
-// Faults (issue 3, "Bad input"), through the real CLI (`policy-replay record` over stdio):
+// Faults from bad input, through the real CLI (`policy-replay record` over stdio):
 // the proxy killed mid-burst, bad lines from either side, a message over the size limit, a
 // server that crashes mid-call, an agent that goes away mid-call. Each time the proxy says so
 // on stderr, records what happened, answers what it can, and keeps going or ends cleanly.

@@ -1,4 +1,4 @@
-// Fidelity (issue 3): random policies over random call sequences, driven through the real
+// Fidelity: random policies over random call sequences, driven through the real
 // proxy (relay() with the real SQLite store and the fixture server as a child process, and once
 // through the real CLI); then the recording, replayed under the same policy, must reproduce
 // every recorded decision: decision, code, rule and retry_after_ms (SPEC sections 2 and 6).

@@ -261,7 +261,10 @@ function limitWords(
   tool: string,
 ): string[] {
   const p = { identity, tool };
-  return [`OLD: ${describeLimits(ruleOf(oldC, p))}`, `NEW: ${describeLimits(ruleOf(newC, p))}`];
+  return [
+    `OLD limits: ${describeLimits(ruleOf(oldC, p))}`,
+    `NEW limits: ${describeLimits(ruleOf(newC, p))}`,
+  ];
 }
 
 /** Every limit's window in either policy, in ms. */

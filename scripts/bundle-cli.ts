@@ -24,6 +24,8 @@ const uiOutside: Plugin = {
     b.onResolve({ filter: /^\.\.\/tui\/run\.js$/ }, (a) => ({ path: a.path, external: true }));
     // Redis's client is needed only by `record --counters`: required from node_modules then.
     b.onResolve({ filter: /^ioredis$/ }, (a) => ({ path: a.path, external: true }));
+    // fast-check searches runs of calls for `compare` alone: required from node_modules then.
+    b.onResolve({ filter: /^fast-check$/ }, (a) => ({ path: a.path, external: true }));
   },
 };
 

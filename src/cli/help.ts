@@ -81,6 +81,28 @@ const HELP: Record<string, CommandHelp> = {
       [2, "an invalid policy (every fault is listed), an unreadable recording, or bad usage"],
     ],
   },
+  compare: {
+    examples: [
+      [
+        "policy-replay compare --policy candidate.json --baseline main.json",
+        "what candidate.json allows that main.json did not, for any call, with an example of each",
+      ],
+      [
+        "policy-replay compare --policy candidate.json --baseline main.json --format github",
+        "in CI before rollout: fail the job on new access, annotated on candidate.json's lines",
+      ],
+      [
+        "policy-replay compare --policy candidate.json --baseline main.json --identity ci-bot",
+        "only what changes for ci-bot",
+      ],
+    ],
+    exits: [
+      [0, "no new access: NEW allows nothing that OLD did not"],
+      [1, "new access (each finding has an example call), or a call that could not be decided"],
+      [2, "an invalid policy (every fault is listed, located), or bad usage"],
+      [70, "a bug in policy-replay (a finding that did not replay as claimed)"],
+    ],
+  },
   export: {
     examples: [
       [

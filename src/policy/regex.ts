@@ -515,6 +515,11 @@ export function patternEngine(source: string): Parsed["engine"] {
   return parse(source).engine;
 }
 
+/** An accepted pattern rewritten in explicit RE2 syntax, as the linear-time matcher reads it. */
+export function re2Source(source: string): string {
+  return parse(source).re2;
+}
+
 /** The RE2JS matcher alone, whatever the pattern: for tests that compare engines. */
 export function compilePatternRe2(source: string): PatternTest {
   return compileLinear(parse(source));

@@ -14,6 +14,7 @@ import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.j
 import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 import { oneRecording } from "./sources.js";
 import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
+import { addSuggestCommand } from "./suggest-options.js";
 
 const VERSION = "0.1.0";
 
@@ -379,6 +380,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         );
       },
     );
+
+  addSuggestCommand(program, io, (code) => (exitCode = code));
 
   program
     .command("tui")

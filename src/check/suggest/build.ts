@@ -100,7 +100,8 @@ export function buildSuggestion(
   const windows = windowsFor(ev.first, ev.last);
   measureRates(identities, sources, filter, windows, opts.headroom, readOpts);
 
-  // A tool goes to the top level when every identity has the same rule for it.
+  // A tool goes to the top level when every identity has the same rule for it, and there are
+  // several: one identity's tools stay in its grant, away from identities not yet seen.
   const rules = new Map<string, Map<string, Rule>>();
   for (const [identity, verdicts] of identities) {
     const own = new Map<string, Rule>();
@@ -113,7 +114,7 @@ export function buildSuggestion(
   const top: Record<string, Rule> = {};
   const everyone = [...rules.values()];
   const candidates = new Set(everyone.flatMap((r) => [...r.keys()]));
-  for (const tool of [...candidates].sort()) {
+  for (const tool of everyone.length > 1 ? [...candidates].sort() : []) {
     const first = everyone[0]?.get(tool);
     const text = first && JSON.stringify(first);
     if (!everyone.every((r) => r.has(tool) && JSON.stringify(r.get(tool)) === text)) continue;

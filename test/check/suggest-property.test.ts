@@ -111,8 +111,8 @@ describe("suggest, over random recordings", () => {
 
         const called = new Set(selected.map((c) => c.tool));
         // A session is written with its first call: one without calls lists nothing.
-        const listedInSomeSession = specs.some((c) => sc.listing.includes(c.session));
-        const seen = new Set(selected.map((c) => c.identity));
+        const listedInSomeSession = specs.some((c) => (sc.listing as string[]).includes(c.session));
+        const seen = new Set(selected.map((c) => c.identity!));
         const through = (identity: string, tool: string) =>
           selected.some((c) => c.identity === identity && c.tool === tool && letThrough(c));
         for (const [, identity] of SESSIONS) {

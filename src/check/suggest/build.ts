@@ -10,7 +10,15 @@ import {
   type SuggestSource,
   type ToolUse,
 } from "./evidence.js";
-import { type Headroom, limitFor, peak, type WindowName, windowMs, windowsFor } from "./rates.js";
+import {
+  type Headroom,
+  limitFor,
+  peak,
+  perWindow,
+  type WindowName,
+  windowMs,
+  windowsFor,
+} from "./rates.js";
 
 // From evidence to a policy. Per identity, a tool is allowed when some call of it was let
 // through (recorded allow, or a human approved it); kept behind approval when every call let
@@ -202,7 +210,7 @@ function ruleOf(v: Verdict): Rule | null {
     scope: "grant",
     algorithm: "sliding",
   }));
-  const said = v.rates.map((r) => `${r.max} a ${r.window}`).join(", ");
+  const said = v.rates.map((r) => `${r.max} ${perWindow(r.window)}`).join(", ");
   if (limits.length > 0) rule.reason = `at most ${said} per identity`;
   if (v.require.length > 0) rule.require = v.require;
   if (limits.length > 0) rule.limits = limits;

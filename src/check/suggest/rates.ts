@@ -19,6 +19,11 @@ export function windowsFor(first: number | null, last: number | null): WindowNam
   return WINDOWS.filter((w) => w.name === "minute" || span >= w.ms).map((w) => w.name);
 }
 
+/** "a minute", "an hour", "a day". */
+export function perWindow(name: WindowName): string {
+  return name === "hour" ? "an hour" : `a ${name}`;
+}
+
 export function windowMs(name: WindowName): number {
   return WINDOWS.find((w) => w.name === name)!.ms;
 }

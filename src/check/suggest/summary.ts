@@ -1,6 +1,6 @@
 import type { SuggestEvidence, ToolUse } from "./evidence.js";
 import type { NotAllowed, Suggestion, Verdict } from "./build.js";
-import type { Headroom } from "./rates.js";
+import { type Headroom, perWindow } from "./rates.js";
 
 // The summary `suggest` writes on stderr: per identity, what the policy allows and on what
 // evidence, what it leaves denied and why, and what it hides. Names come from recordings, so
@@ -74,8 +74,8 @@ function verdictLines(v: Verdict): string[] {
   const head = `  ${what.padEnd(16)} ${shown(v.tool)}${v.topLevel ? " (top level)" : ""}: ${evidence(v.use)}`;
   const out = [head];
   if (v.action === "allow" && v.rates.length > 0) {
-    const peaks = v.rates.map((r) => `${r.peak} a ${r.window}`).join(", ");
-    const limits = v.rates.map((r) => `${r.max} a ${r.window}`).join(", ");
+    const peaks = v.rates.map((r) => `${r.peak} ${perWindow(r.window)}`).join(", ");
+    const limits = v.rates.map((r) => `${r.max} ${perWindow(r.window)}`).join(", ");
     out.push(`${" ".repeat(21)}peak ${peaks}; limit ${limits}`);
   }
   for (const c of v.require) {

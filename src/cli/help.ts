@@ -103,6 +103,22 @@ const HELP: Record<string, CommandHelp> = {
       [70, "a bug in policy-replay (a finding that did not replay as claimed)"],
     ],
   },
+  suggest: {
+    examples: [
+      [
+        "policy-replay suggest --db recordings/ --out policies/suggested.json",
+        "a least-privilege policy from every recording in recordings/; its evidence on stderr",
+      ],
+      [
+        "policy-replay suggest --identity ci-bot --since 2025-06-01 --headroom 1.5 --conditions",
+        "one identity's calls since June: limits at 1.5 x its peaks, and argument conditions",
+      ],
+    ],
+    exits: [
+      [0, "the policy was written"],
+      [2, "no recording, one that cannot be read, or bad usage; the message names the file"],
+    ],
+  },
   export: {
     examples: [
       [

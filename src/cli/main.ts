@@ -15,6 +15,7 @@ import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 import { oneRecording } from "./sources.js";
 import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
 import { addCompareCommand } from "./compare-options.js";
+import { addSuggestCommand } from "./suggest-options.js";
 
 const VERSION = "0.1.0";
 
@@ -380,6 +381,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         );
       },
     );
+
+  addSuggestCommand(program, io, (code) => (exitCode = code));
 
   program
     .command("tui")

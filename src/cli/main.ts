@@ -14,6 +14,8 @@ import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.j
 import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 import { oneRecording } from "./sources.js";
 import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
+import { addEvalCommand } from "./eval-options.js";
+import { addTestCommand } from "./test-options.js";
 
 const VERSION = "0.1.0";
 
@@ -401,6 +403,9 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         io,
       );
     });
+
+  addEvalCommand(program, io, (code) => (exitCode = code));
+  addTestCommand(program, io, (code) => (exitCode = code));
 
   // The commands whose settings a config file can hold.
   for (const cmd of [program, ...program.commands]) {

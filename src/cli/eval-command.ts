@@ -74,9 +74,9 @@ export function evalText(d: Decided, policyName: string, style: Style): string {
     const l = x.limit;
     rows.push(["limit", `counter ${l.counter}: ${l.count} of ${l.max}, scope ${l.scope}`]);
   }
-  rows.push(["decided", decidedBy(d, policyName)]);
+  rows.push(["decided", `by ${decidedBy(d, policyName)}`]);
   const head = `${decisionWord(d, style)}  ${call.tool} as ${call.identity}`;
-  return [head, ...rows.map(([k, v]) => `  ${style.dim(k.padEnd(8))}${v}`)].join("\n") + "\n";
+  return [head, ...rows.map(([k, v]) => `  ${style.dim(k.padEnd(9))}${v}`)].join("\n") + "\n";
 }
 
 /** The JSON answer: the call as decided, and the decision with the line that made it. */

@@ -23,8 +23,7 @@ export const decisionCode = (d: Pick<Decision, "decision" | "code">): string =>
 /** What decided a call: `rule fleet_*`, the hide list or the default, and where. */
 export function decidedBy(d: Decided, policyName: string): string {
   const { rule, code } = d.decision;
-  const what =
-    rule !== null ? `rule ${rule}` : code === "hidden" ? "the hide list" : "the policy's default";
+  const what = rule !== null ? `rule ${rule}` : code === "hidden" ? "the hide list" : "the default";
   if (d.line !== null) return `${what} at ${policyName}:${d.line}`;
   return code.startsWith("default_")
     ? `${what} (not written: "deny" when absent) in ${policyName}`

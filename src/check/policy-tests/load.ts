@@ -178,7 +178,10 @@ function issueFaults(issue: z.core.$ZodIssue, root: unknown, at: Locate): Fault[
   let message = issue.message;
   if (issue.code === "invalid_value") {
     message = `${message}, not ${describe(found)}${didYouMean(found, EXPECTATIONS)}`;
-  } else if (issue.code !== "custom" && (found === null || typeof found !== "object")) {
+  } else if (
+    issue.code === "invalid_type" ||
+    (issue.code !== "custom" && (found === null || typeof found !== "object"))
+  ) {
     message = `${message}, not ${describe(found)}`;
   }
   return [{ path: formatPath(path), message, ...at(path) }];

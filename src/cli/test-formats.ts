@@ -42,7 +42,12 @@ const stepAt = (file: string, f: StepFailure): string => `${file}:${f.step.line}
 const totals = (results: FileResult[]): { passed: number; failed: number } => {
   let passed = 0;
   let failed = 0;
-  for (const r of results) for (const c of r.cases) c.failure ? failed++ : passed++;
+  for (const r of results) {
+    for (const c of r.cases) {
+      if (c.failure) failed++;
+      else passed++;
+    }
+  }
   return { passed, failed };
 };
 

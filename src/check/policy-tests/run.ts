@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Call, Decision } from "../../engine/index.js";
-import { InputError, PolicyError } from "../../errors.js";
+import { type InputError, PolicyError } from "../../errors.js";
 import {
   decodeUtf8,
   describeIoError,

@@ -36,6 +36,10 @@ export function stepText(f: StepFailure): string {
   return f.step.repeat > 1 ? `${step}, call ${f.repeat} of ${f.step.repeat}` : step;
 }
 
+/** `62ms`, `45.001s`: a time into a case, to the millisecond its steps are written in. */
+const caseTime = (ms: number): string =>
+  ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(3).replace(/\.?0+$/, "")}s`;
+
 /** `file:line:col`: where a failing step is written. */
 const stepAt = (file: string, f: StepFailure): string => `${file}:${f.step.line}:${f.step.column}`;
 
@@ -59,7 +63,7 @@ function failureLines(file: string, policyName: string, f: StepFailure, style: S
   const d = f.got.decision;
   const call = f.got.call;
   const lines = [
-    `${stepAt(file, f)}: ${stepText(f)}: ${call.tool} as ${call.identity}, ${formatMs(call.ts - START_TS)} into the case`,
+    `${stepAt(file, f)}: ${stepText(f)}: ${call.tool} as ${call.identity}, ${caseTime(call.ts - START_TS)} into the case`,
     `expected ${style.green(f.step.expect.text)}, got ${style.red(decisionCode(d))}`,
     `decided by ${decidedBy(f.got, policyName)}`,
   ];

@@ -82,11 +82,9 @@ export const StepSchema = z
       after: duration
         .meta({ description: 'Time since the previous step\'s (last) call; "1ms" when absent.' })
         .optional(),
-      expect: z
-        .enum(EXPECTATIONS as [string, ...string[]], { error: EXPECT_MESSAGE })
-        .meta({
-          description: 'The decision expected, optionally with its code: "deny:rate_limited".',
-        }),
+      expect: z.enum(EXPECTATIONS as [string, ...string[]], { error: EXPECT_MESSAGE }).meta({
+        description: 'The decision expected, optionally with its code: "deny:rate_limited".',
+      }),
     },
     {
       error: (issue: { code?: string }) =>

@@ -3,6 +3,7 @@ import { type Decided, evaluate, parseArgs } from "../check/eval.js";
 import { loadPolicyUnderTest } from "../check/policy-tests/run.js";
 import { UsageError } from "../errors.js";
 import type { Style } from "../replay/report/style.js";
+import { clean } from "../replay/report/fit.js";
 import { formatMs } from "../replay/report/words.js";
 import { styleFor } from "./colour.js";
 import type { Io } from "./io.js";
@@ -61,21 +62,18 @@ export function evalText(d: Decided, policyName: string, style: Style): string {
   const { decision: x, call } = d;
   const rows: [string, string][] = [
     ["code", x.code],
-    ["rule", x.rule ?? "-"],
+    ["rule", x.rule === null ? "-" : clean(x.rule)],
   ];
-  if (x.reason !== null) rows.push(["reason", x.reason]);
-  if (x.code === "rate_limited") {
-    rows.push([
-      "retry",
-      x.retry_after_ms === null ? "never" : `after ${formatMs(x.retry_after_ms)}`,
-    ]);
-  }
+  if (x.reason !== null) rows.push(["reason", clean(x.reason)]);
+  // With empty counters only a limit of max 0 denies, and it never frees a place.
+  const never = x.code === "rate_limited" ? "never" : "-";
+  rows.push(["retry", x.retry_after_ms === null ? never : `after ${formatMs(x.retry_after_ms)}`]);
   if (x.limit) {
     const l = x.limit;
-    rows.push(["limit", `counter ${l.counter}: ${l.count} of ${l.max}, scope ${l.scope}`]);
+    rows.push(["limit", `counter ${clean(l.counter)}: ${l.count} of ${l.max}, scope ${l.scope}`]);
   }
   rows.push(["decided", `by ${decidedBy(d, policyName)}`]);
-  const head = `${decisionWord(d, style)}  ${call.tool} as ${call.identity}`;
+  const head = `${decisionWord(d, style)}  ${clean(call.tool)} as ${clean(call.identity)}`;
   return [head, ...rows.map(([k, v]) => `  ${style.dim(k.padEnd(9))}${v}`)].join("\n") + "\n";
 }
 

@@ -2,6 +2,7 @@ import { type Decided, START_TS } from "../check/eval.js";
 import type { CaseResult, FileResult, StepFailure } from "../check/policy-tests/run.js";
 import type { Decision } from "../engine/index.js";
 import type { InputError, PolicyError } from "../errors.js";
+import { clean } from "../replay/report/fit.js";
 import { command } from "../replay/report/github.js";
 import { xmlAttr, xmlText } from "../replay/report/junit.js";
 import { plain as PLAIN, type Style } from "../replay/report/style.js";
@@ -20,10 +21,15 @@ const TITLE = "policy-replay test";
 export const decisionCode = (d: Pick<Decision, "decision" | "code">): string =>
   `${d.decision}:${d.code}`;
 
-/** What decided a call: `rule fleet_*`, the hide list or the default, and where. */
+/**
+ * What decided a call: `rule fleet_*`, the hide list or the default, and where. Names from files
+ * are printed with control characters as spaces, here and below: they may be hostile.
+ */
 export function decidedBy(d: Decided, policyName: string): string {
   const { rule, code } = d.decision;
-  const what = rule !== null ? `rule ${rule}` : code === "hidden" ? "the hide list" : "the default";
+  policyName = clean(policyName);
+  const what =
+    rule !== null ? `rule ${clean(rule)}` : code === "hidden" ? "the hide list" : "the default";
   if (d.line !== null) return `${what} at ${policyName}:${d.line}`;
   return code.startsWith("default_")
     ? `${what} (not written: "deny" when absent) in ${policyName}`
@@ -63,14 +69,16 @@ function failureLines(file: string, policyName: string, f: StepFailure, style: S
   const d = f.got.decision;
   const call = f.got.call;
   const lines = [
-    `${stepAt(file, f)}: ${stepText(f)}: ${call.tool} as ${call.identity}, ${caseTime(call.ts - START_TS)} into the case`,
+    `${clean(stepAt(file, f))}: ${stepText(f)}: ${clean(call.tool)} as ${clean(call.identity)}, ${caseTime(call.ts - START_TS)} into the case`,
     `expected ${style.green(f.step.expect.text)}, got ${style.red(decisionCode(d))}`,
     `decided by ${decidedBy(f.got, policyName)}`,
   ];
-  if (d.reason !== null) lines.push(`reason: ${d.reason}`);
+  if (d.reason !== null) lines.push(`reason: ${clean(d.reason)}`);
   if (d.code === "rate_limited") {
     const l = d.limit;
-    const limit = l ? ` (counter ${l.counter}, ${l.count} of ${l.max}, scope ${l.scope})` : "";
+    const limit = l
+      ? ` (counter ${clean(l.counter)}, ${l.count} of ${l.max}, scope ${l.scope})`
+      : "";
     const retry = d.retry_after_ms === null ? "never" : `after ${formatMs(d.retry_after_ms)}`;
     lines.push(`retry: ${retry}${limit}`);
   }
@@ -83,13 +91,13 @@ export function testText(results: FileResult[], style: Style, unicode: boolean):
   const fail = unicode ? "✗" : "FAIL";
   const out: string[] = [];
   for (const r of results) {
-    out.push(style.bold(`${r.test.file}`) + style.dim(` (policy ${r.policyName})`));
+    out.push(style.bold(clean(r.test.file)) + style.dim(` (policy ${clean(r.policyName)})`));
     for (const c of r.cases) {
       if (!c.failure) {
-        out.push(`  ${style.green(pass)} ${c.case.name}`);
+        out.push(`  ${style.green(pass)} ${clean(c.case.name)}`);
         continue;
       }
-      out.push(`  ${style.red(fail)} ${c.case.name}`);
+      out.push(`  ${style.red(fail)} ${clean(c.case.name)}`);
       for (const l of failureLines(r.test.file, r.policyName, c.failure, style)) {
         out.push(`      ${l}`);
       }

@@ -24,6 +24,7 @@ describe("policy-replay eval", () => {
         "  code     approval_required",
         "  rule     fleet_secrets_delete",
         "  reason   deleting a secret can break a running service; a human approves",
+        "  retry    -",
         `  decided  by rule fleet_secrets_delete at ${FLEET}:33`,
         "",
       ].join("\n"),

@@ -158,6 +158,22 @@ describe("a wrong expectation", () => {
   });
 });
 
+describe("hostile names", () => {
+  it("print with control characters as spaces", async () => {
+    const dir = project((t) =>
+      wrong(t).replace(
+        '"name": "move and jump share 8 actions a second"',
+        '"name": "move\\u001b]0;pwned\\u0007 and\\njump"',
+      ),
+    );
+    const r = await cli(["test"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("  FAIL move ]0;pwned  and jump\n");
+    // eslint-disable-next-line no-control-regex
+    expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+  });
+});
+
 describe("bad input", () => {
   it("a bad test file: every fault located, exit 2, nothing run", async () => {
     const dir = project((t) =>

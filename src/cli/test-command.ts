@@ -3,8 +3,9 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import type { PolicyUnderTest } from "../check/eval.js";
 import { type LoadedTestFile, loadTestFile } from "../check/policy-tests/load.js";
 import { type FileResult, loadPolicyUnderTest, runFile } from "../check/policy-tests/run.js";
-import { describeIoError, formatPath } from "../policy/load.js";
 import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
+import { describeIoError } from "../policy/load.js";
+import { ansi, plain } from "../replay/report/style.js";
 import { wantsColour } from "./colour.js";
 import type { Io } from "./io.js";
 import { repoPath } from "./report-output.js";
@@ -17,7 +18,6 @@ import {
   testText,
   type TestFormat,
 } from "./test-formats.js";
-import { ansi, plain } from "../replay/report/style.js";
 
 /** Where `test` looks when no file or directory is named. */
 export const DEFAULT_TESTS_DIR = "policy-tests";
@@ -70,7 +70,7 @@ export async function testCommand(opts: TestCommandOptions, io: Io): Promise<num
           (why) =>
             new InputError(test.file, [
               {
-                path: formatPath(["policy"]),
+                path: "policy",
                 message: `cannot read ${policyName} (${why})`,
                 ...test.policyAt,
               },

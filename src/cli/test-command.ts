@@ -37,15 +37,20 @@ export interface TestCommandOptions {
  */
 export async function testCommand(opts: TestCommandOptions, io: Io): Promise<number> {
   const files = testFiles(opts.paths, io.cwd);
-  const candidate =
-    opts.policy === undefined
-      ? null
-      : {
-          name: opts.policy,
-          policy: loadPolicyUnderTest(resolve(io.cwd, opts.policy), opts.policy),
-        };
-  const policies = new Map<string, PolicyUnderTest | PolicyError>();
   const errors: PolicyReplayError[] = [];
+  let candidate: { name: string; policy: PolicyUnderTest } | null = null;
+  if (opts.policy !== undefined) {
+    try {
+      candidate = {
+        name: opts.policy,
+        policy: loadPolicyUnderTest(resolve(io.cwd, opts.policy), opts.policy),
+      };
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      errors.push(err);
+    }
+  }
+  const policies = new Map<string, PolicyUnderTest | PolicyError>();
   const runs: { test: LoadedTestFile; policy: PolicyUnderTest; policyName: string }[] = [];
   for (const f of files) {
     let test: LoadedTestFile;
@@ -56,8 +61,8 @@ export async function testCommand(opts: TestCommandOptions, io: Io): Promise<num
       errors.push(err);
       continue;
     }
-    if (candidate) {
-      runs.push({ test, ...candidate, policyName: candidate.name });
+    if (opts.policy !== undefined) {
+      if (candidate) runs.push({ test, policy: candidate.policy, policyName: candidate.name });
       continue;
     }
     const policyName = shown(test.policyPath, io.cwd);

@@ -228,6 +228,17 @@ describe("bad input", () => {
     );
   });
 
+  it("an invalid candidate (--policy): its faults, exit 2, annotated for GitHub", async () => {
+    const dir = project();
+    writeFileSync(join(dir, "candidate.json"), '{"version": "2"}');
+    const r = await cli(["test", "--policy", "candidate.json", "--format", "github"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('policy-replay: candidate.json:1:13: version: must be "1", not "2"\n');
+    expect(r.stdout).toBe(
+      '::error file=candidate.json,line=1,col=13,title=policy-replay test%3A bad file::version: must be "1", not "2"\n',
+    );
+  });
+
   it("no policy-tests/ here: a clear message", async () => {
     const r = await cli(["test"], temp());
     expect(r.code).toBe(2);

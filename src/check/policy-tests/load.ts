@@ -121,6 +121,15 @@ export function parseTestText(
     });
     return { name: c.name, index: i, line: at(["cases", i]).line ?? 1, steps };
   });
+  // Reports (JUnit's above all) tell cases apart by name.
+  const named = new Set<string>();
+  data.cases.forEach((c, i) => {
+    if (!named.has(c.name)) named.add(c.name);
+    else {
+      const path = ["cases", i, "name"];
+      faults.push({ path: formatPath(path), message: "another case has this name", ...at(path) });
+    }
+  });
   if (faults.length > 0) throw new InputError(file, tidy(faults));
   return { file, policy: data.policy, policyAt: at(["policy"]), cases };
 }

@@ -157,6 +157,17 @@ describe("faults", () => {
     ]);
   });
 
+  it("names a case whose name another case has", () => {
+    const text = JSON.stringify({
+      policy: "p.json",
+      cases: [1, 2, 3].map((n) => ({
+        name: n === 2 ? "b" : "a",
+        calls: [{ tool: "t", expect: "allow" }],
+      })),
+    });
+    expect(fault(text)).toBe("t.json:1:143: cases[2].name: another case has this name");
+  });
+
   it("names a file that cannot be read", () => {
     expect(() => loadTestFile(join(root, "nope.json"), "nope.json")).toThrow(
       "nope.json: cannot read the test file (no such file)",

@@ -1,7 +1,7 @@
 // Reading policy test files: defaults and times filled in, every fault located as the policy
 // loader locates a policy's, and the published JSON Schema made from the same definition.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import Ajv2020 from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { loadTestFile, parseTestText } from "../../../src/check/policy-tests/load.js";
@@ -185,6 +185,14 @@ describe("schema/policy-test.schema.json", () => {
       published,
       "schema/policy-test.schema.json is stale: run `npm run schema` and commit the result",
     ).toEqual(policyTestJsonSchema());
+  });
+
+  it("is where the shipped test files' $schema keys point", () => {
+    const dir = join(root, "fixtures/policy-tests");
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
+      const ref = (JSON.parse(readFileSync(join(dir, f), "utf8")) as { $schema?: string }).$schema;
+      expect(ref && resolve(dir, ref), f).toBe(join(root, "schema/policy-test.schema.json"));
+    }
   });
 
   it("agrees with the loader on examples", () => {

@@ -144,6 +144,34 @@ const HELP: Record<string, CommandHelp> = {
       [2, "bad input (nothing is written: a bad line leaves the recording as it was)"],
     ],
   },
+  eval: {
+    examples: [
+      [
+        "policy-replay eval --policy policy.json --tool merge_pull_request --identity agent-dev",
+        "what the policy decides for that call, and the line of the policy that decides it",
+      ],
+      [
+        `policy-replay eval --policy policy.json --tool get_secret --args '{"name": "prod/db"}' --format json`,
+        "a call with arguments, answered as JSON",
+      ],
+    ],
+    exits: [[0, "the call was decided (whatever the decision)"], BAD_INPUT],
+  },
+  test: {
+    examples: [
+      ["policy-replay test", "run every test file in policy-tests/"],
+      [
+        "policy-replay test policy-tests/github.json --policy candidate.json",
+        "run the same tests against a candidate policy before it is rolled out",
+      ],
+      ["policy-replay test --format junit > policy-tests.xml", "a JUnit report for CI"],
+    ],
+    exits: [
+      [0, "every case passed"],
+      [1, "a case failed: a call was not decided as its step expects"],
+      [2, "a bad test or policy file (every fault is listed), or bad usage; nothing is run"],
+    ],
+  },
   tui: {
     examples: [
       ["policy-replay tui", "browse recordings/demo.sqlite, else the first recordings/*.sqlite"],

@@ -16,6 +16,8 @@ import { oneRecording } from "./sources.js";
 import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
 import { addCompareCommand } from "./compare-options.js";
 import { addSuggestCommand } from "./suggest-options.js";
+import { addEvalCommand } from "./eval-options.js";
+import { addTestCommand } from "./test-options.js";
 
 const VERSION = "0.1.0";
 
@@ -407,6 +409,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     });
 
   addCompareCommand(program, io, (code) => (exitCode = code));
+  addEvalCommand(program, io, (code) => (exitCode = code));
+  addTestCommand(program, io, (code) => (exitCode = code));
 
   // The commands whose settings a config file can hold.
   for (const cmd of [program, ...program.commands]) {

@@ -958,17 +958,21 @@ const section = async (name: string, run: () => unknown): Promise<void> => {
   process.stderr.write(`[${name}: ${((nowNs() - t) / 1e9).toFixed(1)} s]\n`);
 };
 const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+// BENCH_PROXY_ONLY=latency runs the latency rounds alone: for comparing two builds in turn.
+const only = process.env.BENCH_PROXY_ONLY;
 try {
   await section("latency", latency);
-  await section("store", () => {
-    storeThroughput("", 10, STORE_SECONDS);
-    storeThroughput(", every message pair a tools/call", 2, 1.5);
-  });
-  await section("end to end, SDK", endToEnd);
-  await section("end to end, raw", async () => {
-    await rawEndToEnd(8, E2E_SECONDS);
-    await rawEndToEnd(0, E2E_SECONDS);
-  });
+  if (only !== "latency") {
+    await section("store", () => {
+      storeThroughput("", 10, STORE_SECONDS);
+      storeThroughput(", every message pair a tools/call", 2, 1.5);
+    });
+    await section("end to end, SDK", endToEnd);
+    await section("end to end, raw", async () => {
+      await rawEndToEnd(8, E2E_SECONDS);
+      await rawEndToEnd(0, E2E_SECONDS);
+    });
+  }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }

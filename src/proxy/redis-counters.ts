@@ -1,4 +1,5 @@
-import { Redis } from "ioredis";
+import { createHash } from "node:crypto";
+import { Command, Redis } from "ioredis";
 import {
   type Call,
   type CompiledPolicy,
@@ -76,8 +77,17 @@ end
 return out
 `;
 
-interface ScriptClient {
-  policyReplayDecide(numKeys: number, ...args: string[]): Promise<number[]>;
+const DECIDE_SHA = createHash("sha1").update(DECIDE_SCRIPT).digest("hex");
+
+/**
+ * What a rule's calls send, worked out once per rule: each consumed key but its scope value,
+ * which scope value completes it, and the script's arguments after the clock.
+ */
+interface Plan {
+  numKeys: string;
+  keyHeads: string[];
+  scopes: (0 | 1 | 2)[];
+  tail: string[];
 }
 
 /**
@@ -123,16 +133,21 @@ export class RedisCounters {
   private readonly clockKey: string;
   private readonly counterSegs: string[];
   private readonly horizons: string[];
-  /** Per rule: the script's limit arguments, built once. */
-  private readonly plans = new WeakMap<CompiledRule, { limitArgs: string[] }>();
+  /** Per rule: what its calls send, built once. */
+  private readonly plans = new WeakMap<CompiledRule, Plan>();
   private readonly retryHintMs: number;
   private readonly clock: "redis" | "arrival";
   private readonly onStatus: ((up: boolean, err?: Error) => void) | undefined;
   /** Whether the last thing we heard from Redis was good; null before anything was heard. */
   private up: boolean | null = null;
+  /**
+   * Whether the script has run on this connection: until then a call sends its body (EVAL,
+   * which also caches it in Redis), then only its SHA. A new connection may reach a new Redis.
+   */
+  private scriptSent = false;
 
   constructor(
-    private readonly compiled: CompiledPolicy,
+    readonly compiled: CompiledPolicy,
     opts: RedisCountersOptions,
   ) {
     this.prefix = opts.prefix ?? "policy-replay";
@@ -151,9 +166,9 @@ export class RedisCounters {
       commandTimeout: opts.commandTimeoutMs ?? 500,
       retryStrategy: (times) => Math.min(50 * times, 2000),
     });
-    this.client.defineCommand("policyReplayDecide", { lua: DECIDE_SCRIPT });
     this.client.on("error", (err: Error) => this.status(false, err));
     this.client.on("ready", () => this.status(true));
+    this.client.on("close", () => (this.scriptSent = false));
   }
 
   /** Wait until Redis is ready, or has failed once: true when it is ready. Never throws. */
@@ -180,18 +195,35 @@ export class RedisCounters {
    * counters_unavailable. A script that ran but answered too late has counted the call anyway:
    * that errs on the safe side, one unit taken that nobody used.
    */
-  async decide(call: Omit<Call, "ts">, arrival: number): Promise<RedisDecided> {
+  decide(call: Omit<Call, "ts">, arrival: number): Promise<RedisDecided> {
     const pre = decidePrelimit(this.compiled, call);
-    if (!isPending(pre)) return { decision: pre, ts: arrival, seq: null, counts: null };
+    if (!isPending(pre))
+      return Promise.resolve({ decision: pre, ts: arrival, seq: null, counts: null });
+    return this.decidePending(call, pre, arrival);
+  }
+
+  /**
+   * decide() for a call whose decidePrelimit() left `pending`: one script run, and the call's
+   * decision from its answer, or counters_unavailable. Never rejects.
+   */
+  decidePending(
+    call: Omit<Call, "ts">,
+    pending: PendingLimits,
+    arrival: number,
+  ): Promise<RedisDecided> {
+    let sent: Promise<unknown>;
     try {
-      const r = await this.run(call, pre, arrival);
-      this.status(true);
-      return r;
+      sent = this.send(this.scriptArgs(call, pending.rule, arrival));
     } catch (err) {
-      this.status(false, err instanceof Error ? err : new Error(String(err)));
-      const decision = countersUnavailable(pre, this.retryHintMs);
-      return { decision, ts: arrival, seq: null, counts: null };
+      return Promise.resolve(this.unavailable(pending, arrival, err));
     }
+    return sent.then(
+      (out) => {
+        this.status(true);
+        return this.decided(pending, out as number[]);
+      },
+      (err: unknown) => this.unavailable(pending, arrival, err),
+    );
   }
 
   /** Whether deciding `call` needs Redis: its rule has limits left to check. */
@@ -214,30 +246,57 @@ export class RedisCounters {
     this.client.disconnect();
   }
 
-  private async run(
-    call: Omit<Call, "ts">,
-    pending: PendingLimits,
-    arrival: number,
-  ): Promise<RedisDecided> {
-    const { rule } = pending;
-    const keys = rule.consumes.map((c) => this.key(c.counter, c.scopeIndex, call));
-    const args = [
-      this.clock === "arrival" ? String(arrival) : "",
-      String(rule.limits.length),
-      ...this.plan(rule).limitArgs,
-      ...rule.consumes.map((c) => this.horizons[c.counter]!),
-    ];
-    const out = await (this.client as unknown as ScriptClient).policyReplayDecide(
-      1 + keys.length,
-      this.clockKey,
-      ...keys,
-      ...args,
-    );
+  /**
+   * EVALSHA's arguments after the SHA: the number of keys, the keys, then ARGV. One array built
+   * in place, the rule's fixed part copied from its plan.
+   */
+  private scriptArgs(call: Omit<Call, "ts">, rule: CompiledRule, arrival: number): string[] {
+    const plan = this.plan(rule);
+    const args: string[] = [plan.numKeys, this.clockKey];
+    for (let i = 0; i < plan.keyHeads.length; i++) {
+      args.push(plan.keyHeads[i]! + scopeValue(call, plan.scopes[i]!));
+    }
+    args.push(this.clock === "arrival" ? String(arrival) : "");
+    for (const a of plan.tail) args.push(a);
+    return args;
+  }
+
+  /**
+   * Run the decide script: EVAL with its body until this connection has run it, then EVALSHA;
+   * if Redis lost it meanwhile (NOSCRIPT: it did not run), once more with its body.
+   */
+  private send(args: string[]): Promise<unknown> {
+    if (!this.scriptSent) return this.evalBody(args);
+    return this.command("evalsha", [DECIDE_SHA, ...args]).catch((err: unknown) => {
+      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
+      return this.evalBody(args);
+    });
+  }
+
+  private evalBody(args: string[]): Promise<unknown> {
+    return this.command("eval", [DECIDE_SCRIPT, ...args]).then((out) => {
+      this.scriptSent = true;
+      return out;
+    });
+  }
+
+  /** One command, without the client's per-name wrappers (argument flattening, callbacks). */
+  private command(name: string, args: string[]): Promise<unknown> {
+    return this.client.sendCommand(new Command(name, args)) as Promise<unknown>;
+  }
+
+  private decided(pending: PendingLimits, out: number[]): RedisDecided {
     const [ts, seq, index, count, retry] = out as [number, number, number, number, number];
     const found: FoundLimit | null =
       index < 0 ? null : { index, count, retryAfterMs: retry < 0 ? null : retry };
     const counts = countsOf(pending, out.slice(5));
     return { decision: limitDecision(pending, found), ts, seq, counts };
+  }
+
+  private unavailable(pending: PendingLimits, arrival: number, err: unknown): RedisDecided {
+    this.status(false, err instanceof Error ? err : new Error(String(err)));
+    const decision = countersUnavailable(pending, this.retryHintMs);
+    return { decision, ts: arrival, seq: null, counts: null };
   }
 
   /**
@@ -248,7 +307,8 @@ export class RedisCounters {
     const pre = decidePrelimit(this.compiled, call);
     if (!isPending(pre) || decided.seq === null || decided.decision.decision !== "allow") return;
     const member = `${decided.ts}-${decided.seq}`;
-    const keys = pre.rule.consumes.map((c) => this.key(c.counter, c.scopeIndex, call));
+    const plan = this.plan(pre.rule);
+    const keys = plan.keyHeads.map((head, i) => head + scopeValue(call, plan.scopes[i]!));
     try {
       await Promise.all(keys.map((k) => this.client.zrem(k, member)));
     } catch {
@@ -256,26 +316,32 @@ export class RedisCounters {
     }
   }
 
-  private plan(rule: CompiledRule): { limitArgs: string[] } {
+  /**
+   * A key is `<prefix>:<counter>:<scope kind>:<scope value>`, the value last, so that it needs
+   * no escaping; everything but the value is the same for every call of the rule.
+   */
+  private plan(rule: CompiledRule): Plan {
     let p = this.plans.get(rule);
     if (p === undefined) {
-      const limitArgs: string[] = [];
+      const tail = [String(rule.limits.length)];
       for (const l of rule.limits) {
         const k = rule.consumes.findIndex(
           (c) => c.counter === l.counter && c.scopeIndex === l.scopeIndex,
         );
-        limitArgs.push(String(k + 1), String(l.windowMs), String(l.max), l.fixed ? "1" : "0");
+        tail.push(String(k + 1), String(l.windowMs), String(l.max), l.fixed ? "1" : "0");
       }
-      p = { limitArgs };
+      for (const c of rule.consumes) tail.push(this.horizons[c.counter]!);
+      p = {
+        numKeys: String(1 + rule.consumes.length),
+        keyHeads: rule.consumes.map(
+          (c) => `${this.prefix}:${this.counterSegs[c.counter]!}:${SCOPE_KINDS[c.scopeIndex]}:`,
+        ),
+        scopes: rule.consumes.map((c) => c.scopeIndex),
+        tail,
+      };
       this.plans.set(rule, p);
     }
     return p;
-  }
-
-  /** `<prefix>:<counter>:<scope kind>:<scope value>`; the value last, so it needs no escaping. */
-  private key(counter: number, scopeIndex: 0 | 1 | 2, call: Omit<Call, "ts">): string {
-    const value = scopeIndex === 0 ? call.identity : scopeIndex === 1 ? call.session : "";
-    return `${this.prefix}:${this.counterSegs[counter]!}:${SCOPE_KINDS[scopeIndex]}:${value}`;
   }
 
   private status(up: boolean, err?: Error): void {
@@ -283,6 +349,10 @@ export class RedisCounters {
     this.up = up;
     this.onStatus?.(up, err);
   }
+}
+
+function scopeValue(call: Omit<Call, "ts">, scopeIndex: 0 | 1 | 2): string {
+  return scopeIndex === 0 ? call.identity : scopeIndex === 1 ? call.session : "";
 }
 
 /**
@@ -295,7 +365,8 @@ export class RedisRelayCounters implements Counters {
   constructor(readonly redis: RedisCounters) {}
 
   lookup(call: Omit<Call, "ts">, arrival: number): Promise<LookedUp> | null {
-    return this.redis.needsLookup(call) ? this.redis.decide(call, arrival) : null;
+    const pre = decidePrelimit(this.redis.compiled, call);
+    return isPending(pre) ? this.redis.decidePending(call, pre, arrival) : null;
   }
 
   decide(

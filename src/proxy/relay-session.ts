@@ -1,6 +1,6 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, type JSONRPCMessage, type RequestId } from "@modelcontextprotocol/sdk/types.js";
-import type { Decision } from "../engine/index.js";
+import type { Call, Decision } from "../engine/index.js";
 import type { Direction } from "../store/types.js";
 import { Approvals } from "./approvals.js";
 import { AuditLog, AuditUnavailable } from "./audit.js";
@@ -72,13 +72,16 @@ export class RelaySession {
       return;
     }
     let call: ReadCall | undefined;
+    let pending: Promise<LookedUp> | null = null;
     if ("method" in message && message.method === "tools/call") {
       const read = readToolsCall(message);
       if (!read.ok) return this.refuseCall(message, read, ts);
       call = read;
+      // Asked first, so that the message is recorded while the counter service answers.
+      pending = this.opts.counters.lookup?.(this.callInput(call), ts) ?? null;
     }
     const seq = this.audit.message(direction, message, ts);
-    if (call) return this.onToolsCall(call, ts, seq);
+    if (call) return this.onToolsCall(call, ts, seq, pending);
     if (isRequest(message)) {
       if (message.method === "initialize") {
         const p = message.params as
@@ -207,15 +210,23 @@ export class RelaySession {
     this.audit.flush();
   }
 
-  private onToolsCall(call: ReadCall, arrival: number, seq: number): void {
+  private callInput(call: ReadCall): Omit<Call, "ts"> {
     const { session } = this.opts;
-    const input = {
+    return {
       tool: call.tool,
       identity: session.identity,
       session: session.id,
       arguments: call.arguments,
     };
-    const pending = this.opts.counters.lookup?.(input, arrival) ?? null;
+  }
+
+  /** `pending`: what the counter service was asked for the call, or null when it was not. */
+  private onToolsCall(
+    call: ReadCall,
+    arrival: number,
+    seq: number,
+    pending: Promise<LookedUp> | null,
+  ): void {
     if (pending === null) return this.decideCall(call, arrival, seq);
     // The agent's later messages wait for this decision, so the server sees them in its order.
     this.held = [];
@@ -251,7 +262,7 @@ export class RelaySession {
       // the call can reach the server.
       decided = this.audit.mustWrite(() =>
         opts.counters.decide(
-          { tool, identity: session.identity, session: session.id, arguments: call.arguments },
+          this.callInput(call),
           arrival,
           opts.store,
           (ts, decision, counts, counterSeq) => ({

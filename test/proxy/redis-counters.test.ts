@@ -15,6 +15,7 @@ import {
   limitCounts,
   type LimitHit,
 } from "../../src/engine/index.js";
+import { Redis } from "ioredis";
 import { RedisCounters, type RedisCountersOptions } from "../../src/proxy/redis-counters.js";
 import {
   IDENTITIES,
@@ -396,5 +397,48 @@ describe.skipIf(!haveRedisServer)("RedisCounters when Redis comes and goes", () 
     if (statuses.length < 3) await next();
     expect(down).toBe("counters_unavailable");
     expect(statuses).toEqual([false, true, false]);
+  });
+});
+
+describe.skipIf(!haveRedisServer)("RedisCounters and the script in Redis", () => {
+  it("sends the script's body once, then its SHA, and again when Redis has lost it", async () => {
+    const compiled = compile(
+      load({ version: "1", tools: { t: { limits: [{ counter: "c", window: 1, max: 9 }] } } }),
+    );
+    const port = await freePort();
+    const server = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
+    // A Redis of this test's own: flushing its scripts touches no other test.
+    const admin = new Redis(`redis://127.0.0.1:${port}`, { retryStrategy: () => 100 });
+    admin.on("error", () => {}); // refused until the server listens; it retries
+    try {
+      await admin.ping();
+      const rc = await counters(compiled, freshPrefix(), { url: `redis://127.0.0.1:${port}` });
+      const call = { tool: "t", identity: "a", session: "s" };
+      const ran = async (): Promise<{ eval: number; evalsha: number }> => {
+        const info = await admin.info("commandstats");
+        const calls = (name: string): number =>
+          Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+        return { eval: calls("eval"), evalsha: calls("evalsha") };
+      };
+      for (let i = 1; i <= 3; i++) expect(await rc.decide(call, i)).toMatchObject({ seq: i });
+      expect(await ran()).toEqual({ eval: 1, evalsha: 2 });
+      await admin.script("FLUSH");
+      for (let i = 4; i <= 5; i++)
+        expect(await rc.decide(call, i)).toMatchObject({
+          decision: { code: "rule_allow" },
+          seq: i,
+          counts: [{ count: i - 1 }],
+        });
+      // The flushed script's EVALSHA failed without running; its body ran in its place.
+      expect(await ran()).toEqual({ eval: 2, evalsha: 4 });
+    } finally {
+      admin.disconnect();
+      server.kill("SIGTERM");
+      await once(server, "exit");
+    }
   });
 });

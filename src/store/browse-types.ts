@@ -4,6 +4,7 @@ import type {
   CallOutcome,
   Direction,
   Mode,
+  ShadowDecision,
   StoredRun,
   TransportKind,
 } from "./types.js";
@@ -47,6 +48,8 @@ export interface SessionRow {
    * browser does not check it); null for a session recorded before schema 6.
    */
   counters: string | null;
+  /** The shadow policy's hash (`record --shadow`), or null: recorded without a shadow. */
+  shadowPolicyHash: string | null;
 }
 
 /** A session's decisions so far, counted over [0, lastSeq]. */
@@ -97,6 +100,8 @@ export interface CallDetail extends CallRow {
   counts: LimitHit[] | null;
   /** Redis's sequence number for the call, when its counters were in Redis; else null. */
   counterSeq: number | null;
+  /** The shadow policy's decision (`record --shadow`), or null when there is none. */
+  shadow: ShadowDecision | null;
 }
 
 export interface MessageRow {

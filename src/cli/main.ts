@@ -14,6 +14,7 @@ import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.j
 import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 import { oneRecording } from "./sources.js";
 import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
+import { addShadowCommand } from "./shadow-options.js";
 
 const VERSION = "0.1.0";
 
@@ -265,6 +266,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "the Redis key prefix; proxies that share counters share it",
       "policy-replay",
     )
+    .option(
+      "--shadow <file>",
+      "also decide every call under this candidate policy and record that beside the enforced decision (never enforced; see `policy-replay shadow`)",
+    )
     .argument("[server...]", "the MCP server's command and arguments, after --")
     .passThroughOptions()
     .exitOverride()
@@ -273,6 +278,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         server: string[],
         opts: {
           counters?: string;
+          shadow?: string;
           countersPrefix: string;
           policy: string;
           mode: "enforce" | "observe";
@@ -333,6 +339,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             ...(opts.counters !== undefined
               ? { counters: opts.counters, countersPrefix: opts.countersPrefix }
               : {}),
+            ...(opts.shadow !== undefined ? { shadow: opts.shadow } : {}),
           },
           io,
         );
@@ -401,6 +408,8 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         io,
       );
     });
+
+  addShadowCommand(program, io, (code) => (exitCode = code));
 
   // The commands whose settings a config file can hold.
   for (const cmd of [program, ...program.commands]) {

@@ -1,11 +1,10 @@
 // Schema 7: a shadow decision is written beside the enforced one and read back by the reader
 // and the browser; a recording from before it upgrades, its calls read as having no shadow.
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openBrowser } from "../../src/store/browse.js";
 import { openStore, openStoreReadOnly, SCHEMA_VERSION } from "../../src/store/sqlite.js";
-import { decision, rateLimited, session, tempDirs } from "./helpers.js";
+import { decision, rateLimited, session, tempDirs, toSchema6 } from "./helpers.js";
 
 const tmp = tempDirs();
 
@@ -58,17 +57,7 @@ describe("shadow columns", () => {
 
   it("a recording of schema 6 upgrades: its calls and sessions have no shadow", () => {
     const file = recording();
-    const db = new Database(file);
-    db.exec(`
-      ALTER TABLE sessions DROP COLUMN shadow_policy_hash;
-      ALTER TABLE calls DROP COLUMN shadow_decision;
-      ALTER TABLE calls DROP COLUMN shadow_code;
-      ALTER TABLE calls DROP COLUMN shadow_rule;
-      ALTER TABLE calls DROP COLUMN shadow_reason;
-      ALTER TABLE calls DROP COLUMN shadow_retry_after_ms;
-      ALTER TABLE calls DROP COLUMN shadow_counts;
-      PRAGMA user_version = 6;`);
-    db.close();
+    toSchema6(file);
     // The browser reads an older file as it is.
     const browser = openBrowser(file);
     try {

@@ -261,8 +261,22 @@ function parseCounts(text: string | null): LimitHit[] | null {
   }
 }
 
+/** A call as a list shows it, with its shadow decision (NULL before schema 7). */
+export const callListColumns = (version: number): string =>
+  `${CALL_COLUMNS}, ${since(7, version, ["shadow_decision", "shadow_code"])}`;
+
+export type CallListRaw = [...CallRaw, shadowDecision: string | null, shadowCode: string | null];
+
+/** The browser's call in a list, from callListColumns. */
+export function toCallListRow(r: CallListRaw): CallRow {
+  return toCallRow(r, r[15] === null ? null : { decision: r[15], code: r[16] ?? "" });
+}
+
 /** The browser's call, from CALL_COLUMNS (or the start of CALL_DETAIL_COLUMNS). */
-export function toCallRow(r: CallRaw | CallDetailRaw): CallRow {
+export function toCallRow(
+  r: CallRaw | CallListRaw | CallDetailRaw,
+  shadow: CallRow["shadow"] = null,
+): CallRow {
   return {
     id: r[0],
     session: r[1],
@@ -279,6 +293,7 @@ export function toCallRow(r: CallRaw | CallDetailRaw): CallRow {
     approval: r[12],
     outcome: r[13],
     latencyMs: r[14],
+    shadow,
   };
 }
 

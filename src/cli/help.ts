@@ -116,6 +116,10 @@ const HELP: Record<string, CommandHelp> = {
         "policy-replay shadow --db recordings/ --fail-on tightened",
         "what candidate.json would have changed, live: fail when it denies what was allowed",
       ],
+      [
+        "policy-replay shadow --policy candidate.json --format github",
+        "the same as GitHub annotations on candidate.json's rules",
+      ],
     ],
     exits: [
       [0, "no change of a class in --fail-on"],

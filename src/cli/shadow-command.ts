@@ -1,3 +1,6 @@
+import { resolve } from "node:path";
+import { UsageError } from "../errors.js";
+import { loadPolicyFile } from "../policy/load.js";
 import type { ChangeClass } from "../replay/diff.js";
 import type { CallFilter } from "../replay/filter.js";
 import type { ReportContext } from "../replay/report/context.js";
@@ -16,6 +19,11 @@ export interface ShadowCommandOptions {
   only?: ChangeClass[];
   out?: string;
   filter?: CallFilter;
+  /**
+   * The shadow policy's file: reports name it (GitHub annotations point at its rules), and
+   * only the sessions shadowed under its text are compared.
+   */
+  policy?: string;
 }
 
 /**
@@ -26,15 +34,24 @@ export interface ShadowCommandOptions {
  */
 export async function shadowCommand(opts: ShadowCommandOptions, io: Io): Promise<number> {
   const recordings = resolveRecordings(opts.db, io.cwd);
+  const named = opts.policy === undefined ? null : loadPolicyFile(resolve(io.cwd, opts.policy));
   const source = new ShadowSource(recordings.paths, {
     ...(opts.filter ? { filter: opts.filter } : {}),
+    ...(named ? { policyHash: named.hash } : {}),
     onUpgrade: upgradeNotice(io),
   });
   try {
-    const policies = [...source.policies];
+    if (named && !source.policies.has(named.hash)) {
+      const recorded = [...source.policies.keys()].map(shortHash).join(", ") || "none";
+      throw new UsageError(
+        `--policy ${opts.policy}: no session of ${recordings.label} was shadowed under this policy (${shortHash(named.hash)}; recorded: ${recorded})`,
+      );
+    }
+    const policies = named ? [[named.hash, named.text] as const] : [...source.policies];
     const [only] = policies;
-    const candidate =
-      policies.length === 0
+    const candidate = named
+      ? opts.policy!
+      : policies.length === 0
         ? "(no shadow policy recorded)"
         : policies.length === 1
           ? `shadow policy ${shortHash(only![0])}`
@@ -69,9 +86,13 @@ export async function shadowCommand(opts: ShadowCommandOptions, io: Io): Promise
       io.stderr.write(
         `policy-replay: note: ${source.missing} ${source.missing === 1 ? "call has" : "calls have"} no shadow decision (recorded without --shadow); not compared\n`,
       );
+    if (source.otherPolicy > 0)
+      io.stderr.write(
+        `policy-replay: note: ${source.otherPolicy} ${source.otherPolicy === 1 ? "call was" : "calls were"} shadowed under another policy than ${opts.policy}; not compared\n`,
+      );
     if (policies.length > 1)
       io.stderr.write(
-        `policy-replay: note: the sessions read were shadowed under ${policies.length} different policies; filter by --session to compare one\n`,
+        `policy-replay: note: the sessions read were shadowed under ${policies.length} different policies; name one with --policy FILE to compare its calls alone\n`,
       );
     return summary.gate.failed ? 1 : 0;
   } finally {

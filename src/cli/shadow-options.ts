@@ -48,6 +48,10 @@ export function addShadowCommand(
       .option(
         "--out <file>",
         "write the full report to this file; stdout gets the headline and the gate",
+      )
+      .option(
+        "--policy <file>",
+        "the shadow policy's file: named in reports (annotations point at its rules); only sessions shadowed under it are compared",
       ),
   )
     .exitOverride()
@@ -60,6 +64,7 @@ export function addShadowCommand(
           show: string;
           only?: string;
           out?: string;
+          policy?: string;
         } & FilterFlags,
       ) => {
         const { shadowCommand } = await import("./shadow-command.js");
@@ -72,6 +77,7 @@ export function addShadowCommand(
               show: parseShow(opts.show),
               ...(opts.only !== undefined ? { only: parseOnly(opts.only) } : {}),
               ...(opts.out !== undefined ? { out: opts.out } : {}),
+              ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
               filter: toFilter(opts),
             },
             io,

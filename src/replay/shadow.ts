@@ -17,6 +17,8 @@ interface ShadowTrace extends TraceCall {
 
 export interface ShadowSourceOptions {
   filter?: CallFilter;
+  /** Compare only the calls of sessions shadowed under this policy (its sha256). */
+  policyHash?: string;
   onUpgrade?: ReadOpenOptions["onUpgrade"];
 }
 
@@ -28,8 +30,12 @@ export interface ShadowSourceOptions {
  */
 export class ShadowSource {
   missing = 0;
+  /** Calls left out because their session was shadowed under another policy (policyHash). */
+  otherPolicy = 0;
   readonly policies = new Map<string, string | null>();
   private readonly readers: StoreReader[] = [];
+  /** Per file, each session's shadow policy hash (null: none). */
+  private readonly shadowOf: Map<string, string | null>[] = [];
 
   constructor(
     private readonly files: readonly string[],
@@ -39,8 +45,11 @@ export class ShadowSource {
       for (const f of files) {
         const reader = openStoreReadOnly(f, opts.onUpgrade ? { onUpgrade: opts.onUpgrade } : {});
         this.readers.push(reader);
+        const sessions = new Map<string, string | null>();
+        this.shadowOf.push(sessions);
         for (const s of reader.sessions()) {
           const h = s.shadowPolicyHash;
+          sessions.set(s.id, h);
           if (h !== null && !this.policies.has(h)) this.policies.set(h, reader.policy(h));
         }
       }
@@ -62,6 +71,12 @@ export class ShadowSource {
     for (const tc of kept) {
       const { stored } = tc;
       const sh = stored.shadow;
+      const wanted = this.opts.policyHash;
+      if (wanted !== undefined && this.shadowOf[tc.file!]?.get(stored.session) !== wanted) {
+        if (sh === null) this.missing++;
+        else this.otherPolicy++;
+        continue;
+      }
       if (sh === null) {
         this.missing++;
         continue;

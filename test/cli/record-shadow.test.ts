@@ -124,6 +124,38 @@ describe("record --shadow", () => {
     expect(report.calls[0]).toMatchObject({ tool: "denied", change: "loosened" });
   });
 
+  it("--policy names the candidate's file and compares only the sessions shadowed under it", async () => {
+    const dir = temp();
+    const { policy, candidate, db } = files(dir);
+    const other = join(dir, "other.json");
+    writeFileSync(other, JSON.stringify({ version: "1", default: "deny" }));
+    for (const shadow of [candidate, other]) {
+      const p = await startRecord(["--policy", policy, "--db", db, "--shadow", shadow]);
+      for (let i = 1; i <= 3; i++) await p.request(call(i, "limited"));
+      expect((await p.close()).code).toBe(0);
+    }
+
+    const mixed = await cli(["shadow", "--db", db, "--fail-on", "none"], dir);
+    expect(mixed.stderr).toContain("shadowed under 2 different policies");
+
+    const r = await cli(
+      ["shadow", "--db", db, "--policy", "candidate.json", "--format", "github"],
+      dir,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "policy-replay: note: 3 calls were shadowed under another policy than candidate.json; not compared\n",
+    );
+    // The tightened call is annotated on the candidate's rule, in its file.
+    expect(r.stdout).toMatch(
+      /::error file=candidate\.json,line=5,title=policy-replay%3A tightened limited::/,
+    );
+
+    const wrong = await cli(["shadow", "--db", db, "--policy", "policy.json"], dir);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("--policy policy.json: no session of");
+  });
+
   it("a bad candidate stops the proxy before it starts: exit 2, the fault located", async () => {
     const dir = temp();
     const { policy, db } = files(dir);

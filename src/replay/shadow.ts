@@ -38,7 +38,7 @@ export class ShadowSource {
   private readonly shadowOf: Map<string, string | null>[] = [];
 
   constructor(
-    private readonly files: readonly string[],
+    files: readonly string[],
     private readonly opts: ShadowSourceOptions = {},
   ) {
     try {

@@ -16,6 +16,7 @@
 //    (the SDK's client and the fixture server, then a raw client and a near-free server so
 //    that the proxy is what is measured), every message looked up in the file afterwards.
 import { type Counters, MemoryCounters, RecordingCounters } from "../src/proxy/counters.js";
+import { Shadow } from "../src/proxy/shadow.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -274,6 +275,9 @@ const probe = (label: string, run: () => Promise<void>): Variant => ({
 
 const IN_REDIS = "relay+sqlite, counters in Redis";
 const PROXY_REDIS = "proxy, counters in Redis";
+const SHARED = "relay+sqlite, shared counters";
+const SHADOWED = "relay+sqlite, shared counters, shadow policy";
+const PROXY_SHADOW = "proxy --shadow";
 
 /** The latency rounds; with `redis` null, the Redis case is skipped for `skipped`. */
 async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<void> {
@@ -309,6 +313,26 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
       (c) => new RecordingCounters(c),
     ),
     await inProcessRelay("relay, no store", nullStore()),
+    // The same, deciding each call under a shadow policy too (the same policy: the same work).
+    await inProcessRelay(
+      SHADOWED,
+      openStore(join(tmp, "latency-shadow.sqlite")),
+      (c) => new RecordingCounters(c, new Shadow(c, "bench-shadow")),
+    ),
+    await overStdio(PROXY_SHADOW, process.execPath, [
+      bin,
+      "record",
+      "--policy",
+      policyFile,
+      "--shadow",
+      policyFile,
+      "--db",
+      join(tmp, "latency-shadow-proxy.sqlite"),
+      "--",
+      process.execPath,
+      everything,
+      "stdio",
+    ]),
   ];
   // Redis's bare round trips, timed in the same rounds as the calls they are held against.
   const probes: Variant[] = [];
@@ -468,6 +492,19 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
       "",
       null,
     );
+  const shadowAdded = pct(sorted.get(SHADOWED)!, 0.5) - pct(sorted.get(SHARED)!, 0.5);
+  report(
+    "  a shadow policy (record --shadow): p50 over shared counters without one",
+    us(shadowAdded),
+    "",
+    null,
+  );
+  report(
+    "  proxy process with --shadow: added p50 / p99 over direct",
+    `${us(added(PROXY_SHADOW, 0.5))} / ${us(added(PROXY_SHADOW, 0.99))}`,
+    "",
+    null,
+  );
   if (redis) reportRedis(sorted, added, variants, ownCpu);
   else report(`counters in Redis: case skipped: ${skipped}`, "", "", null);
 }

@@ -172,6 +172,27 @@ const HELP: Record<string, CommandHelp> = {
       [2, "a bad test or policy file (every fault is listed), or bad usage; nothing is run"],
     ],
   },
+  shadow: {
+    examples: [
+      [
+        "policy-replay record --policy policy.json --shadow candidate.json -- npx -y your-mcp-server",
+        "enforce policy.json; decide every call under candidate.json too, and record both",
+      ],
+      [
+        "policy-replay shadow --db recordings/ --fail-on tightened",
+        "what candidate.json would have changed, live: fail when it denies what was allowed",
+      ],
+      [
+        "policy-replay shadow --policy candidate.json --format github",
+        "the same as GitHub annotations on candidate.json's rules",
+      ],
+    ],
+    exits: [
+      [0, "no change of a class in --fail-on"],
+      [1, "the gate failed: the shadow decided a call differently, in a class in --fail-on"],
+      BAD_INPUT,
+    ],
+  },
   tui: {
     examples: [
       ["policy-replay tui", "browse recordings/demo.sqlite, else the first recordings/*.sqlite"],

@@ -18,6 +18,7 @@ import { addCompareCommand } from "./compare-options.js";
 import { addSuggestCommand } from "./suggest-options.js";
 import { addEvalCommand } from "./eval-options.js";
 import { addTestCommand } from "./test-options.js";
+import { addShadowCommand } from "./shadow-options.js";
 
 const VERSION = "0.1.0";
 
@@ -269,6 +270,10 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       "the Redis key prefix; proxies that share counters share it",
       "policy-replay",
     )
+    .option(
+      "--shadow <file>",
+      "also decide every call under this candidate policy and record that beside the enforced decision (never enforced; see `policy-replay shadow`)",
+    )
     .argument("[server...]", "the MCP server's command and arguments, after --")
     .passThroughOptions()
     .exitOverride()
@@ -277,6 +282,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         server: string[],
         opts: {
           counters?: string;
+          shadow?: string;
           countersPrefix: string;
           policy: string;
           mode: "enforce" | "observe";
@@ -337,6 +343,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
             ...(opts.counters !== undefined
               ? { counters: opts.counters, countersPrefix: opts.countersPrefix }
               : {}),
+            ...(opts.shadow !== undefined ? { shadow: opts.shadow } : {}),
           },
           io,
         );
@@ -411,6 +418,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   addCompareCommand(program, io, (code) => (exitCode = code));
   addEvalCommand(program, io, (code) => (exitCode = code));
   addTestCommand(program, io, (code) => (exitCode = code));
+  addShadowCommand(program, io, (code) => (exitCode = code));
 
   // The commands whose settings a config file can hold.
   for (const cmd of [program, ...program.commands]) {

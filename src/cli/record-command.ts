@@ -1,4 +1,5 @@
 import { type Counters, RecordingCounters } from "../proxy/counters.js";
+import { Shadow } from "../proxy/shadow.js";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -52,6 +53,8 @@ export interface RecordCommandOptions {
   counters?: string;
   /** The Redis key prefix (default "policy-replay"). */
   countersPrefix?: string;
+  /** A candidate policy decided beside the enforced one and recorded, never enforced. */
+  shadow?: string;
   /** The MCP server to spawn: command and arguments. */
   command: string[];
   /** The agent's side of the wire; the process's stdin and stdout by default. */
@@ -103,8 +106,15 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     );
   }
   const tokens = opts.tokens ? loadTokens(resolve(io.cwd, opts.tokens)) : undefined;
+  if (opts.shadow !== undefined && opts.counters !== undefined) {
+    throw new UsageError(
+      "record: --shadow keeps its counters in this process and the recording; it cannot be used with --counters (Redis) yet",
+    );
+  }
   const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
   const compiled = compile(loaded.policy);
+  // A bad candidate stops the proxy before it starts, as a bad policy does.
+  const candidate = opts.shadow === undefined ? null : loadPolicyFile(resolve(io.cwd, opts.shadow));
   const dbFile = resolve(io.cwd, opts.db ?? DEFAULT_DB);
   const log = (line: string): void => void io.stderr.write(`policy-replay: ${line}\n`);
   // A path that cannot hold a recording, or a damaged one, is refused in one line (a
@@ -146,11 +156,19 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     counters = new RedisRelayCounters(redis);
   } else {
     // One recording, one state: every proxy recording into this file decides against its counts.
-    counters = new RecordingCounters(compiled);
+    const shadow = candidate
+      ? new Shadow(compile(candidate.policy), candidate.hash, (line) => log(line))
+      : null;
+    counters = new RecordingCounters(compiled, shadow);
   }
+  /** The policies the recording names: the enforced one, and the shadow's. */
+  const putPolicies = (s: RecordingStore): void => {
+    s.putPolicy(loaded.hash, loaded.text);
+    if (candidate) s.putPolicy(candidate.hash, candidate.text);
+  };
   try {
     if (listen && store) {
-      store.putPolicy(loaded.hash, loaded.text);
+      putPolicies(store);
       const proxy = await serveHttp({
         ...listen,
         upstream,
@@ -210,7 +228,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
       const session = { id: randomUUID(), identity: opts.identity ?? "anonymous" };
       try {
         store = openRecording();
-        store.putPolicy(loaded.hash, loaded.text);
+        putPolicies(store);
         store.startSession({
           ...session,
           transport: "stdio",
@@ -218,6 +236,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
           policyHash: loaded.hash,
           startedAt: Date.now(),
           counters: counters.where,
+          shadowPolicyHash: candidate?.hash ?? null,
         });
       } catch (err) {
         await server.close();

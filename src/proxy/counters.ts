@@ -10,7 +10,8 @@ import {
   type LimitHit,
   uncount,
 } from "../engine/index.js";
-import type { DecisionRecord, Store } from "../store/types.js";
+import type { DecisionRecord, ShadowRecord, Store } from "../store/types.js";
+import type { Shadow } from "./shadow.js";
 
 /** A call decided, counted and written: its decision, the time it was decided at, its row. */
 export interface DecidedCall {
@@ -40,6 +41,8 @@ export type DecisionRow = (
 export interface Counters {
   /** Where the state lives. */
   readonly where: "memory" | "recording" | "redis";
+  /** A shadow policy decided beside the enforced one, its decision written in the same row. */
+  readonly shadow?: Shadow | null;
   /**
    * For counters outside the process: start deciding `call` there, or null when it needs no
    * round trip. The relay holds the session's later messages until it settles, then passes
@@ -79,20 +82,25 @@ export class MemoryCounters implements Counters {
   constructor(
     private readonly compiled: CompiledPolicy,
     state?: CounterState,
+    readonly shadow: Shadow | null = null,
   ) {
     this.state = state ?? createState(compiled);
   }
 
   decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
-    const { compiled, state } = this;
+    const { compiled, state, shadow } = this;
     const ts = Math.max(arrival, state.lastTs);
     const full: Call = { ...call, ts };
     const decision = decide(compiled, full, state);
     const counts = limitCounts(compiled, full, decision, state);
+    const shadowed = shadow ? shadow.decide(call, ts) : null;
     try {
-      return { decision, ts, callId: store.recordDecision(row(ts, decision, counts, null)) };
+      const record = row(ts, decision, counts, null);
+      if (shadow) record.shadow = shadowed;
+      return { decision, ts, callId: store.recordDecision(record) };
     } catch (err) {
       if (decision.decision === "allow") uncount(compiled, full, state);
+      shadow?.undo(call, ts, shadowed);
       throw err;
     }
   }
@@ -110,31 +118,51 @@ export class RecordingCounters implements Counters {
   /** How far back a call can still count: the longest window of any counter. */
   private readonly horizonMs: number;
 
-  constructor(private readonly compiled: CompiledPolicy) {
+  /**
+   * `shadow`: its counters are shared through the file too, with the calls of every session
+   * that decided under the same shadow policy (by its hash).
+   */
+  constructor(
+    private readonly compiled: CompiledPolicy,
+    readonly shadow: Shadow | null = null,
+  ) {
     this.state = createState(compiled);
-    this.horizonMs = Math.max(0, ...compiled.counters.map((c) => c.horizonMs));
+    this.horizonMs = Math.max(
+      0,
+      shadow?.horizonMs ?? 0,
+      ...compiled.counters.map((c) => c.horizonMs),
+    );
   }
 
   decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
     if (!store.recordDecisionShared)
       throw new Error("counters in the recording need a store that several proxies can share");
-    const { compiled, state } = this;
-    let decided: { decision: Decision; full: Call } | undefined;
+    const { compiled, state, shadow } = this;
+    let decided: { decision: Decision; full: Call; shadowed: ShadowRecord | null } | undefined;
     try {
-      const callId = store.recordDecisionShared(arrival - this.horizonMs, (others) => {
-        for (const o of others) {
-          // A proxy of an older version may have written out of time order: count it now.
-          const ts = Math.max(o.ts, state.lastTs);
-          countDecided(compiled, { ...o, ts }, o.decision, state);
-        }
-        const full: Call = { ...call, ts: Math.max(arrival, state.lastTs) };
-        const decision = decide(compiled, full, state);
-        decided = { decision, full };
-        return row(full.ts, decision, limitCounts(compiled, full, decision, state), null);
-      });
+      const callId = store.recordDecisionShared(
+        arrival - this.horizonMs,
+        (others) => {
+          for (const o of others) {
+            // A proxy of an older version may have written out of time order: count it now.
+            const ts = Math.max(o.ts, state.lastTs);
+            countDecided(compiled, { ...o, ts }, o.decision, state);
+            shadow?.countOther(o);
+          }
+          const full: Call = { ...call, ts: Math.max(arrival, state.lastTs) };
+          const decision = decide(compiled, full, state);
+          const shadowed = shadow ? shadow.decide(call, full.ts) : null;
+          decided = { decision, full, shadowed };
+          const record = row(full.ts, decision, limitCounts(compiled, full, decision, state), null);
+          if (shadow) record.shadow = shadowed;
+          return record;
+        },
+        shadow?.policyHash ?? null,
+      );
       return { decision: decided!.decision, ts: decided!.full.ts, callId };
     } catch (err) {
       if (decided?.decision.decision === "allow") uncount(compiled, decided.full, state);
+      if (decided) shadow?.undo(call, decided.full.ts, decided.shadowed);
       throw err;
     }
   }

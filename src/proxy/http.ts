@@ -190,6 +190,7 @@ export async function serveHttp(opts: HttpProxyOptions): Promise<HttpProxy> {
         policyHash: opts.policyHash,
         startedAt: clock.now(),
         counters: opts.counters.where,
+        shadowPolicyHash: opts.counters.shadow?.policyHash ?? null,
       });
     } catch (err) {
       // Fail closed: a session that cannot be recorded does not start.

@@ -4,6 +4,7 @@ import type {
   CallOutcome,
   Direction,
   Mode,
+  ShadowDecision,
   StoredRun,
   TransportKind,
 } from "./types.js";
@@ -47,6 +48,8 @@ export interface SessionRow {
    * browser does not check it); null for a session recorded before schema 6.
    */
   counters: string | null;
+  /** The shadow policy's hash (`record --shadow`), or null: recorded without a shadow. */
+  shadowPolicyHash: string | null;
 }
 
 /** A session's decisions so far, counted over [0, lastSeq]. */
@@ -82,6 +85,19 @@ export interface CallRow {
   approval: ApprovalAnswer | null;
   outcome: CallOutcome["outcome"] | null;
   latencyMs: number | null;
+  /** The shadow policy's decision (`record --shadow`), or null when there is none. */
+  shadow: { decision: string; code: string } | null;
+}
+
+/**
+ * How a session's shadow decisions differ from its enforced ones, classed as a replay classes
+ * a change (after any human answer to an approval); `calls` counts the calls with a shadow.
+ */
+export interface ShadowCounts {
+  calls: number;
+  tightened: number;
+  loosened: number;
+  changed: number;
 }
 
 /** Everything recorded about one call. */
@@ -97,6 +113,8 @@ export interface CallDetail extends CallRow {
   counts: LimitHit[] | null;
   /** Redis's sequence number for the call, when its counters were in Redis; else null. */
   counterSeq: number | null;
+  /** The shadow policy's decision (`record --shadow`), or null when there is none. */
+  shadow: ShadowDecision | null;
 }
 
 export interface MessageRow {
@@ -157,6 +175,8 @@ export interface Browser {
   sessionCount(filter?: string): number;
   sessions(q: SessionQuery): Keyset<SessionRow>;
   session(id: string): SessionRow | null;
+  /** How the session's shadow decisions differ from its enforced ones; null before schema 7. */
+  shadowCounts(session: string): ShadowCounts | null;
   /**
    * Count up to `limit` of a session's calls after seq `afterSeq`, on calls_by_session: the
    * caller counts a large session in slices, so no single query holds the UI for long.

@@ -15,15 +15,16 @@ import type {
   SessionQuery,
   SessionRow,
   SessionSort,
+  ShadowCounts,
 } from "./browse-types.js";
 import { connect, guard, recordingVersion } from "./connection.js";
 import { StoreError } from "./errors.js";
 import { SCHEMA_VERSION } from "./migrations/index.js";
 import {
-  CALL_COLUMNS,
   callDetailColumns,
   type CallDetailRaw,
-  type CallRaw,
+  callListColumns,
+  type CallListRaw,
   DIFF_COLUMNS,
   type DiffRaw,
   type MessagePartRaw,
@@ -32,7 +33,7 @@ import {
   sessionColumns,
   type SessionRaw,
   toCallDetail,
-  toCallRow,
+  toCallListRow,
   toDiff,
   toMessageRow,
   toRun,
@@ -185,6 +186,14 @@ class SqlKeyset<T, R extends unknown[]> implements Keyset<T> {
   }
 }
 
+/**
+ * A decision column's strictness as replay classes a change (allow 0, approval 1, deny 2),
+ * after the recorded human answer to an approval, if there was one.
+ */
+const strictness = (column: string): string =>
+  `CASE ${column} WHEN 'allow' THEN 0 WHEN 'approval_required' THEN CASE approval
+     WHEN 'approved' THEN 0 WHEN 'rejected' THEN 2 WHEN 'timeout' THEN 2 ELSE 1 END ELSE 2 END`;
+
 // ---------------------------------------------------------------------------------------------
 // The browser
 
@@ -193,6 +202,8 @@ class SqliteBrowser implements Browser {
   private readonly sessionCountStmt;
   private readonly sessionFilterCountStmt;
   private readonly countStmt;
+  /** Made only for a file that has shadow decisions (schema 7). */
+  private readonly shadowCountStmt;
   private readonly callStmt;
   private readonly answerStmt;
   private readonly messagesStmt;
@@ -225,6 +236,17 @@ class SqliteBrowser implements Browser {
                 total(decision = 'approval_required')
          FROM (SELECT seq, decision, code FROM calls WHERE session = ? AND seq > ?
                ORDER BY seq LIMIT ?)`,
+      )
+      .raw();
+    this.shadowCountStmt = db
+      .prepare<[string], [number, number, number, number]>(
+        version < 7
+          ? "SELECT 0, 0, 0, 0"
+          : `SELECT count(*), total(s > e), total(s < e),
+                  total(s = e AND (shadow_code IS NOT code OR shadow_rule IS NOT rule))
+             FROM (SELECT code, rule, shadow_code, shadow_rule, ${strictness("decision")} AS e,
+                     ${strictness("shadow_decision")} AS s
+                   FROM calls WHERE session = ? AND shadow_decision IS NOT NULL)`,
       )
       .raw();
     this.callStmt = db
@@ -297,16 +319,22 @@ class SqliteBrowser implements Browser {
         );
         params.push(like, like, like, like);
       }
-      return new SqlKeyset<CallRow, CallRaw>(
+      return new SqlKeyset<CallRow, CallListRaw>(
         this.db,
         this.file,
-        `SELECT ${CALL_COLUMNS} FROM calls`,
+        `SELECT ${callListColumns(this.version)} FROM calls`,
         where,
         params,
         { terms: ["seq"], desc: false, key: (r) => [r.seq] },
-        toCallRow,
+        toCallListRow,
       );
     });
+  }
+
+  shadowCounts(session: string): ShadowCounts | null {
+    if (this.version < 7) return null;
+    const r = this.read(() => this.shadowCountStmt.get(session));
+    return r === undefined ? null : { calls: r[0], tightened: r[1], loosened: r[2], changed: r[3] };
   }
 
   call(id: number): CallDetail | null {

@@ -14,6 +14,7 @@ import type {
   Direction,
   Mode,
   RecordedCall,
+  ShadowDecision,
   StoredMessage,
   StoredSession,
   TransportKind,
@@ -42,12 +43,13 @@ export const DIRECTION_CODE: Record<Direction, number> = {
 const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
 /**
- * Columns added in schema 6: in an older file (the browser reads those without upgrading them)
- * each reads as NULL, so that a row has the same shape whatever the file's version.
+ * Columns added in schema `added`: in an older file (the browser reads those without upgrading
+ * them) each reads as NULL, so that a row has the same shape whatever the file's version.
  */
-function since6(version: number, columns: string[]): string {
-  return columns.map((c) => (version >= 6 ? c : "NULL")).join(", ");
+function since(added: number, version: number, columns: string[]): string {
+  return columns.map((c) => (version >= added ? c : "NULL")).join(", ");
 }
+const since6 = (version: number, columns: string[]): string => since(6, version, columns);
 
 /** JSON text parsed, or the text itself when it is not JSON. */
 function parseOrText(text: string): unknown {
@@ -64,7 +66,8 @@ function parseOrText(text: string): unknown {
 /** A session's columns in a file of schema `version`. */
 export const sessionColumns = (version: number): string =>
   "rowid, id, identity, transport, mode, policy_hash, started_at, ended_at, end_reason, " +
-  `client_info, server_info, protocol_version, ${since6(version, ["counters"])}`;
+  `client_info, server_info, protocol_version, ${since6(version, ["counters"])}, ` +
+  since(7, version, ["shadow_policy_hash"]);
 
 export type SessionRaw = [
   rowid: number,
@@ -80,6 +83,7 @@ export type SessionRaw = [
   serverInfo: string | null,
   protocolVersion: string | null,
   counters: string | null,
+  shadowPolicyHash: string | null,
 ];
 
 export function toStoredSession(r: SessionRaw): StoredSession {
@@ -96,6 +100,7 @@ export function toStoredSession(r: SessionRaw): StoredSession {
     serverInfo: parse(r[10]),
     protocolVersion: r[11],
     counters: r[12] as CountersWhere | null,
+    shadowPolicyHash: r[13],
   };
 }
 
@@ -126,6 +131,7 @@ export function toSessionRow(r: SessionRaw): SessionRow {
     server: peerName(r[10]),
     protocolVersion: r[11],
     counters: r[12],
+    shadowPolicyHash: r[13],
   };
 }
 
@@ -138,7 +144,18 @@ export const CALL_COLUMNS =
   "inexact, approval, outcome, latency_ms";
 /** Everything recorded about a call, in a file of schema `version`. */
 export const callDetailColumns = (version: number): string =>
-  `${CALL_COLUMNS}, jsonrpc_id, mode, reason, arguments, ${since6(version, ["counts", "counter_seq"])}`;
+  `${CALL_COLUMNS}, jsonrpc_id, mode, reason, arguments, ${since6(version, ["counts", "counter_seq"])}, ` +
+  since(7, version, SHADOW_COLUMNS);
+
+/** A call's shadow decision (schema 7), after its other columns. */
+const SHADOW_COLUMNS = [
+  "shadow_decision",
+  "shadow_code",
+  "shadow_rule",
+  "shadow_reason",
+  "shadow_retry_after_ms",
+  "shadow_counts",
+];
 
 export type CallRaw = [
   id: number,
@@ -166,7 +183,26 @@ export type CallDetailRaw = [
   args: string | null,
   counts: string | null,
   counterSeq: number | null,
+  shadowDecision: string | null,
+  shadowCode: string | null,
+  shadowRule: string | null,
+  shadowReason: string | null,
+  shadowRetryAfterMs: number | null,
+  shadowCounts: string | null,
 ];
+
+/** The shadow decision of a CallDetailRaw, or null when the call has none. */
+function shadowOf(r: CallDetailRaw, counts: (text: string | null) => LimitHit[] | null) {
+  if (r[21] === null) return null;
+  return {
+    decision: r[21] as ShadowDecision["decision"],
+    code: r[22] ?? "",
+    rule: r[23],
+    reason: r[24],
+    retry_after_ms: r[25],
+    counts: counts(r[26]),
+  };
+}
 
 /** The reader's call: every column, the arguments and limit parsed. */
 export function toRecordedCall(r: CallDetailRaw): RecordedCall {
@@ -193,6 +229,7 @@ export function toRecordedCall(r: CallDetailRaw): RecordedCall {
     latencyMs: r[14],
     counts: parse(r[19]) as LimitHit[] | null,
     counterSeq: r[20],
+    shadow: shadowOf(r, (t) => parse(t) as LimitHit[] | null),
   };
 }
 
@@ -224,8 +261,22 @@ function parseCounts(text: string | null): LimitHit[] | null {
   }
 }
 
+/** A call as a list shows it, with its shadow decision (NULL before schema 7). */
+export const callListColumns = (version: number): string =>
+  `${CALL_COLUMNS}, ${since(7, version, ["shadow_decision", "shadow_code"])}`;
+
+export type CallListRaw = [...CallRaw, shadowDecision: string | null, shadowCode: string | null];
+
+/** The browser's call in a list, from callListColumns. */
+export function toCallListRow(r: CallListRaw): CallRow {
+  return toCallRow(r, r[15] === null ? null : { decision: r[15], code: r[16] ?? "" });
+}
+
 /** The browser's call, from CALL_COLUMNS (or the start of CALL_DETAIL_COLUMNS). */
-export function toCallRow(r: CallRaw | CallDetailRaw): CallRow {
+export function toCallRow(
+  r: CallRaw | CallListRaw | CallDetailRaw,
+  shadow: CallRow["shadow"] = null,
+): CallRow {
   return {
     id: r[0],
     session: r[1],
@@ -242,6 +293,7 @@ export function toCallRow(r: CallRaw | CallDetailRaw): CallRow {
     approval: r[12],
     outcome: r[13],
     latencyMs: r[14],
+    shadow,
   };
 }
 
@@ -255,6 +307,7 @@ export function toCallDetail(r: CallDetailRaw): CallDetail {
     arguments: text === null ? undefined : parseOrText(text),
     counts: parseCounts(r[19]),
     counterSeq: typeof r[20] === "number" ? r[20] : null,
+    shadow: shadowOf(r, parseCounts),
   };
 }
 

@@ -1,7 +1,15 @@
 import type Database from "better-sqlite3";
 import type { RecordedDecision } from "./types.js";
 
-type Row = [number, string, string, string, number, RecordedDecision["decision"]];
+type Row = [
+  number,
+  string,
+  string,
+  string,
+  number,
+  RecordedDecision["decision"],
+  RecordedDecision["shadow"],
+];
 
 /**
  * The decided calls other connections wrote into the file, read inside a write transaction for
@@ -17,11 +25,23 @@ export class SharedCalls {
   private readonly sinceId;
   private readonly maxId;
 
-  constructor(db: Database.Database) {
+  /**
+   * `shadowPolicyHash`: also read each call's shadow decision, for the calls of sessions that
+   * decided under that shadow policy (the others' shadows are another policy's counts).
+   */
+  constructor(
+    db: Database.Database,
+    private readonly shadowPolicyHash: string | null = null,
+  ) {
     this.dataVersion = db.prepare("PRAGMA data_version").pluck();
-    const columns = "SELECT id, session, identity, tool, ts, decision FROM calls";
-    this.sinceTs = db.prepare(`${columns} WHERE ts >= ? ORDER BY ts, id`).raw();
-    this.sinceId = db.prepare(`${columns} WHERE id > ? ORDER BY id`).raw();
+    const columns =
+      shadowPolicyHash === null
+        ? "SELECT id, session, identity, tool, ts, decision, NULL FROM calls c"
+        : `SELECT c.id, c.session, c.identity, c.tool, c.ts, c.decision,
+             CASE WHEN s.shadow_policy_hash = @hash THEN c.shadow_decision END
+           FROM calls c LEFT JOIN sessions s ON s.id = c.session`;
+    this.sinceTs = db.prepare(`${columns} WHERE c.ts >= @since ORDER BY c.ts, c.id`).raw();
+    this.sinceId = db.prepare(`${columns} WHERE c.id > @since ORDER BY c.id`).raw();
     this.maxId = db.prepare("SELECT coalesce(max(id), 0) FROM calls").pluck();
   }
 
@@ -31,20 +51,22 @@ export class SharedCalls {
     if (this.seen >= 0 && version === this.version) return [];
     this.version = version;
     let rows: Row[];
+    const hash = this.shadowPolicyHash === null ? {} : { hash: this.shadowPolicyHash };
     if (this.seen < 0) {
-      rows = this.sinceTs.all(sinceTs) as Row[];
+      rows = this.sinceTs.all({ since: sinceTs, ...hash }) as Row[];
       this.seen = this.maxId.get() as number;
     } else {
-      rows = this.sinceId.all(this.seen) as Row[];
+      rows = this.sinceId.all({ since: this.seen, ...hash }) as Row[];
       for (const r of rows) if (r[0] > this.seen) this.seen = r[0];
     }
-    return rows.map(([id, session, identity, tool, ts, decision]) => ({
+    return rows.map(([id, session, identity, tool, ts, decision, shadow]) => ({
       id,
       session,
       identity,
       tool,
       ts,
       decision,
+      shadow,
     }));
   }
 

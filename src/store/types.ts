@@ -1,4 +1,4 @@
-import type { Decision, LimitHit } from "../engine/index.js";
+import type { Decision, DecisionKind, LimitHit } from "../engine/index.js";
 import type { StoreError } from "./errors.js";
 
 // The store's seam: everything the proxy writes and replay and the terminal UI read goes
@@ -25,6 +25,8 @@ export interface SessionStart {
   startedAt: number;
   /** Where the proxy keeps the counters this session's calls are decided against. */
   counters?: CountersWhere;
+  /** sha256 of the shadow policy the proxy also decides under (`record --shadow`), if any. */
+  shadowPolicyHash?: string | null;
 }
 
 export interface SessionUpdate {
@@ -69,6 +71,25 @@ export interface DecisionRecord {
   counts?: readonly LimitHit[] | null;
   /** The counter service's sequence number for the call (Redis's); null or absent for none. */
   counterSeq?: number | null;
+  /** The shadow policy's decision (`record --shadow`); null or absent when there is none. */
+  shadow?: ShadowRecord | null;
+}
+
+/** What a shadow policy decided for a call, as written beside the enforced decision. */
+export interface ShadowRecord {
+  decision: Decision;
+  /** Each limit's count when the shadow decided it, as DecisionRecord.counts. */
+  counts: readonly LimitHit[] | null;
+}
+
+/** A shadow decision as read back. */
+export interface ShadowDecision {
+  decision: DecisionKind;
+  code: string;
+  rule: string | null;
+  reason: string | null;
+  retry_after_ms: number | null;
+  counts: LimitHit[] | null;
 }
 
 export type ApprovalAnswer = "approved" | "rejected" | "timeout" | "unavailable";
@@ -119,6 +140,11 @@ export interface RecordedDecision {
   tool: string;
   ts: number;
   decision: "allow" | "deny" | "approval_required";
+  /**
+   * Its shadow decision, when the store was asked for those of one shadow policy and the
+   * call's session decided under that policy; else null or absent.
+   */
+  shadow?: DecisionKind | null;
 }
 
 export interface Store {
@@ -140,12 +166,14 @@ export interface Store {
    * recordDecision() for counters shared through the recording: in one transaction holding
    * the file's write lock, `step` is given the decided calls that other connections wrote
    * since this one last looked (on the first call, those at or after `sinceTs`), in recorded
-   * order, and returns the decision row to write. Throws as recordDecision does. Only stores
+   * order, and returns the decision row to write; with `shadowPolicyHash`, each with its shadow
+   * decision under that policy. Throws as recordDecision does. Only stores
    * backed by a file that several proxies can share have it.
    */
   recordDecisionShared?(
     sinceTs: number,
     step: (others: RecordedDecision[]) => DecisionRecord,
+    shadowPolicyHash?: string | null,
   ): number;
   /** Committed at once, like recordDecision, and throws as it does. */
   recordApproval(callId: number, answer: ApprovalAnswer): void;
@@ -231,6 +259,8 @@ export interface StoredSession {
   protocolVersion: string | null;
   /** Where the proxy kept its counters; null for a session recorded before schema 6. */
   counters: CountersWhere | null;
+  /** The shadow policy's hash (its text in policies), or null: recorded without a shadow. */
+  shadowPolicyHash: string | null;
 }
 
 /** A message as read back. */
@@ -259,6 +289,8 @@ export interface RecordedCall extends StoredCall {
   counts: LimitHit[] | null;
   /** The counter service's sequence number for the call, or null. */
   counterSeq: number | null;
+  /** The shadow policy's decision, or null when the call was recorded without one. */
+  shadow: ShadowDecision | null;
 }
 
 /** A saved replay run as read back (see runs.ts for what is saved). */

@@ -106,8 +106,9 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
       "INSERT OR IGNORE INTO policies (hash, text, first_seen) VALUES (?, ?, ?)",
     );
     this.insertSession = db.prepare<[BindValue[]]>(
-      `INSERT INTO sessions (id, identity, transport, mode, policy_hash, started_at, counters)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO sessions (id, identity, transport, mode, policy_hash, started_at, counters,
+         shadow_policy_hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.updateSessionStmt = db.prepare<[BindValue[]]>(
       `UPDATE sessions SET
@@ -124,8 +125,9 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     this.insertCall = db.prepare<[BindValue[]]>(
       `INSERT INTO calls (session, seq, ts, identity, tool, arguments, jsonrpc_id, mode, decision,
          code, rule, reason, counter, limit_json, retry_after_ms, inexact, counts, counter_seq,
-         call_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         shadow_decision, shadow_code, shadow_rule, shadow_reason, shadow_retry_after_ms,
+         shadow_counts, call_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertKey = db.prepare<[BindValue[]]>(
       `INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
@@ -174,6 +176,7 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
         s.policyHash,
         s.startedAt,
         s.counters ?? null,
+        s.shadowPolicyHash ?? null,
       ],
     });
   }
@@ -218,9 +221,10 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   recordDecisionShared(
     sinceTs: number,
     step: (others: RecordedDecision[]) => DecisionRecord,
+    shadowPolicyHash: string | null = null,
   ): number {
     this.checkWritable();
-    const shared = (this.shared ??= new SharedCalls(this.db));
+    const shared = (this.shared ??= new SharedCalls(this.db, shadowPolicyHash));
     let id: number;
     try {
       id = this.commit(() =>
@@ -252,6 +256,7 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     keyId: number | undefined;
   } {
     const dec = d.decision;
+    const sh = d.shadow?.decision;
     const key: BindValue[] = [d.session, d.identity, d.tool, dec.decision, dec.code, dec.rule];
     const keyText = JSON.stringify(key);
     const keyId = this.keyIds.get(keyText);
@@ -276,6 +281,13 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
         dec.inexact ? 1 : 0,
         d.counts ? JSON.stringify(d.counts) : null,
         d.counterSeq ?? null,
+        sh?.decision ?? null,
+        sh?.code ?? null,
+        sh?.rule ?? null,
+        sh?.reason ?? null,
+        sh?.retry_after_ms ?? null,
+        d.shadow?.counts ? JSON.stringify(d.shadow.counts) : null,
+        // Last: writeWithNewKey fills it in.
         keyId ?? null,
       ],
     };

@@ -401,6 +401,41 @@ function decisionLines(v: CallView, w: number): Line[] {
     out.push(
       ...field("Inexact", "a condition looked at a value the recording does not hold in clear", w),
     );
+  out.push(...shadowLines(v, w));
+  return out;
+}
+
+/**
+ * A call recorded with a shadow policy (`record --shadow`): what the shadow decided beside the
+ * enforced decision, never seen by the agent, and what its own counters counted.
+ */
+export function shadowLines(v: CallView, w: number): Line[] {
+  const sh = v.call.shadow;
+  if (sh === null) return [];
+  const out: Line[] = [[], heading(" Shadow policy (recorded, not enforced)")];
+  const hash = v.session?.shadowPolicyHash;
+  out.push(
+    ...field(
+      "Decision",
+      [
+        decisionSeg(sh.decision, sh.code),
+        muted("  "),
+        { text: sh.code },
+        ...(hash ? [muted(`  · policy sha256:${hash.slice(0, 12)}`)] : []),
+      ],
+      w,
+    ),
+  );
+  out.push(...field("Rule", sh.rule === null ? "— (none matched)" : clean(sh.rule), w));
+  if (sh.reason !== null) out.push(...field("Reason", sh.reason, w));
+  if (sh.code === "rate_limited" || sh.retry_after_ms !== null)
+    out.push(...field("Retry", retryText(sh.retry_after_ms), w));
+  (sh.counts ?? []).forEach((h, i) => {
+    const text =
+      `${clean(String(h.counter))}: ${h.count} of ${h.max} ` +
+      `(${h.scope}, ${h.algorithm} ${windowText(h.window_ms)})`;
+    out.push(...field(i === 0 ? "Counts" : "", text, w));
+  });
   return out;
 }
 

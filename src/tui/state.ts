@@ -8,6 +8,7 @@ import {
   SESSION_SORTS,
   type SessionQuery,
   type SessionRow,
+  type ShadowCounts,
 } from "../store/browse.js";
 import type { Line } from "./text.js";
 import {
@@ -32,7 +33,14 @@ import {
 
 export type Screen =
   | { kind: "sessions"; query: SessionQuery; total: number; list: ListState<SessionRow> }
-  | { kind: "timeline"; session: SessionRow; filter: string; list: ListState<CallRow> }
+  | {
+      kind: "timeline";
+      session: SessionRow;
+      filter: string;
+      list: ListState<CallRow>;
+      /** The session's shadow decisions against its enforced ones; null when it has none. */
+      shadow: ShadowCounts | null;
+    }
   | { kind: "call"; call: number; session: string; run: number | null; scroll: ScrollState }
   | {
       kind: "runs";
@@ -242,11 +250,17 @@ function sessionsScreen(query: SessionQuery, ctx: Ctx, size: Size): Screen {
   };
 }
 
+/** A session's shadow counts, read only for a session recorded with a shadow policy. */
+function shadowOf(session: SessionRow, ctx: Ctx): ShadowCounts | null {
+  return session.shadowPolicyHash === null ? null : ctx.browser.shadowCounts(session.id);
+}
+
 function timelineScreen(session: SessionRow, filter: string, ctx: Ctx, size: Size): Screen {
   return {
     kind: "timeline",
     session,
     filter,
+    shadow: shadowOf(session, ctx),
     list: firstPage(
       ctx.browser.calls({ session: session.id, filter }),
       bodyHeight("timeline", size.rows),
@@ -365,6 +379,7 @@ function openTimelineAt(
     kind: "timeline",
     session,
     filter: "",
+    shadow: shadowOf(session, ctx),
     list: pageAround(source, call, bodyHeight("timeline", s.size.rows)),
   });
 }
@@ -389,6 +404,7 @@ function reload(screen: Screen, ctx: Ctx): Screen {
     case "timeline":
       return {
         ...screen,
+        shadow: shadowOf(screen.session, ctx),
         list: around(screen.list, b.calls({ session: screen.session.id, filter: screen.filter })),
       };
     case "runs":

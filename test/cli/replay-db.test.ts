@@ -30,6 +30,7 @@ import {
   writeRecording,
 } from "./support.js";
 import { openBrowser } from "../../src/store/browse.js";
+import { SCHEMA_VERSION } from "../../src/store/sqlite.js";
 import { toSchema4 } from "../store/helpers.js";
 
 const tempDir = tempRoot("replay-db");
@@ -786,7 +787,7 @@ describe("bad recordings: one line naming the file, exit 2", () => {
     const args = ["--policy", policyPath("fleet.tightened"), "--db", db, "--no-save"];
     const first = await cli(args);
     expect(first.stderr).toBe(
-      `policy-replay: upgrading ${db} from schema 3 to 6 (once for this file)\n`,
+      `policy-replay: upgrading ${db} from schema 3 to ${SCHEMA_VERSION} (once for this file)\n`,
     );
     expect(first.stdout).toContain("22 tightened, 0 loosened");
     const second = await cli(args);

@@ -21,6 +21,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { compile } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import { serveHttp } from "../../src/proxy/http.js";
+import { Shadow } from "../../src/proxy/shadow.js";
 import { StdioServerProcess } from "../../src/proxy/stdio.js";
 import { MemoryStore } from "./memory-store.js";
 import { alive, readPids, writeStubbornServer } from "./stubborn-server.js";
@@ -56,11 +57,15 @@ interface StartOptions {
   host?: string;
   allowedHosts?: string[];
   allowAnonymous?: boolean;
+  /** A shadow policy, decided beside the enforced one and recorded. */
+  shadow?: object;
 }
 
 async function startProxy(o: StartOptions = {}) {
   const loaded = parsePolicyText(JSON.stringify(o.policy ?? POLICY));
   const compiled = compile(loaded.policy);
+  const shadowLoaded = o.shadow ? parsePolicyText(JSON.stringify(o.shadow)) : null;
+  const shadow = shadowLoaded ? new Shadow(compile(shadowLoaded.policy), shadowLoaded.hash) : null;
   const store = new MemoryStore();
   const logs: string[] = [];
   const upstreams: StdioClientTransport[] = [];
@@ -82,7 +87,7 @@ async function startProxy(o: StartOptions = {}) {
       }),
     compiled,
     policyHash: loaded.hash,
-    counters: new MemoryCounters(compiled),
+    counters: new MemoryCounters(compiled, undefined, shadow),
     mode: "enforce",
     store,
     redactor: { redact: (v) => v },
@@ -221,6 +226,32 @@ describe("serveHttp with a spawned stdio server per session", () => {
         ["get-sum", "rule_deny", "denied"],
       ],
     );
+  });
+
+  it("with a shadow policy, records its decision beside the enforced one; the agent sees the enforced", async () => {
+    const shadowPolicy = {
+      version: "1",
+      default: "allow",
+      tools: { echo: { limits: [{ counter: "e", window: "minute", max: 1, scope: "session" }] } },
+    };
+    const proxy = await startProxy({ shadow: shadowPolicy });
+    const { client, sessionId } = await connect(proxy.url);
+    for (const m of ["one", "two"]) {
+      const r = await client.callTool({ name: "echo", arguments: { message: m } });
+      expect(text(r)).toBe(`Echo: ${m}`);
+    }
+    const denied = await client.callTool({ name: "get-sum", arguments: { a: 1, b: 2 } });
+    expect(text(denied)).toContain("no arithmetic today");
+    expect(proxy.store.sessions.get(sessionId)?.shadowPolicyHash).toBe(
+      parsePolicyText(JSON.stringify(shadowPolicy)).hash,
+    );
+    expect(
+      proxy.store.decisions.map((d) => [d.tool, d.decision.code, d.shadow?.decision.code]),
+    ).toEqual([
+      ["echo", "rule_allow", "rule_allow"],
+      ["echo", "rule_allow", "rate_limited"],
+      ["get-sum", "rule_deny", "default_allow"],
+    ]);
   });
 
   it("rate-limits the 31st echo in a minute", async () => {

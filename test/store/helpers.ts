@@ -117,8 +117,31 @@ export const TO_SCHEMA_5 = `
   PRAGMA user_version = 5;
 `;
 
+/** Schema 7's columns, dropped: what takes a recording back to schema 6 as released. */
+export const TO_SCHEMA_6 = `
+  ALTER TABLE sessions DROP COLUMN shadow_policy_hash;
+  ALTER TABLE calls DROP COLUMN shadow_decision;
+  ALTER TABLE calls DROP COLUMN shadow_code;
+  ALTER TABLE calls DROP COLUMN shadow_rule;
+  ALTER TABLE calls DROP COLUMN shadow_reason;
+  ALTER TABLE calls DROP COLUMN shadow_retry_after_ms;
+  ALTER TABLE calls DROP COLUMN shadow_counts;
+  PRAGMA user_version = 6;
+`;
+
+/** Take a recording back to schema 6 (see TO_SCHEMA_6); one at 6 or older stays as it is. */
+export function toSchema6(file: string): void {
+  const db = new Database(file);
+  try {
+    if ((db.pragma("user_version", { simple: true }) as number) >= 7) db.exec(TO_SCHEMA_6);
+  } finally {
+    db.close();
+  }
+}
+
 /** Take a recording back to schema 5 (see TO_SCHEMA_5); one at 5 already stays as it is. */
 export function toSchema5(file: string): void {
+  toSchema6(file);
   const db = new Database(file);
   try {
     if ((db.pragma("user_version", { simple: true }) as number) >= 6) db.exec(TO_SCHEMA_5);

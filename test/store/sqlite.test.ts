@@ -473,6 +473,7 @@ describe("writing", () => {
         serverInfo: { name: "srv" },
         protocolVersion: "2025-06-18",
         counters: null,
+        shadowPolicyHash: null,
       },
     ]);
     expect([...reader.messages("s1")]).toEqual([
@@ -509,6 +510,7 @@ describe("writing", () => {
         latencyMs: 12,
         counts: null,
         counterSeq: null,
+        shadow: null,
       },
     ]);
     reader.close();

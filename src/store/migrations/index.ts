@@ -6,6 +6,7 @@ import { migration003 } from "./003-runs.js";
 import { migration004 } from "./004-call-keys.js";
 import { migration005 } from "./005-run-outcomes.js";
 import { migration006 } from "./006-counters.js";
+import { migration007 } from "./007-shadow.js";
 
 export { NUMBER_CALL_KEYS } from "./004-call-keys.js";
 
@@ -22,10 +23,11 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   migration004,
   migration005,
   migration006,
+  migration007,
 ];
 
 /** What the file's `PRAGMA user_version` is after opening: the number of migrations run. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** The file's schema version: the number of migrations it has had. */
 export function userVersion(db: Database.Database): number {

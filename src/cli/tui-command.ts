@@ -6,7 +6,6 @@ import { UsageError } from "../errors.js";
 import { openBrowser } from "../store/browse.js";
 import type { runTui as RunTui } from "../tui/run.js";
 import type { Io } from "./io.js";
-import { readConfig } from "./config-options.js";
 import { oneRecording } from "./sources.js";
 
 export interface TuiCommandOptions {
@@ -45,6 +44,9 @@ export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<numbe
   if (opts.db !== undefined) {
     name = oneRecording([opts.db], io.cwd, "tui")!;
   } else {
+    // Only without --db: a config is read with its policy's parser (zod, re2js), which the
+    // plain `tui --db FILE` bundle (tui-main.ts) would otherwise carry.
+    const { readConfig } = await import("./config-options.js");
     const config = await readConfig(opts.config, io);
     name = config?.recordings
       ? oneRecording(config.recordings, io.cwd, "tui", config.file)!

@@ -10,11 +10,13 @@
 // UI's modules when the UI's bundle is missing (tui-command.ts); the cache would save another
 // 30 ms or so (measured).
 import { join } from "node:path";
-import { build, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Plugin } from "esbuild";
 import { NODE_BUNDLE } from "./bundle-options.js";
 
 const root = join(import.meta.dirname, "../..");
 const BUNDLE = join(root, "dist/src/cli/cli.bundle.cjs");
+// Plain `tui [--db FILE]` alone (src/cli/tui-main.ts): what a person waiting on the UI loads.
+const TUI_BUNDLE = join(root, "dist/src/cli/tui-main.bundle.cjs");
 
 // The UI's modules stay out (and the Redis client, see below): the UI has a bundle of its own (bundle-tui.ts); these are only its
 // fallback, imported as they are (the bundle sits beside main.js, so the path still holds).
@@ -29,9 +31,7 @@ const uiOutside: Plugin = {
   },
 };
 
-await build({
-  entryPoints: [join(root, "dist/src/cli/main.js")],
-  outfile: BUNDLE,
+const options: BuildOptions = {
   ...NODE_BUNDLE,
   // Whitespace and syntax only: a bug's stack trace (exit 70) keeps the functions' names.
   minifyWhitespace: true,
@@ -42,4 +42,10 @@ await build({
   banner: { js: 'var __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
   plugins: [uiOutside],
   logLevel: "warning",
+};
+await build({ ...options, entryPoints: [join(root, "dist/src/cli/main.js")], outfile: BUNDLE });
+await build({
+  ...options,
+  entryPoints: [join(root, "dist/src/cli/tui-main.js")],
+  outfile: TUI_BUNDLE,
 });

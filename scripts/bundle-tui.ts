@@ -1,7 +1,7 @@
 // Run by `npm run build` after tsc: bundles the terminal UI (dist/src/tui/run.js with React,
 // Ink and the rest) into one CommonJS file, dist/src/tui/tui.bundle.cjs, and saves V8's
 // compiled code for it beside it (tui.bundle.cjs.cache). The UI must draw its first screen
-// within 300 ms of start, and loading Ink module by module is hundreds of files (its
+// within 250 ms of start, and loading Ink module by module is hundreds of files (its
 // lodash-style helpers alone are 415) and React's CommonJS parsed for exports: about four
 // times slower than one pre-linked file. CommonJS, not an ES module, because only a script
 // can be compiled from a code cache on Node 20 (vm.Script's cachedData). `policy-replay tui`

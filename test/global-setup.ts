@@ -12,6 +12,7 @@ const OUTPUTS = [
   "dist/src/cli/main.js",
   "dist/src/tui/tui.bundle.cjs",
   "dist/src/cli/cli.bundle.cjs",
+  "dist/src/cli/tui-main.bundle.cjs",
 ];
 
 /** The newest modification time under `path` (0 when it does not exist). */

@@ -1,6 +1,7 @@
-import type { CommanderError as CommanderErrorClass } from "commander";
-import { InputError, PolicyError, PolicyReplayError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
+import { reportError } from "./report-error.js";
+import { runPlainTui } from "./tui-main.js";
 import {
   CHECK_FORMATS,
   type CheckFormat,
@@ -27,18 +28,10 @@ const VERSION = "0.1.0";
  * 8: 0 done, 1 the gate failed, 2 bad input or usage). Never throws; never calls process.exit.
  */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
-  // A person who starts the UI waits for its first screen (within 300 ms, the target), and the
-  // argument parser takes ~15 ms to load: plain `tui [--db FILE]` goes straight to the UI.
-  // Anything else about it (--help, a typo) is commander's, below.
-  const tui = plainTuiArgs(argv);
-  if (tui !== null) {
-    try {
-      const { tuiCommand } = await import("./tui-command.js");
-      return await tuiCommand(tui, io);
-    } catch (err) {
-      return reportError(err, io, null);
-    }
-  }
+  // Plain `tui [--db FILE]` goes straight to the UI (tui-main.ts); anything else about it
+  // (--help, a typo) is commander's, below.
+  const tui = await runPlainTui(argv, io);
+  if (tui !== null) return tui;
   const { Command, CommanderError, Option } = await import("commander");
   let exitCode = 0;
   const program = new Command("policy-replay")
@@ -435,17 +428,6 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   }
 }
 
-/** `tui`, `tui --db FILE` or `tui --db=FILE` as the UI's options; null for anything else. */
-export function plainTuiArgs(argv: readonly string[]): { db?: string } | null {
-  if (argv[0] !== "tui") return null;
-  if (argv.length === 1) return {};
-  const db = argv[1]?.startsWith("--db=") ? argv[1].slice(5) : null;
-  if (argv.length === 2 && db) return { db };
-  if (argv.length === 3 && argv[1] === "--db" && argv[2] && !argv[2].startsWith("-"))
-    return { db: argv[2] };
-  return null;
-}
-
 /** No --policy, and none in the config file either. */
 function missingPolicy(config: Config | null): UsageError {
   return new UsageError(
@@ -461,35 +443,4 @@ function commandNames(program: { commands: readonly { name(): string }[] }): str
 /** Commander's way to make an option repeatable: each occurrence adds a value. */
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
-}
-
-/** Print a fatal error the way a user wants it (no stack trace) and return its exit code. */
-function reportError(
-  err: unknown,
-  io: Io,
-  CommanderError: typeof CommanderErrorClass | null,
-): number {
-  if (CommanderError !== null && err instanceof CommanderError) {
-    // Help and version end with exitCode 0; every other commander error is a usage error.
-    return err.exitCode === 0 ? 0 : 2;
-  }
-  if (err instanceof PolicyError || err instanceof InputError) {
-    const count = err.faults.length;
-    // One fault reads best as one line, `file:line:col: path: message`, like a compiler's.
-    if (count === 1) {
-      io.stderr.write(`policy-replay: ${err.message}\n`);
-      return err.exitCode;
-    }
-    io.stderr.write(`policy-replay: ${err.file}: ${count} faults\n${err.message}\n`);
-    return err.exitCode;
-  }
-  if (err instanceof PolicyReplayError) {
-    io.stderr.write(`policy-replay: ${err.message}\n`);
-    return err.exitCode;
-  }
-  // A bug, not bad input: keep the stack, since that is what a bug report needs.
-  io.stderr.write(
-    `policy-replay: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  return 70;
 }

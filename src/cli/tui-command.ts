@@ -6,7 +6,6 @@ import { UsageError } from "../errors.js";
 import { openBrowser } from "../store/browse.js";
 import type { runTui as RunTui } from "../tui/run.js";
 import type { Io } from "./io.js";
-import { readConfig } from "./config-options.js";
 import { oneRecording } from "./sources.js";
 
 export interface TuiCommandOptions {
@@ -45,6 +44,9 @@ export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<numbe
   if (opts.db !== undefined) {
     name = oneRecording([opts.db], io.cwd, "tui")!;
   } else {
+    // Only without --db: a config is read with its policy's parser (zod, re2js), which the
+    // plain `tui --db FILE` bundle (tui-main.ts) would otherwise carry.
+    const { readConfig } = await import("./config-options.js");
     const config = await readConfig(opts.config, io);
     name = config?.recordings
       ? oneRecording(config.recordings, io.cwd, "tui", config.file)!
@@ -65,18 +67,19 @@ export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<numbe
   // Ink draws nothing but the last frame when it believes it runs in CI (CI=true). On a real
   // terminal that belief is wrong, so hide the variables while Ink reads them at import.
   const hidden = hideCi(process.env);
-  let runTui: typeof RunTui;
+  let ui: Awaited<ReturnType<typeof loadUi>>;
   try {
-    runTui = await loadUi();
+    ui = await loadUi();
   } finally {
     Object.assign(process.env, hidden);
   }
-  return runTui({
+  return ui.runTui({
     browser,
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     env: io.env,
+    ready: ui.ready,
   });
 }
 
@@ -85,16 +88,16 @@ export async function tuiCommand(opts: TuiCommandOptions, io: Io): Promise<numbe
  * times faster, unless it is missing or older than the modules it was made from (tsc ran
  * again since); then the modules themselves.
  */
-async function loadUi(): Promise<typeof RunTui> {
+async function loadUi(): Promise<{ runTui: typeof RunTui; ready?: Promise<void> }> {
   const bundle = fileURLToPath(new URL("../tui/tui.bundle.cjs", import.meta.url));
   const modules = fileURLToPath(new URL("../tui/run.js", import.meta.url));
   if (isFresh(bundle, modules)) {
     const { loadUiBundle } = await import("./tui-bundle.js");
     const { ui } = loadUiBundle(bundle);
-    await ui.yogaReady;
-    return ui.runTui;
+    // Awaited by runTui once it has read the opening screen: the two overlap.
+    return { runTui: ui.runTui, ready: ui.yogaReady };
   }
-  return (await import("../tui/run.js")).runTui;
+  return { runTui: (await import("../tui/run.js")).runTui };
 }
 
 function hideCi(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -3,6 +3,7 @@ import { Box, Text, useApp, useStdout } from "ink";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Browser } from "../store/browse.js";
 import { SessionCounts } from "./counts.js";
+import type { Opening } from "./opening.js";
 import { callLines, loadCallView } from "./detail.js";
 import { appActionForKey, hints } from "./keys.js";
 import { CallView } from "./screens/call.js";
@@ -44,6 +45,8 @@ export interface AppProps {
   size?: Size;
   /** Called after each key is handled. */
   onKey?: () => void;
+  /** The opening screen, read before the first render (opening.ts); else read at it. */
+  opening?: Opening | null;
 }
 
 /** The terminal's size, updated on every resize. */
@@ -89,15 +92,15 @@ function useStore(
 }
 
 /** The terminal UI: sessions, timelines, calls and saved runs of one recording. */
-export function App({ browser, theme, size: fixed, onKey }: AppProps) {
+export function App({ browser, theme, size: fixed, onKey, opening }: AppProps) {
   const { exit } = useApp();
   const size = useTerminalSize(fixed);
   const [countsVersion, setCountsVersion] = useState(0);
-  const counts = useMemo(
-    () => new SessionCounts(browser, () => setCountsVersion((v) => v + 1)),
-    [browser],
-  );
-  useEffect(() => () => counts.stop(), [counts]);
+  const counts = useMemo(() => opening?.counts ?? new SessionCounts(browser), [browser, opening]);
+  useEffect(() => {
+    counts.listen(() => setCountsVersion((v) => v + 1));
+    return () => counts.stop();
+  }, [counts]);
 
   // A call's lines, kept for the last few calls and widths: scrolling re-reads nothing.
   const detailCache = useMemo(() => new Map<string, Line[]>(), [browser]);
@@ -123,6 +126,7 @@ export function App({ browser, theme, size: fixed, onKey }: AppProps) {
   );
 
   const [state, dispatch, stateRef] = useStore(() => {
+    if (opening) return opening.state;
     try {
       return initialState(ctx, size);
     } catch (err) {

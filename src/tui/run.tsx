@@ -2,6 +2,7 @@ import { render, renderToString } from "ink";
 import type { Browser } from "../store/browse.js";
 import { App } from "./app.js";
 import { idleCollector } from "./gc.js";
+import { openingScreen } from "./opening.js";
 import { themeFor } from "./theme.js";
 
 export interface RunTuiOptions {
@@ -10,6 +11,8 @@ export interface RunTuiOptions {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   env: Record<string, string | undefined>;
+  /** Settles when Ink can lay out (Yoga compiled); the opening screen is read meanwhile. */
+  ready?: Promise<void>;
 }
 
 // The alternate screen: the UI takes the whole terminal and gives it back as it was on quit.
@@ -19,6 +22,11 @@ const LEAVE = "\x1b[?1049l";
 /** Run the UI on a terminal until the user quits; resolves to the exit code (0). */
 export async function runTui(opts: RunTuiOptions): Promise<number> {
   const { stdout } = opts;
+  const opening = openingScreen(opts.browser, {
+    columns: stdout.columns || 80,
+    rows: stdout.rows || 24,
+  });
+  await opts.ready;
   stdout.write(ENTER);
   let left = false;
   const leave = (): void => {
@@ -30,7 +38,12 @@ export async function runTui(opts: RunTuiOptions): Promise<number> {
   process.once("exit", leave);
   const collector = idleCollector();
   const app = render(
-    <App browser={opts.browser} theme={themeFor(opts.env)} onKey={collector.key} />,
+    <App
+      browser={opts.browser}
+      theme={themeFor(opts.env)}
+      onKey={collector.key}
+      opening={opening}
+    />,
     {
       stdin: opts.stdin,
       stdout,
@@ -58,10 +71,14 @@ export async function runTui(opts: RunTuiOptions): Promise<number> {
  * runs it so that V8's code cache for the bundle holds the drawing code, compiled.
  */
 export function drawOnce(browser: Browser): string {
-  return renderToString(
-    <App browser={browser} theme={themeFor({})} size={{ columns: 80, rows: 24 }} />,
-    {
-      columns: 80,
-    },
-  );
+  const size = { columns: 80, rows: 24 };
+  const opening = openingScreen(browser, size);
+  try {
+    return renderToString(
+      <App browser={browser} theme={themeFor({})} size={size} opening={opening} />,
+      { columns: 80 },
+    );
+  } finally {
+    opening?.counts.stop();
+  }
 }

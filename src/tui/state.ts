@@ -125,7 +125,7 @@ export function current(s: AppState): Screen {
 }
 
 /** The state a recording opens in: newest sessions first, runs newest first. */
-export function initialState(ctx: Ctx, size: Size): AppState {
+export function initialState(ctx: Pick<Ctx, "browser">, size: Size): AppState {
   const query: SessionQuery = { sort: "newest", filter: "" };
   const sessions: Screen = {
     kind: "sessions",

@@ -85,6 +85,14 @@ describe("bin/policy-replay.js (README quick start)", () => {
     expect(r.stdout).toContain("No decision changed.");
   });
 
+  it("runs plain `tui --db FILE` from its own bundle, without the CLI's", async () => {
+    const r = await launch(["tui", "--db", "no-such.sqlite"], { env: { NODE_DEBUG: "module" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/load "[^"]*dist\/src\/cli\/tui-main\.bundle\.cjs"/);
+    expect(r.stderr).not.toMatch(/cli\.bundle\.cjs/);
+    expect(r.stderr).toMatch(/policy-replay: .*no-such\.sqlite: no such recording/);
+  });
+
   it("--help exits 0", async () => {
     const r = await launch(["--help"]);
     expect(r.code).toBe(0);

@@ -62,6 +62,7 @@ describe("the packed package", () => {
       "bin/policy-replay.js",
       "schema/policy.schema.json",
       "dist/src/cli/cli.bundle.cjs",
+      "dist/src/cli/tui-main.bundle.cjs",
       "dist/src/tui/tui.bundle.cjs",
     ]) {
       expect(paths).toContain(needed);

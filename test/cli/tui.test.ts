@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { plainTuiArgs } from "../../src/cli/main.js";
+import { plainTuiArgs } from "../../src/cli/tui-main.js";
 import { defaultRecording } from "../../src/cli/tui-command.js";
 import { copyDemo, root, tempDirs } from "../tui/helpers.js";
 import { cli } from "./support.js";

@@ -1,9 +1,18 @@
-import type { Call, DecisionKind } from "../engine/index.js";
+import { type Call, type CompiledPolicy, compile, type DecisionKind } from "../engine/index.js";
+import { PolicyError } from "../errors.js";
+import { type LoadedPolicy, parsePolicyText } from "../policy/load.js";
 import { StoreError } from "../store/errors.js";
-import type { ReadOpenOptions } from "../store/sqlite.js";
-import { type CallCursor, CallStream } from "../store/stream.js";
+import { openStoreReadOnly, type ReadOpenOptions, type StoreReader } from "../store/sqlite.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
-import type { ApprovalAnswer, CallGroup, RecordedDecision, TraceCall } from "./types.js";
+import { type CallCursor, CallStream } from "../store/stream.js";
+import type {
+  ApprovalAnswer,
+  CallGroup,
+  RecordedDecision,
+  TraceCall,
+  Visibility,
+} from "./types.js";
+import { type ListedCalls, sameHides, sameHideVisibility, VisibilityDiff } from "./visibility.js";
 
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 
@@ -181,4 +190,75 @@ export function readRecording(
   opts: ReadRecordingsOptions = {},
 ): Generator<TraceCall> {
   return readRecordings([file], opts);
+}
+
+export interface ToolListsOptions {
+  candidate: { loaded: LoadedPolicy; compiled: CompiledPolicy };
+  baseline: { loaded: LoadedPolicy; compiled: CompiledPolicy } | null;
+  filter?: CallFilter;
+  /** The replay's calls, counted by identity and tool. */
+  calls: ListedCalls | null;
+}
+
+/**
+ * The tool-list comparison of recordings (visibility.ts): every recorded tools/list answer, in
+ * one query per file, each session's compared under the baseline or else the policy it was
+ * recorded under (parsed and compiled once per policy). When both sides hide the same patterns
+ * (the usual edit of rules alone) no answer can read differently, and none is read: the query
+ * scans every recorded message. Throws StoreError (exit 2) for an unreadable recording.
+ */
+export function compareToolLists(files: readonly string[], opts: ToolListsOptions): Visibility {
+  const readers: StoreReader[] = [];
+  const policies = new Map<string, { policy: LoadedPolicy; compiled: CompiledPolicy } | null>();
+  try {
+    for (const file of files) readers.push(openStoreReadOnly(file));
+    const recorded = (reader: StoreReader, hash: string) => {
+      // A policy one recording lacks, another may hold.
+      const known = policies.get(hash);
+      if (known) return known;
+      const p = recordedPolicy(reader, hash);
+      policies.set(hash, p);
+      return p;
+    };
+    const candidate = opts.candidate.loaded.policy;
+    const same = opts.baseline
+      ? sameHides(candidate, opts.baseline.loaded.policy)
+      : readers.every((r) =>
+          r.sessionPolicies().every((h) => {
+            const p = recorded(r, h);
+            return p !== null && sameHides(candidate, p.policy.policy);
+          }),
+        );
+    if (same) return sameHideVisibility();
+    const diff = new VisibilityDiff({
+      candidate: opts.candidate.compiled,
+      baseline: opts.baseline?.compiled ?? null,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+    });
+    readers.forEach((reader, i) => {
+      // Looked up before the answers are iterated: the connection runs one statement at a time.
+      if (!opts.baseline) for (const h of reader.sessionPolicies()) recorded(reader, h);
+      for (const l of reader.toolListings())
+        diff.add(i, l, () => policies.get(l.policyHash)?.compiled ?? null);
+    });
+    return diff.finish(opts.calls);
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
+/** A recorded policy, or null when the recording lacks its text or the text is not valid. */
+function recordedPolicy(
+  reader: StoreReader,
+  hash: string,
+): { policy: LoadedPolicy; compiled: CompiledPolicy } | null {
+  const text = reader.policy(hash);
+  if (text === null) return null;
+  try {
+    const policy = parsePolicyText(text, `${reader.file} (policy ${hash.slice(0, 12)})`);
+    return { policy, compiled: compile(policy.policy) };
+  } catch (err) {
+    if (err instanceof PolicyError) return null;
+    throw err;
+  }
 }

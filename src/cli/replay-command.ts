@@ -241,6 +241,15 @@ async function saveRuns(
         until: filter.until ?? null,
       },
       fail_on: opts.failOn,
+      // The tools that appear in or disappear from an identity's tools/list, run-wide.
+      ...(summary.visibility
+        ? {
+            visibility: {
+              hidden: summary.visibility.hidden,
+              unhidden: summary.visibility.unhidden,
+            },
+          }
+        : {}),
       sources: recordings.names,
       // Which of the sources this file is, and how many of the run's calls it held.
       source: i,

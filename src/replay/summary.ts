@@ -135,8 +135,9 @@ export class SummaryBuilder {
       identities: this.byIdentity.size,
       from_ts: this.fromTs,
       to_ts: this.toTs,
-      // A trace that turned out to hold no recorded decisions has nothing to compare.
-      basis: this.basis === "recorded" && !this.sawBefore ? "none" : this.basis,
+      // A trace that turned out to hold no recorded decisions has nothing to compare; tool
+      // lists compared are something, even without a call.
+      basis: this.basis === "recorded" && !this.sawBefore && !lists?.known ? "none" : this.basis,
       decisions: { allow: t[ALLOW]!, deny: t[DENY]!, approval_required: t[APPROVAL]! },
       codes: Object.fromEntries(
         [

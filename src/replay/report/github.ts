@@ -46,7 +46,8 @@ export interface GithubOptions {
  * annotation (error when the gate failed, else notice), then one annotation per changed call
  * of the --only classes, up to `show`, the errors first (GitHub shows only the first few of a
  * step): error when it fails the gate, notice when an accept list covers it, warning
- * otherwise; each points at the line of the candidate policy that decided the call.
+ * otherwise; each points at the line of the candidate policy that decided the call. Tool-list
+ * changes get theirs too (toolListCommands), before the calls' when they fail the gate.
  */
 export function githubReportWriter(
   ctx: ReportContext,

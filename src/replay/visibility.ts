@@ -64,6 +64,8 @@ export class ListedCalls {
   private counts = new Float64Array(1024);
   private readonly groups: (CallGroup | undefined)[] = [];
   private readonly byName = new Map<string, number>();
+  /** Counted in a group's slot since the last count(). */
+  private dirty = false;
 
   add(tc: TraceCall): void {
     const g = tc.group;
@@ -74,11 +76,15 @@ export class ListedCalls {
     }
     if (this.groups[g.id] !== g) this.claim(g);
     this.counts[g.id]!++;
+    this.dirty = true;
   }
 
   /** The calls of `tool` by `identity` counted so far. */
   count(identity: string, tool: string): number {
-    for (const [id, g] of this.groups.entries()) if (g) this.flush(id, g);
+    if (this.dirty) {
+      for (const [id, g] of this.groups.entries()) if (g) this.flush(id, g);
+      this.dirty = false;
+    }
     return this.byName.get(nameKey(identity, tool)) ?? 0;
   }
 

@@ -18,7 +18,6 @@ import type { Sink } from "./sink.js";
 import { plain, type Style } from "./style.js";
 import {
   visibilityContext,
-  visibilityFails,
   visibilityListing,
   visibilityScope,
   visibilitySentence,
@@ -235,7 +234,8 @@ function toolListLines(ctx: ReportContext, s: Summary, style: Style): string[] {
     const cls = visibilityStyle(c.change, style)(c.change.padEnd(width));
     out.push(`  ${cls}  ${clean(visibilitySentence(c))}`);
   }
-  if (!items.some((c) => visibilityFails(c, ctx.failOn)))
+  // Said once, to a gate that names neither class (the default).
+  if (items.length > 0 && !ctx.failOn.some((c) => c === "hidden" || c === "unhidden"))
     out.push(
       style.dim(
         "These pass the gate: --fail-on hidden fails it when a tool disappears, unhidden when one appears.",

@@ -484,6 +484,8 @@ describe("saved runs", () => {
     expect(JSON.parse(run!.options)).toEqual({
       filters: { sessions: null, identities: null, tools: null, since: null, until: null },
       fail_on: ["tightened", "loosened"],
+      // The policy hides fleet_* from anonymous, whose server listed none.
+      visibility: { hidden: 0, unhidden: 0 },
       sources: [db],
       source: 0,
       source_calls: 60,

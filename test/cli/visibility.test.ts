@@ -84,6 +84,18 @@ describe("tool lists in a replay of the demo recording", () => {
     );
   });
 
+  it("a config file's fail_on takes the tool lists' classes", async () => {
+    const { dir, db, args } = setup();
+    const policy = args[1]!;
+    writeFileSync(
+      join(dir, "policy-replay.config.json"),
+      JSON.stringify({ policy, recordings: db, fail_on: ["tightened", "hidden"] }),
+    );
+    const r = await cli(["--no-save"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("fails on tightened, hidden");
+  });
+
   it("the other way round, under a baseline that hides it: unhidden", async () => {
     const { dir, db } = setup();
     const hiding = fleetWith(dir, (p) => (p.hide = ["fleet_w*"]));

@@ -12,7 +12,13 @@ import type {
   TraceCall,
   Visibility,
 } from "./types.js";
-import { type ListedCalls, sameHides, sameHideVisibility, VisibilityDiff } from "./visibility.js";
+import {
+  hideListsOf,
+  type ListedCalls,
+  sameHides,
+  sameHideVisibility,
+  VisibilityDiff,
+} from "./visibility.js";
 
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 
@@ -209,24 +215,26 @@ export interface ToolListsOptions {
  */
 export function compareToolLists(files: readonly string[], opts: ToolListsOptions): Visibility {
   const readers: StoreReader[] = [];
-  const policies = new Map<string, { policy: LoadedPolicy; compiled: CompiledPolicy } | null>();
+  // Each recorded policy by hash: its text (null when no recording read holds it), then compiled.
+  const texts = new Map<string, string | null>();
+  const compiled = new Map<string, CompiledPolicy | null>();
+  const textOf = (reader: StoreReader, hash: string): string | null => {
+    // A policy one recording lacks, another may hold.
+    if (!texts.get(hash)) texts.set(hash, reader.policy(hash));
+    return texts.get(hash)!;
+  };
   try {
     for (const file of files) readers.push(openStoreReadOnly(file));
-    const recorded = (reader: StoreReader, hash: string) => {
-      // A policy one recording lacks, another may hold.
-      const known = policies.get(hash);
-      if (known) return known;
-      const p = recordedPolicy(reader, hash);
-      policies.set(hash, p);
-      return p;
-    };
     const candidate = opts.candidate.loaded.policy;
+    // Only the hide lists are looked at here: a recorded policy is parsed and compiled in full
+    // only when its sessions' answers are read.
     const same = opts.baseline
       ? sameHides(candidate, opts.baseline.loaded.policy)
       : readers.every((r) =>
           r.sessionPolicies().every((h) => {
-            const p = recorded(r, h);
-            return p !== null && sameHides(candidate, p.policy.policy);
+            const text = textOf(r, h);
+            const hides = text === null ? null : hideListsOf(text);
+            return hides !== null && sameHides(candidate, hides);
           }),
         );
     if (same) return sameHideVisibility();
@@ -237,9 +245,15 @@ export function compareToolLists(files: readonly string[], opts: ToolListsOption
     });
     readers.forEach((reader, i) => {
       // Looked up before the answers are iterated: the connection runs one statement at a time.
-      if (!opts.baseline) for (const h of reader.sessionPolicies()) recorded(reader, h);
-      for (const l of reader.toolListings())
-        diff.add(i, l, () => policies.get(l.policyHash)?.compiled ?? null);
+      if (!opts.baseline) for (const h of reader.sessionPolicies()) textOf(reader, h);
+      for (const l of reader.toolListings()) {
+        diff.add(i, l, () => {
+          const hash = l.policyHash;
+          if (!compiled.has(hash))
+            compiled.set(hash, compileRecorded(reader.file, hash, texts.get(hash) ?? null));
+          return compiled.get(hash)!;
+        });
+      }
     });
     return diff.finish(opts.calls);
   } finally {
@@ -247,16 +261,11 @@ export function compareToolLists(files: readonly string[], opts: ToolListsOption
   }
 }
 
-/** A recorded policy, or null when the recording lacks its text or the text is not valid. */
-function recordedPolicy(
-  reader: StoreReader,
-  hash: string,
-): { policy: LoadedPolicy; compiled: CompiledPolicy } | null {
-  const text = reader.policy(hash);
+/** A recorded policy compiled, or null when the recording lacks its text or it is not valid. */
+function compileRecorded(file: string, hash: string, text: string | null): CompiledPolicy | null {
   if (text === null) return null;
   try {
-    const policy = parsePolicyText(text, `${reader.file} (policy ${hash.slice(0, 12)})`);
-    return { policy, compiled: compile(policy.policy) };
+    return compile(parsePolicyText(text, `${file} (policy ${hash.slice(0, 12)})`).policy);
   } catch (err) {
     if (err instanceof PolicyError) return null;
     throw err;

@@ -36,14 +36,46 @@ export function sameHideVisibility(): Visibility {
   return { ...unknownVisibility(), known: true };
 }
 
+/** What of a policy decides what is hidden: its `hide` and each grant's. */
+export type HideLists = Pick<Policy, "hide"> & { grants?: Record<string, { hide?: string[] }> };
+
+/**
+ * The hide lists of a policy's text, read without validating the rest (a recorded policy was
+ * validated when it was recorded); null when the text does not hold them in the expected shape.
+ */
+export function hideListsOf(text: string): HideLists | null {
+  let p: unknown;
+  try {
+    // A policy file may start with a byte-order mark, which the loader skips.
+    p = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch {
+    return null;
+  }
+  const strings = (x: unknown): x is string[] | undefined =>
+    x === undefined || (Array.isArray(x) && x.every((h) => typeof h === "string"));
+  if (p === null || typeof p !== "object" || Array.isArray(p)) return null;
+  const { hide, grants } = p as { hide?: unknown; grants?: unknown };
+  if (!strings(hide)) return null;
+  const out: HideLists = hide === undefined ? {} : { hide };
+  if (grants === undefined) return out;
+  if (grants === null || typeof grants !== "object" || Array.isArray(grants)) return null;
+  out.grants = {};
+  for (const [identity, g] of Object.entries(grants)) {
+    const gh = (g as { hide?: unknown } | null)?.hide;
+    if (g === null || typeof g !== "object" || !strings(gh)) return null;
+    out.grants[identity] = gh === undefined ? {} : { hide: gh };
+  }
+  return out;
+}
+
 /**
  * Whether two policies hide the same patterns from every identity (the top-level `hide` with
  * each grant's): then every tools/list answer reads the same under both. Patterns are compared
  * as written, so two lists that hide the same tools in other words count as different.
  */
-export function sameHides(a: Policy, b: Policy): boolean {
-  const top = (p: Policy): Set<string> => new Set(p.hide ?? []);
-  const of = (p: Policy, identity: string | null): Set<string> => {
+export function sameHides(a: HideLists, b: HideLists): boolean {
+  const top = (p: HideLists): Set<string> => new Set(p.hide ?? []);
+  const of = (p: HideLists, identity: string | null): Set<string> => {
     const hides = top(p);
     const grant = identity === null ? undefined : p.grants?.[identity];
     for (const h of grant?.hide ?? []) hides.add(h);

@@ -7,6 +7,7 @@ import type { Policy } from "../../src/policy/schema.js";
 import type { CallFilter } from "../../src/replay/filter.js";
 import type { CallGroup, TraceCall } from "../../src/replay/types.js";
 import {
+  hideListsOf,
   ListedCalls,
   sameHides,
   VisibilityDiff,
@@ -219,5 +220,30 @@ describe("sameHides", () => {
     expect(sameHides(a, policy({ hide: ["x", "y"], grants: { ci: { hide: ["z"] } } }))).toBe(false);
     expect(sameHides(policy({}), policy({ hide: [] }))).toBe(true);
     expect(sameHides(policy({}), policy({ hide: ["*"] }))).toBe(false);
+  });
+});
+
+describe("hideListsOf", () => {
+  it("reads the hide lists of a recorded policy's text, or null when their shape is wrong", () => {
+    const text = JSON.stringify({
+      version: "1",
+      hide: ["a*"],
+      tools: { x: {} },
+      grants: { ops: { hide: ["b"] }, ci: { default: "deny" } },
+    });
+    expect(hideListsOf(text)).toEqual({ hide: ["a*"], grants: { ops: { hide: ["b"] }, ci: {} } });
+    expect(hideListsOf("\ufeff" + text)).toEqual(hideListsOf(text));
+    expect(hideListsOf('{"version":"1"}')).toEqual({});
+    for (const bad of [
+      "{not json",
+      "[]",
+      "null",
+      '{"hide":"a"}',
+      '{"hide":[1]}',
+      '{"grants":[]}',
+      '{"grants":{"a":null}}',
+      '{"grants":{"a":{"hide":{}}}}',
+    ])
+      expect(hideListsOf(bad), bad).toBeNull();
   });
 });

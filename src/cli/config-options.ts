@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import type { ChangeClass } from "../replay/diff.js";
+import type { GateClass } from "../replay/diff.js";
 import type { Io } from "./io.js";
 
 // The config file's options and lookup, apart from its validation: the validator loads zod,
@@ -18,7 +18,7 @@ export interface Config {
   recordings?: string[];
   baseline?: string;
   accept?: string;
-  failOn?: ChangeClass[];
+  failOn?: GateClass[];
 }
 
 /** --config FILE and --no-config, for the commands that read a config file. */

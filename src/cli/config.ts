@@ -11,7 +11,7 @@ import {
   readJsonDocument,
 } from "../policy/load.js";
 import { didYouMean } from "../policy/suggest.js";
-import { CHANGE_CLASSES } from "../replay/diff.js";
+import { GATE_CLASSES } from "../replay/diff.js";
 import { CONFIG_FILE, type Config } from "./config-options.js";
 
 // A project's settings, so that a CI job and a person at a terminal run the same replay and
@@ -25,7 +25,7 @@ const path = (what: string) =>
     .string({ error: `must be ${what} (a path, relative to this file)` })
     .min(1, { error: "must not be empty" });
 
-const FAIL_ON = [...CHANGE_CLASSES, "all", "none"] as const;
+const FAIL_ON = [...GATE_CLASSES, "all", "none"] as const;
 
 export const ConfigSchema = z
   .strictObject(
@@ -61,15 +61,15 @@ export const ConfigSchema = z
         .union(
           [
             z.enum(FAIL_ON),
-            z.array(z.enum(CHANGE_CLASSES, { error: `must be one of ${quoted(CHANGE_CLASSES)}` })),
+            z.array(z.enum(GATE_CLASSES, { error: `must be one of ${quoted(GATE_CLASSES)}` })),
           ],
           {
-            error: `must be one of ${quoted(FAIL_ON)}, or a list of ${quoted(CHANGE_CLASSES)}`,
+            error: `must be one of ${quoted(FAIL_ON)}, or a list of ${quoted(GATE_CLASSES)}`,
           },
         )
         .meta({
           description:
-            'Which classes of change fail a replay, as --fail-on; default ["tightened", "loosened"].',
+            'Which classes of change fail a replay, as --fail-on: of calls (tightened, loosened, changed) or of tool lists (hidden, unhidden); default ["tightened", "loosened"].',
         })
         .optional(),
     },
@@ -118,7 +118,7 @@ export function loadConfig(flag: string | false | undefined, cwd: string): Confi
   if (f !== undefined) {
     config.failOn =
       f === "all"
-        ? [...CHANGE_CLASSES]
+        ? [...GATE_CLASSES]
         : f === "none"
           ? []
           : typeof f === "string"

@@ -59,7 +59,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     .addOption(new Option("--format <format>", "report format").choices(FORMATS).default("text"))
     .option(
       "--fail-on <classes>",
-      "change classes that fail the run (exit 1): tightened,loosened,changed, all or none",
+      "change classes that fail the run (exit 1): tightened,loosened,changed (calls), hidden,unhidden (tool lists), all or none",
       "tightened,loosened",
     )
     .option(
@@ -69,7 +69,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     )
     .option(
       "--only <classes>",
-      "list only these classes of change: tightened,loosened,changed or all (counts stay complete)",
+      "list only these classes of change: tightened,loosened,changed,hidden,unhidden or all (counts stay complete)",
     )
     .option(
       "--accept <file>",

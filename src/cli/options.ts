@@ -1,4 +1,4 @@
-import { CHANGE_CLASSES, type ChangeClass } from "../replay/diff.js";
+import { GATE_CLASSES, type GateClass } from "../replay/diff.js";
 import { UsageError } from "../errors.js";
 
 // What the command line parses before it knows which command runs: kept apart from the
@@ -12,38 +12,38 @@ export type Format = (typeof FORMATS)[number];
 export const CHECK_FORMATS = ["text", "json", "junit", "github"] as const;
 export type CheckFormat = (typeof CHECK_FORMATS)[number];
 
-/** Parse `--fail-on` ("tightened,loosened", "all", "none"). */
-export function parseFailOn(value: string): ChangeClass[] {
+/** Parse `--fail-on` ("tightened,loosened,hidden", "all", "none"). */
+export function parseFailOn(value: string): GateClass[] {
   const v = value.trim();
   if (v === "none" || v === "") return [];
-  if (v === "all") return [...CHANGE_CLASSES];
-  const out: ChangeClass[] = [];
+  if (v === "all") return [...GATE_CLASSES];
+  const out: GateClass[] = [];
   for (const part of v.split(",").map((p) => p.trim())) {
-    if (!(CHANGE_CLASSES as readonly string[]).includes(part)) {
+    if (!(GATE_CLASSES as readonly string[]).includes(part)) {
       throw new UsageError(
-        `--fail-on: unknown class "${part}"; use any of ${CHANGE_CLASSES.join(", ")}, or all, or none`,
+        `--fail-on: unknown class "${part}"; use any of ${GATE_CLASSES.join(", ")}, or all, or none`,
       );
     }
-    if (!out.includes(part as ChangeClass)) out.push(part as ChangeClass);
+    if (!out.includes(part as GateClass)) out.push(part as GateClass);
   }
   return out;
 }
 
-/** Parse `--only` ("tightened,loosened", "all"): the classes of change a report lists. */
-export function parseOnly(value: string): ChangeClass[] {
+/** Parse `--only` ("tightened,hidden", "all"): the classes of change a report lists. */
+export function parseOnly(value: string): GateClass[] {
   const v = value.trim();
-  if (v === "all") return [...CHANGE_CLASSES];
-  const out: ChangeClass[] = [];
+  if (v === "all") return [...GATE_CLASSES];
+  const out: GateClass[] = [];
   for (const part of v.split(",").map((p) => p.trim())) {
-    if (!(CHANGE_CLASSES as readonly string[]).includes(part)) {
+    if (!(GATE_CLASSES as readonly string[]).includes(part)) {
       throw new UsageError(
-        `--only: unknown class "${part}"; use any of ${CHANGE_CLASSES.join(", ")}, or all`,
+        `--only: unknown class "${part}"; use any of ${GATE_CLASSES.join(", ")}, or all`,
       );
     }
-    out.push(part as ChangeClass);
+    out.push(part as GateClass);
   }
   // In the usual order, however they were written: reports name them.
-  return CHANGE_CLASSES.filter((c) => out.includes(c));
+  return GATE_CLASSES.filter((c) => out.includes(c));
 }
 
 /** Parse `--show` (a count, or "all"). */

@@ -3,13 +3,14 @@ import { compile } from "../engine/index.js";
 import { UsageError } from "../errors.js";
 import { type LoadedPolicy, loadPolicyFile } from "../policy/load.js";
 import { loadAcceptFile } from "../replay/accept.js";
-import type { ChangeClass } from "../replay/diff.js";
+import type { GateClass } from "../replay/diff.js";
 import { type CallFilter, filterCalls, isEmptyFilter } from "../replay/filter.js";
 import { type CallResult, createReplayer, warmUpSpan } from "../replay/replay.js";
 import type { ReportContext } from "../replay/report/context.js";
 import { type Summary, SummaryBuilder } from "../replay/summary.js";
 import { readTrace } from "../replay/trace.js";
 import type { TraceCall } from "../replay/types.js";
+import { ListedCalls, unknownVisibility } from "../replay/visibility.js";
 import type { RunRecord, RunResultRecord, RunWriter } from "../store/runs.js";
 import type { Io } from "./io.js";
 import { type Format, openReport } from "./report-output.js";
@@ -27,10 +28,10 @@ export interface ReplayCommandOptions {
   db?: string[];
   baseline?: string;
   format: Format;
-  failOn: ChangeClass[];
+  failOn: GateClass[];
   show: number;
   /** The classes of change the report lists (--only); every class when absent. */
-  only?: ChangeClass[];
+  only?: GateClass[];
   /** An accept list: changes it names still show, but never fail the gate. */
   accept?: string;
   /** Write the full report here; stdout then gets the headline and the gate. */
@@ -133,17 +134,39 @@ async function replay(
   if (recordings && opts.save !== false)
     writer = new (await import("../store/runs.js")).RunWriter(recordings.paths);
   const perFile: number[] = recordings ? recordings.paths.map(() => 0) : [];
+  // Each identity's calls of each tool, for the tool lists; a trace has none to compare.
+  const listed = recordings ? new ListedCalls() : null;
   try {
     if (writer) {
       for (const tc of calls) {
         const r = step(tc);
         report.add(r);
+        listed?.add(tc);
         perFile[tc.file ?? 0]!++;
         if ((r.change !== null || r.inexact) && r.before) writer.add(tc.file ?? 0, resultRecord(r));
+      }
+    } else if (listed) {
+      for (const tc of calls) {
+        report.add(step(tc));
+        listed.add(tc);
       }
     } else {
       for (const tc of calls) report.add(step(tc));
     }
+    // After the calls: the answers are few, and the calls' reader has the disk to itself.
+    builder.visibility(
+      recordings
+        ? (await import("../replay/recording.js")).compareToolLists(recordings.paths, {
+            candidate: { loaded: candidate, compiled: compiledCandidate },
+            baseline:
+              baseline && compiledBaseline
+                ? { loaded: baseline, compiled: compiledBaseline }
+                : null,
+            filter,
+            calls: listed,
+          })
+        : unknownVisibility(),
+    );
   } catch (err) {
     report.abort();
     await writer?.close();
@@ -218,6 +241,15 @@ async function saveRuns(
         until: filter.until ?? null,
       },
       fail_on: opts.failOn,
+      // The tools that appear in or disappear from an identity's tools/list, run-wide.
+      ...(summary.visibility
+        ? {
+            visibility: {
+              hidden: summary.visibility.hidden,
+              unhidden: summary.visibility.unhidden,
+            },
+          }
+        : {}),
       sources: recordings.names,
       // Which of the sources this file is, and how many of the run's calls it held.
       source: i,

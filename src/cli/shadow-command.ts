@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { loadPolicyFile } from "../policy/load.js";
-import type { ChangeClass } from "../replay/diff.js";
+import type { GateClass } from "../replay/diff.js";
 import type { CallFilter } from "../replay/filter.js";
 import type { ReportContext } from "../replay/report/context.js";
 import { ShadowSource } from "../replay/shadow.js";
@@ -14,9 +14,9 @@ export interface ShadowCommandOptions {
   /** Recordings or directories of them; default recordings/. */
   db?: string[];
   format: Format;
-  failOn: ChangeClass[];
+  failOn: GateClass[];
   show: number;
-  only?: ChangeClass[];
+  only?: GateClass[];
   out?: string;
   filter?: CallFilter;
   /**

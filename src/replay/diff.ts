@@ -1,13 +1,36 @@
 import type { Decision, DecisionKind } from "../engine/index.js";
-import type { ApprovalAnswer, ChangeClass, Outcome, RecordedDecision } from "./types.js";
+import type {
+  ApprovalAnswer,
+  ChangeClass,
+  GateClass,
+  Outcome,
+  RecordedDecision,
+  VisibilityClass,
+} from "./types.js";
 
-export type { ChangeClass, Outcome } from "./types.js";
+export type { ChangeClass, GateClass, Outcome, VisibilityClass } from "./types.js";
 
 export const CHANGE_CLASSES = [
   "tightened",
   "loosened",
   "changed",
 ] as const satisfies readonly ChangeClass[];
+
+export const VISIBILITY_CLASSES = [
+  "hidden",
+  "unhidden",
+] as const satisfies readonly VisibilityClass[];
+
+/** Every class `--fail-on` and `--only` take (`all`): the calls' classes, then the lists'. */
+export const GATE_CLASSES = [
+  ...CHANGE_CLASSES,
+  ...VISIBILITY_CLASSES,
+] as const satisfies readonly GateClass[];
+
+/** Whether a gate class is one of a changed call (not of a tool list). */
+export function isChangeClass(c: GateClass): c is ChangeClass {
+  return c !== "hidden" && c !== "unhidden";
+}
 
 /**
  * Apply a recorded approval answer (SPEC section 5): a call sent to approval for which the

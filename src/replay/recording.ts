@@ -1,9 +1,24 @@
-import type { Call, DecisionKind } from "../engine/index.js";
+import { type Call, type CompiledPolicy, compile, type DecisionKind } from "../engine/index.js";
+import { PolicyError } from "../errors.js";
+import { type LoadedPolicy, parsePolicyText } from "../policy/load.js";
 import { StoreError } from "../store/errors.js";
-import type { ReadOpenOptions } from "../store/sqlite.js";
-import { type CallCursor, CallStream } from "../store/stream.js";
+import { openStoreReadOnly, type ReadOpenOptions, type StoreReader } from "../store/sqlite.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
-import type { ApprovalAnswer, CallGroup, RecordedDecision, TraceCall } from "./types.js";
+import { type CallCursor, CallStream } from "../store/stream.js";
+import type {
+  ApprovalAnswer,
+  CallGroup,
+  RecordedDecision,
+  TraceCall,
+  Visibility,
+} from "./types.js";
+import {
+  hideListsOf,
+  type ListedCalls,
+  sameHides,
+  sameHideVisibility,
+  VisibilityDiff,
+} from "./visibility.js";
 
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 
@@ -181,4 +196,78 @@ export function readRecording(
   opts: ReadRecordingsOptions = {},
 ): Generator<TraceCall> {
   return readRecordings([file], opts);
+}
+
+export interface ToolListsOptions {
+  candidate: { loaded: LoadedPolicy; compiled: CompiledPolicy };
+  baseline: { loaded: LoadedPolicy; compiled: CompiledPolicy } | null;
+  filter?: CallFilter;
+  /** The replay's calls, counted by identity and tool. */
+  calls: ListedCalls | null;
+}
+
+/**
+ * The tool-list comparison of recordings (visibility.ts): every recorded tools/list answer, in
+ * one query per file, each session's compared under the baseline or else the policy it was
+ * recorded under (parsed and compiled once per policy). When both sides hide the same patterns
+ * (the usual edit of rules alone) no answer can read differently, and none is read: the query
+ * scans every recorded message. Throws StoreError (exit 2) for an unreadable recording.
+ */
+export function compareToolLists(files: readonly string[], opts: ToolListsOptions): Visibility {
+  const readers: StoreReader[] = [];
+  // Each recorded policy by hash: its text (null when no recording read holds it), then compiled.
+  const texts = new Map<string, string | null>();
+  const compiled = new Map<string, CompiledPolicy | null>();
+  const textOf = (reader: StoreReader, hash: string): string | null => {
+    // A policy one recording lacks, another may hold.
+    if (!texts.get(hash)) texts.set(hash, reader.policy(hash));
+    return texts.get(hash)!;
+  };
+  try {
+    for (const file of files) readers.push(openStoreReadOnly(file));
+    const candidate = opts.candidate.loaded.policy;
+    // Only the hide lists are looked at here: a recorded policy is parsed and compiled in full
+    // only when its sessions' answers are read.
+    const same = opts.baseline
+      ? sameHides(candidate, opts.baseline.loaded.policy)
+      : readers.every((r) =>
+          r.sessionPolicies().every((h) => {
+            const text = textOf(r, h);
+            const hides = text === null ? null : hideListsOf(text);
+            return hides !== null && sameHides(candidate, hides);
+          }),
+        );
+    if (same) return sameHideVisibility();
+    const diff = new VisibilityDiff({
+      candidate: opts.candidate.compiled,
+      baseline: opts.baseline?.compiled ?? null,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+    });
+    readers.forEach((reader, i) => {
+      // Looked up before the answers are iterated: the connection runs one statement at a time.
+      if (!opts.baseline) for (const h of reader.sessionPolicies()) textOf(reader, h);
+      for (const l of reader.toolListings()) {
+        diff.add(i, l, () => {
+          const hash = l.policyHash;
+          if (!compiled.has(hash))
+            compiled.set(hash, compileRecorded(reader.file, hash, texts.get(hash) ?? null));
+          return compiled.get(hash)!;
+        });
+      }
+    });
+    return diff.finish(opts.calls);
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
+/** A recorded policy compiled, or null when the recording lacks its text or it is not valid. */
+function compileRecorded(file: string, hash: string, text: string | null): CompiledPolicy | null {
+  if (text === null) return null;
+  try {
+    return compile(parsePolicyText(text, `${file} (policy ${hash.slice(0, 12)})`).policy);
+  } catch (err) {
+    if (err instanceof PolicyError) return null;
+    throw err;
+  }
 }

@@ -1,8 +1,14 @@
 import type { DecisionCode, DecisionKind } from "../engine/index.js";
 import type { Basis, CallResult } from "./replay.js";
-import type { CallGroup, ChangeClass, Tally } from "./types.js";
+import type { CallGroup, ChangeClass, GateClass, Tally, Visibility } from "./types.js";
 
 export type { Tally } from "./types.js";
+
+/** The tool-list comparison with its counts by class. */
+export interface VisibilitySummary extends Visibility {
+  hidden: number;
+  unhidden: number;
+}
 
 export interface Summary {
   calls: number;
@@ -25,8 +31,13 @@ export interface Summary {
   inexact: number;
   by_tool: Record<string, Tally>;
   by_identity: Record<string, Tally>;
-  /** `failing`: changes of a class in `fail_on` that no accept entry covers. */
-  gate: { fail_on: ChangeClass[]; failing: number; failed: boolean };
+  /**
+   * `failing`: changed calls of a class in `fail_on` that no accept entry covers, and tool-list
+   * changes of a class in it.
+   */
+  gate: { fail_on: GateClass[]; failing: number; failed: boolean };
+  /** What each identity's tools/list shows, compared; absent when not compared at all. */
+  visibility?: VisibilitySummary;
 }
 
 const emptyTally = (): Tally => ({
@@ -63,11 +74,17 @@ export class SummaryBuilder {
   private readonly byIdentity = new Map<string, Tally>();
   private readonly groups = new GroupRows(this.byTool, this.byIdentity);
   private sawBefore = false;
+  private lists: Visibility | null = null;
 
   constructor(
     private readonly basis: Basis,
-    private readonly failOn: ChangeClass[],
+    private readonly failOn: GateClass[],
   ) {}
+
+  /** The replay's tool-list comparison, for the summary and the gate (before finish()). */
+  visibility(v: Visibility): void {
+    this.lists = v;
+  }
 
   add(r: CallResult): void {
     const { call } = r.source;
@@ -104,7 +121,13 @@ export class SummaryBuilder {
     const t = this.totals;
     const changes = { tightened: t[TIGHTENED]!, loosened: t[LOOSENED]!, changed: t[CHANGED]! };
     const total = changes.tightened + changes.loosened + changes.changed;
-    const failing = this.failOn.reduce((n, c) => n + changes[c] - this.accepted[c], 0);
+    const lists = this.lists && visibilitySummary(this.lists);
+    const failing = this.failOn.reduce(
+      (n, c) =>
+        n +
+        (c === "hidden" || c === "unhidden" ? (lists?.[c] ?? 0) : changes[c] - this.accepted[c]),
+      0,
+    );
     const a = this.accepted;
     return {
       calls: this.calls,
@@ -112,8 +135,9 @@ export class SummaryBuilder {
       identities: this.byIdentity.size,
       from_ts: this.fromTs,
       to_ts: this.toTs,
-      // A trace that turned out to hold no recorded decisions has nothing to compare.
-      basis: this.basis === "recorded" && !this.sawBefore ? "none" : this.basis,
+      // A trace that turned out to hold no recorded decisions has nothing to compare; tool
+      // lists compared are something, even without a call.
+      basis: this.basis === "recorded" && !this.sawBefore && !lists?.known ? "none" : this.basis,
       decisions: { allow: t[ALLOW]!, deny: t[DENY]!, approval_required: t[APPROVAL]! },
       codes: Object.fromEntries(
         [
@@ -131,8 +155,15 @@ export class SummaryBuilder {
       by_tool: sortedTallies(this.byTool),
       by_identity: sortedTallies(this.byIdentity),
       gate: { fail_on: [...this.failOn], failing, failed: failing > 0 },
+      ...(lists ? { visibility: lists } : {}),
     };
   }
+}
+
+function visibilitySummary(v: Visibility): VisibilitySummary {
+  let hidden = 0;
+  for (const c of v.changes) if (c.change === "hidden") hidden++;
+  return { ...v, hidden, unhidden: v.changes.length - hidden };
 }
 
 // A row of counts: its calls, their decisions, and how each compared. Eight numbers, so that a

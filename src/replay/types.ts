@@ -32,6 +32,49 @@ export interface TraceCall {
 /** How a call's decision changed, when it did (SPEC section 6); see diff.ts's CHANGE_CLASSES. */
 export type ChangeClass = "tightened" | "loosened" | "changed";
 
+/**
+ * How what an identity sees in `tools/list` changed: a tool it saw disappears (hidden), or one
+ * hidden from it appears (unhidden). A class of its own, apart from the calls' classes.
+ */
+export type VisibilityClass = "hidden" | "unhidden";
+
+/** What `--fail-on` and `--only` name: a class of changed call or of changed tool list. */
+export type GateClass = ChangeClass | VisibilityClass;
+
+/** One tool that appears in, or disappears from, one identity's tool list. */
+export interface VisibilityChange {
+  identity: string;
+  tool: string;
+  change: VisibilityClass;
+  /** Sessions whose recorded tools/list answers listed the tool and whose view changes. */
+  sessions: number;
+  /** The identity's replayed calls of the tool. */
+  calls: number;
+}
+
+/** The tool-list comparison of a replay (see visibility.ts). */
+export interface Visibility {
+  /**
+   * False when the source holds no tools/list answers by its nature (a JSONL trace): nothing
+   * is known about what was listed.
+   */
+  known: boolean;
+  /**
+   * Whether the recorded answers were read: not when both sides hide the same patterns from
+   * everyone, since then no list can change.
+   */
+  lists_read: boolean;
+  /** Well-formed tools/list answers read, and the sessions they came from. */
+  answers: number;
+  sessions: number;
+  /** Answers that are not a result with a `tools` array: skipped. */
+  malformed: number;
+  /** Sessions left out: the recording does not hold (a valid copy of) their policy. */
+  unknown_policy: number;
+  /** Most sessions first, then by identity and tool. */
+  changes: VisibilityChange[];
+}
+
 /** A decision as compared in a diff, after any recorded human answer has been applied. */
 export interface Outcome {
   decision: DecisionKind;

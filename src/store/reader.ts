@@ -11,12 +11,32 @@ import {
   toRecordedCall,
   toStoredMessage,
   toStoredSession,
+  toToolListing,
+  type ToolListingRaw,
 } from "./rows.js";
-import type { RecordedCall, StoredMessage, StoredSession, StoreReader } from "./types.js";
+import type {
+  RecordedCall,
+  StoredMessage,
+  StoredSession,
+  StoreReader,
+  ToolListing,
+} from "./types.js";
 
 // Reading a recording back on the main thread: what replay's checks, the import command and
 // the proxy's store read through (replay's bulk read of the calls is stream.ts, on threads).
 // Saved runs are read through the browser (browse.ts), with the recording's runs file.
+
+/**
+ * Each tools/list request of the agent joined to its answer (`r` the request, `a` the answer):
+ * the first later message in its session from the server with the same id and no method. The
+ * server's own requests may reuse the agent's ids, but they have a method.
+ */
+const TOOL_LIST_ANSWERS = `messages r JOIN messages a ON a.session = r.session AND a.seq = (
+    SELECT b.seq FROM messages b
+     WHERE b.session = r.session AND b.seq > r.seq AND b.direction = 1
+       AND b.method IS NULL AND b.jsonrpc_id = r.jsonrpc_id
+     ORDER BY b.seq LIMIT 1)`;
+const TOOL_LIST_REQUESTS = `r.direction = 0 AND r.method = 'tools/list' AND r.jsonrpc_id IS NOT NULL`;
 
 export class SqliteReader implements StoreReader {
   protected readonly callsStmt;
@@ -25,6 +45,7 @@ export class SqliteReader implements StoreReader {
   protected readonly allMessagesStmt;
   protected readonly policyStmt;
   protected readonly toolListAnswersStmt;
+  protected readonly toolListingsStmt;
   /** Open iterators: the connection cannot run other statements while one is open. */
   protected reading = 0;
 
@@ -53,18 +74,17 @@ export class SqliteReader implements StoreReader {
     this.policyStmt = db.prepare<[string], { text: string }>(
       "SELECT text FROM policies WHERE hash = ?",
     );
-    // An answer has no method, and the server's own requests may reuse the agent's ids: only
-    // method-less server_to_client rows answer.
     this.toolListAnswersStmt = db
       .prepare<[], MessageRaw>(
         `SELECT a.session, a.seq, a.ts, a.direction, a.method, a.jsonrpc_id, a.body
-           FROM messages r JOIN messages a ON a.session = r.session AND a.seq = (
-             SELECT b.seq FROM messages b
-              WHERE b.session = r.session AND b.seq > r.seq AND b.direction = 1
-                AND b.method IS NULL AND b.jsonrpc_id = r.jsonrpc_id
-              ORDER BY b.seq LIMIT 1)
-          WHERE r.direction = 0 AND r.method = 'tools/list' AND r.jsonrpc_id IS NOT NULL
-          ORDER BY a.session, a.seq`,
+           FROM ${TOOL_LIST_ANSWERS} WHERE ${TOOL_LIST_REQUESTS} ORDER BY a.session, a.seq`,
+      )
+      .raw();
+    this.toolListingsStmt = db
+      .prepare<[], ToolListingRaw>(
+        `SELECT a.session, s.identity, s.policy_hash, a.seq, a.ts, a.body
+           FROM ${TOOL_LIST_ANSWERS} JOIN sessions s ON s.id = a.session
+          WHERE ${TOOL_LIST_REQUESTS} ORDER BY a.session, a.seq`,
       )
       .raw();
   }
@@ -92,6 +112,19 @@ export class SqliteReader implements StoreReader {
 
   toolListAnswers(): IterableIterator<StoredMessage> {
     return this.stream(() => this.toolListAnswersStmt.iterate(), toStoredMessage);
+  }
+
+  toolListings(): IterableIterator<ToolListing> {
+    return this.stream(() => this.toolListingsStmt.iterate(), toToolListing);
+  }
+
+  sessionPolicies(): string[] {
+    this.checkOpen();
+    this.beforeRead();
+    return this.db
+      .prepare<[], string>("SELECT DISTINCT policy_hash FROM sessions ORDER BY policy_hash")
+      .pluck()
+      .all();
   }
 
   sessionCounters(): Map<string, string> {

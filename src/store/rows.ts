@@ -17,6 +17,7 @@ import type {
   ShadowDecision,
   StoredMessage,
   StoredSession,
+  ToolListing,
   TransportKind,
 } from "./types.js";
 
@@ -336,6 +337,45 @@ export function toStoredMessage(r: MessageRaw): StoredMessage {
     jsonrpcId: r[5],
     message: JSON.parse(r[6]),
   };
+}
+
+export type ToolListingRaw = [
+  session: string,
+  identity: string,
+  policyHash: string,
+  seq: number,
+  ts: number,
+  body: string,
+];
+
+/** A tools/list answer: recorded bytes may be anything, so a malformed one reads as null. */
+export function toToolListing(r: ToolListingRaw): ToolListing {
+  return {
+    session: r[0],
+    identity: r[1],
+    policyHash: r[2],
+    seq: r[3],
+    ts: r[4],
+    tools: toolNames(r[5]),
+  };
+}
+
+function toolNames(body: string): string[] | null {
+  let message: unknown;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  const result = (message as { result?: unknown } | null)?.result;
+  const tools = (result as { tools?: unknown } | null | undefined)?.tools;
+  if (!Array.isArray(tools)) return null;
+  const names: string[] = [];
+  for (const t of tools as unknown[]) {
+    const name = t !== null && typeof t === "object" ? (t as { name?: unknown }).name : undefined;
+    if (typeof name === "string") names.push(name);
+  }
+  return names;
 }
 
 /** A message for display: its body cut to a length (substr), and its full length. */

@@ -20,4 +20,5 @@ export type {
   StoredRun,
   StoredSession,
   StoreReader,
+  ToolListing,
 } from "./types.js";

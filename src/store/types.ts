@@ -274,6 +274,21 @@ export interface StoredMessage {
   message: unknown;
 }
 
+/** A server's answer to the agent's `tools/list`, with whom it was for, as read back. */
+export interface ToolListing {
+  session: string;
+  identity: string;
+  /** The hash of the policy the session was recorded under. */
+  policyHash: string;
+  seq: number;
+  ts: number;
+  /**
+   * The names of the listed tools, in the answer's order (entries without a string name left
+   * out); null when the answer is not a well-formed result with a `tools` array.
+   */
+  tools: string[] | null;
+}
+
 /** A call as read back, with everything recorded about it (a StoredCall and more). */
 export interface RecordedCall extends StoredCall {
   seq: number;
@@ -322,6 +337,13 @@ export interface StoreReader {
    * request, the first later server_to_client response in its session with the same JSON-RPC id.
    */
   toolListAnswers(): IterableIterator<StoredMessage>;
+  /**
+   * The same answers as toolListAnswers, each with its session's identity and recorded policy
+   * and the tool names it listed, by session then seq (what replay compares tool lists with).
+   */
+  toolListings(): IterableIterator<ToolListing>;
+  /** The hashes of the policies the sessions were recorded under, each once. */
+  sessionPolicies(): string[];
   /**
    * Where each session kept its counters (`memory`, `recording`, `redis`), by session id, for
    * the sessions that say; empty for a recording made before sessions had the column.

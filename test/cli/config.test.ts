@@ -193,7 +193,7 @@ describe("a config file with faults", () => {
           "policy-replay: policy-replay.config.json: 3 faults",
           'policy-replay.config.json:2:3: polcy: unknown key; did you mean "policy"?',
           "policy-replay.config.json:3:26: recordings[1]: must be a recording or a directory of them (a path, relative to this file), not 3",
-          'policy-replay.config.json:4:14: fail_on: must be one of "tightened", "loosened", "changed", "all", "none", or a list of "tightened", "loosened", "changed", not "tightend"; did you mean "tightened"?',
+          'policy-replay.config.json:4:14: fail_on: must be one of "tightened", "loosened", "changed", "hidden", "unhidden", "all", "none", or a list of "tightened", "loosened", "changed", "hidden", "unhidden", not "tightend"; did you mean "tightened"?',
           "",
         ].join("\n"),
       );
@@ -208,7 +208,7 @@ describe("a config file with faults", () => {
     );
     const list = await cli([], project('{"fail_on": ["changed", "tightend"]}'));
     expect(list.stderr).toBe(
-      'policy-replay: policy-replay.config.json:1:25: fail_on[1]: must be one of "tightened", "loosened", "changed", not "tightend"; did you mean "tightened"?\n',
+      'policy-replay: policy-replay.config.json:1:25: fail_on[1]: must be one of "tightened", "loosened", "changed", "hidden", "unhidden", not "tightend"; did you mean "tightened"?\n',
     );
   });
 });

@@ -1038,7 +1038,7 @@ describe("harmless changes do not bury the failures", () => {
     const bad = await cli([...args, "--only", "tighten"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(
-      'policy-replay: --only: unknown class "tighten"; use any of tightened, loosened, changed, or all\n',
+      'policy-replay: --only: unknown class "tighten"; use any of tightened, loosened, changed, hidden, unhidden, or all\n',
     );
   });
 

@@ -207,11 +207,14 @@ async function run(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** A report's calls and summary, without what names the source (its file, the line). */
-const comparable = (r: { code: number; report: { calls: JsonCall[]; summary: unknown } }) => ({
+/**
+ * A report's calls and summary, without what names the source (its file, the line) nor the
+ * tool lists, which a trace does not carry.
+ */
+const comparable = (r: { code: number; report: { calls: JsonCall[]; summary: object } }) => ({
   code: r.code,
   calls: r.report.calls.map((c) => ({ ...c, line: 0 })),
-  summary: r.report.summary,
+  summary: { ...r.report.summary, visibility: null },
 });
 
 /** A hand-made trace: no recorded decisions, maybe a human's answer, times that never go back. */

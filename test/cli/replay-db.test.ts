@@ -485,6 +485,8 @@ describe("saved runs", () => {
     expect(JSON.parse(run!.options)).toEqual({
       filters: { sessions: null, identities: null, tools: null, since: null, until: null },
       fail_on: ["tightened", "loosened"],
+      // The policy hides fleet_* from anonymous, whose server listed none.
+      visibility: { hidden: 0, unhidden: 0 },
       sources: [db],
       source: 0,
       source_calls: 60,
@@ -569,7 +571,10 @@ describe("saved runs", () => {
     expect(run!.calls).toBe(53);
     expect(JSON.parse(run!.options)).toMatchObject({
       filters: { identities: ["agent-ops"], since: 0, until: null },
-      fail_on: ["tightened", "loosened", "changed"],
+      // `all` takes the tool lists' classes too.
+      fail_on: ["tightened", "loosened", "changed", "hidden", "unhidden"],
+      // The tool lists' changes are counted with the run (the same policy twice: none).
+      visibility: { hidden: 0, unhidden: 0 },
     });
     // The run's two policies are kept with it, in the runs file.
     expect(peek(`${db}.runs`, "SELECT count(*) AS n FROM policies")).toEqual([{ n: 2 }]);

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openStore, openStoreReadOnly } from "../../src/store/sqlite.js";
 import type { MessageRecord } from "../../src/store/types.js";
@@ -67,6 +68,67 @@ describe("toolListAnswers", () => {
       ["s1", 4, ["a", "b"]],
       ["s1", 9, ["c"]],
       ["s2", 2, ["z"]],
+    ]);
+  });
+});
+
+describe("toolListings", () => {
+  it("gives each answer's session, identity, policy and tool names; a malformed one reads as null", () => {
+    const file = join(tempDir(), "rec.sqlite");
+    const store = openStore(file, { checkpointWorker: false });
+    store.startSession(session("s1"));
+    store.startSession({ ...session("s2"), identity: "ci-bot", policyHash: "h2" });
+    for (const m of [
+      list(1, 1),
+      answer(2, 1, ["a", "b"]),
+      // Entries without a string name are no tools of the list.
+      list(3, 2),
+      message(4, {
+        direction: "server_to_client",
+        method: null,
+        jsonrpcId: "2",
+        message: {
+          jsonrpc: "2.0",
+          id: 2,
+          result: { tools: [{ name: 7 }, null, "c", { name: "d" }] },
+        },
+      }),
+      // An error answer, and a result without a tools array.
+      list(5, 3),
+      message(6, {
+        direction: "server_to_client",
+        method: null,
+        jsonrpcId: "3",
+        message: { jsonrpc: "2.0", id: 3, error: { code: -32603, message: "down" } },
+      }),
+      list(1, 1, { session: "s2" }),
+      answer(2, 1, ["z"], { session: "s2" }),
+      list(3, 2, { session: "s2" }),
+      answer(4, 2, ["bytes"], { session: "s2" }),
+    ])
+      store.recordMessage(m);
+    store.close();
+    // Bytes that are not JSON at all, as a hostile or damaged file may hold.
+    const db = new Database(file);
+    db.prepare("UPDATE messages SET body = ? WHERE session = 's2' AND seq = 4").run("{not json");
+    db.close();
+
+    const reader = openStoreReadOnly(file);
+    const got = [...reader.toolListings()].map((l) => [
+      l.session,
+      l.identity,
+      l.policyHash,
+      l.seq,
+      l.tools,
+    ]);
+    expect(reader.sessionPolicies()).toEqual(["h1", "h2"]);
+    reader.close();
+    expect(got).toEqual([
+      ["s1", "agent-a", "h1", 2, ["a", "b"]],
+      ["s1", "agent-a", "h1", 4, ["d"]],
+      ["s1", "agent-a", "h1", 6, null],
+      ["s2", "ci-bot", "h2", 2, ["z"]],
+      ["s2", "ci-bot", "h2", 4, null],
     ]);
   });
 });

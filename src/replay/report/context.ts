@@ -1,17 +1,20 @@
 import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder } from "../summary.js";
-import type { ChangeClass } from "../diff.js";
+import type { GateClass } from "../diff.js";
 
 /** What a report says about the run besides the results: which files, which gate. */
 export interface ReportContext {
   candidate: string;
   baseline: string | null;
   source: string;
-  failOn: ChangeClass[];
+  failOn: GateClass[];
   /** How many changed calls the text, markdown and github reports list; Infinity for all. */
   show: number;
-  /** The classes of change those reports and JUnit list (--only); every class when absent. */
-  only?: readonly ChangeClass[];
+  /**
+   * The classes of change those reports and JUnit list (--only), of calls and of tool lists;
+   * every class when absent.
+   */
+  only?: readonly GateClass[];
   /** The accept list (--accept) as named on the command line, if any. */
   accept?: string | null;
   /** The candidate policy's text, so reports can point at the rule that decided a call. */

@@ -2,7 +2,8 @@ import type { CallResult } from "../replay.js";
 import type { Summary, SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
 import { ChangedCalls, listable, listedClasses } from "./listing.js";
-import { policyLines } from "./policy-lines.js";
+import { hideLines, policyLines } from "./policy-lines.js";
+import { visibilityFails, visibilityListing, visibilitySentence } from "./tool-lists.js";
 import type { Sink } from "./sink.js";
 import { fails, gateLine, headline, iso, marks, n, outcomeText, plural } from "./words.js";
 
@@ -45,7 +46,8 @@ export interface GithubOptions {
  * annotation (error when the gate failed, else notice), then one annotation per changed call
  * of the --only classes, up to `show`, the errors first (GitHub shows only the first few of a
  * step): error when it fails the gate, notice when an accept list covers it, warning
- * otherwise; each points at the line of the candidate policy that decided the call.
+ * otherwise; each points at the line of the candidate policy that decided the call. Tool-list
+ * changes get theirs too (toolListCommands), before the calls' when they fail the gate.
  */
 export function githubReportWriter(
   ctx: ReportContext,
@@ -86,6 +88,10 @@ function githubCommands(
   text += s.gate.failed
     ? command("error", { title: "policy-replay: gate failed" }, `${gate} ${headline(s)}`)
     : command("notice", { title: "policy-replay" }, gate ? `${headline(s)} ${gate}` : headline(s));
+  // Errors first, as GitHub shows only the first few of a step.
+  const lists = toolListCommands(ctx, s, file);
+  const listsFirst = lists.startsWith("::error");
+  if (listsFirst) text += lists;
   for (const r of listed) {
     const level: Level = fails(r, ctx.failOn) ? "error" : r.accepted ? "notice" : "warning";
     const { call } = r.source;
@@ -101,6 +107,7 @@ function githubCommands(
       message,
     );
   }
+  if (!listsFirst) text += lists;
   const more = s.changes.total - listed.length;
   if (more > 0) {
     const only = listedClasses(ctx);
@@ -113,6 +120,45 @@ function githubCommands(
       "notice",
       { title: "policy-replay" },
       `${plural(more, "more changed call", "more changed calls")} not annotated (${why.join("; ")}); --format json lists every call.`,
+    );
+  }
+  return text;
+}
+
+/**
+ * An annotation per tool that appears in or disappears from an identity's tools/list (those
+ * failing the gate first, up to --show): error when it fails the gate, else warning; each at the
+ * candidate's `hide` entry that hides the tool (or its `hide` list, for one that appears).
+ */
+function toolListCommands(ctx: ReportContext, s: Summary, file: string): string {
+  const v = s.visibility;
+  if (!v || v.changes.length === 0) return "";
+  const lineOf = ctx.candidateText ? hideLines(ctx.candidateText) : () => null;
+  const { items, eligible } = visibilityListing(ctx, v);
+  let text = "";
+  for (const c of items) {
+    text += command(
+      visibilityFails(c, ctx.failOn) ? "error" : "warning",
+      {
+        file,
+        line: lineOf(c.identity, c.tool),
+        title: `policy-replay: ${c.change} ${c.tool}`,
+      },
+      `${visibilitySentence(c)}.`,
+    );
+  }
+  const more = v.changes.length - items.length;
+  if (more > 0) {
+    const why = [
+      ...(items.length < eligible ? ["--show all annotates every one"] : []),
+      ...(eligible < v.changes.length
+        ? [`${n(v.changes.length - eligible)} of a class --only leaves out`]
+        : []),
+    ];
+    text += command(
+      "notice",
+      { title: "policy-replay" },
+      `${plural(more, "more tool-list change", "more tool-list changes")} not annotated (${why.join("; ")}); --format json lists every one.`,
     );
   }
   return text;

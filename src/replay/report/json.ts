@@ -62,8 +62,11 @@ export function resultJsonLine(r: CallResult): string {
 }
 
 /**
- * Writes `{candidate, baseline, source, accept, calls: [...], summary}` as results arrive: the
- * calls array call by call, the summary last, so memory stays flat.
+ * Writes `{candidate, baseline, source, accept, calls: [...], visibility: [...], summary}` as
+ * results arrive: the calls array call by call, the summary last, so memory stays flat.
+ * `visibility` (the tools that appear in or disappear from an identity's tools/list) is there
+ * when the summary has a tool-list comparison: empty, with `summary.visibility.known` false,
+ * for a trace.
  */
 export function jsonReportWriter(
   ctx: ReportContext,
@@ -87,7 +90,16 @@ export function jsonReportPart(ctx: ReportContext, out: Sink): ReportPart {
       first = false;
     },
     finish(summary) {
-      sink.write(`\n],\n"summary":${JSON.stringify(summary, null, 2)}}\n`);
+      sink.write("\n],\n");
+      // Tool lists: every change in the array, their counts in the summary.
+      let shown: object = summary;
+      if (summary.visibility) {
+        const { changes, ...counts } = summary.visibility;
+        const list = changes.map((c) => "\n" + JSON.stringify(c)).join(",");
+        sink.write(`"visibility":[${list}${list ? "\n" : ""}],\n`);
+        shown = { ...summary, visibility: counts };
+      }
+      sink.write(`"summary":${JSON.stringify(shown, null, 2)}}\n`);
       sink.flush();
     },
   };

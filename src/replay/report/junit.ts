@@ -4,6 +4,7 @@ import { combine, type ReportContext, type ReportPart, type ReportWriter } from 
 import type { Sink } from "./sink.js";
 import { contextLines } from "./text.js";
 import { listedClasses, listRank, RankedListing } from "./listing.js";
+import { listedVisibility, visibilityFails, visibilitySentence } from "./tool-lists.js";
 import {
   decisionText,
   fails,
@@ -180,6 +181,11 @@ function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolS
   let failures = 0;
   let skipped = 0;
   const body: string[] = [];
+  const lists = toolListSuite(ctx, s);
+  if (lists) {
+    tests += lists.tests;
+    failures += lists.failures;
+  }
   for (const tool of order) {
     const suite = suites.get(tool)!;
     const cases = [...suite.cases];
@@ -231,5 +237,68 @@ function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolS
     `      <system-out>${xmlText(summaryText)}</system-out>\n` +
     `    </testcase>\n` +
     `  </testsuite>\n`;
-  return head + body.join("") + `</testsuites>\n`;
+  // The tool lists' suite comes first when it fails, else after the calls' suites.
+  const tail = lists && lists.failures === 0 ? lists.xml : "";
+  const lead = lists && lists.failures > 0 ? lists.xml : "";
+  return head + lead + body.join("") + tail + `</testsuites>\n`;
+}
+
+/**
+ * The suite "tool lists": a case per tool that appears in or disappears from an identity's
+ * tools/list (classname the tool, named `<identity>: hidden`), failing when --fail-on names its
+ * class; the classes --only leaves out in one "and N more" case. None when no list changed.
+ */
+function toolListSuite(
+  ctx: ReportContext,
+  s: Summary,
+): { xml: string; tests: number; failures: number } | null {
+  const v = s.visibility;
+  if (!v || v.changes.length === 0) return null;
+  const only = listedVisibility(ctx);
+  const cases: string[] = [];
+  let failures = 0;
+  let more = 0;
+  let moreFailing = 0;
+  const listed = v.changes.filter((c) => only.includes(c.change));
+  for (const c of [
+    ...listed.filter((c) => visibilityFails(c, ctx.failOn)),
+    ...listed.filter((c) => !visibilityFails(c, ctx.failOn)),
+  ]) {
+    const failing = visibilityFails(c, ctx.failOn);
+    const open = `    <testcase classname="${xmlAttr(c.tool)}" name="${xmlAttr(`${c.identity}: ${c.change}`)}">\n`;
+    const text = xmlText(
+      `${visibilitySentence(c)}\nidentity: ${c.identity}\ntool: ${c.tool}\nunder: ${ctx.candidate}`,
+    );
+    if (failing) {
+      failures++;
+      cases.push(
+        `${open}      <failure type="${c.change}" message="${xmlAttr(visibilitySentence(c))}">${text}</failure>\n    </testcase>\n`,
+      );
+    } else {
+      cases.push(`${open}      <system-out>${text}</system-out>\n    </testcase>\n`);
+    }
+  }
+  for (const c of v.changes) {
+    if (only.includes(c.change)) continue;
+    more++;
+    if (visibilityFails(c, ctx.failOn)) moreFailing++;
+  }
+  if (more > 0) {
+    const name = `and ${plural(more, "more tool-list change", "more tool-list changes")}`;
+    const why = `${n(more)} more tool-list changes are not listed (${n(moreFailing)} fail the gate); --format json lists every one`;
+    if (moreFailing > 0) failures++;
+    cases.push(
+      `    <testcase classname="tool lists" name="${xmlAttr(name)}">\n` +
+        (moreFailing > 0
+          ? `      <failure type="unlisted" message="${xmlAttr(why)}"/>\n`
+          : `      <system-out>${xmlText(why)}</system-out>\n`) +
+        `    </testcase>\n`,
+    );
+  }
+  const tests = cases.length;
+  return {
+    xml: `  <testsuite name="tool lists" tests="${tests}" failures="${failures}" errors="0" skipped="0">\n${cases.join("")}  </testsuite>\n`,
+    tests,
+    failures,
+  };
 }

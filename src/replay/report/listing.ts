@@ -1,4 +1,4 @@
-import { CHANGE_CLASSES, type ChangeClass } from "../diff.js";
+import { CHANGE_CLASSES, type ChangeClass, type GateClass, isChangeClass } from "../diff.js";
 import type { CallResult } from "../replay.js";
 import type { Summary } from "../summary.js";
 import type { ReportContext } from "./context.js";
@@ -12,14 +12,14 @@ import { n } from "./words.js";
  * A changed call's place in a listing: 0 it fails the gate, 1 its class is one --fail-on names
  * but an accept list covers it, 2 any other class.
  */
-export function listRank(r: CallResult, failOn: readonly ChangeClass[]): 0 | 1 | 2 {
+export function listRank(r: CallResult, failOn: readonly GateClass[]): 0 | 1 | 2 {
   if (!failOn.includes(r.change!)) return 2;
   return r.accepted ? 1 : 0;
 }
 
-/** The classes a report lists (--only; every class when not given). */
+/** The classes of changed call a report lists (--only; every class when not given). */
 export function listedClasses(ctx: ReportContext): readonly ChangeClass[] {
-  return ctx.only ?? CHANGE_CLASSES;
+  return ctx.only ? ctx.only.filter(isChangeClass) : CHANGE_CLASSES;
 }
 
 /**
@@ -105,6 +105,8 @@ export function listingScope(
   const narrowed = eligible < s.changes.total;
   const cut = listed < eligible;
   if (!narrowed && !cut) return null;
+  // --only named classes of tool lists alone.
+  if (only.length === 0) return `--only ${ctx.only!.join(",")}: none of ${n(s.changes.total)}`;
   const hint = showAll === null ? "" : `; ${showAll}`;
   const classes = `${only.join(" and ")} only`;
   if (!narrowed) return `first ${n(listed)} of ${n(eligible)}${hint}`;

@@ -4,6 +4,7 @@ import { combine, type ReportContext, type ReportPart, type ReportWriter } from 
 import type { Sink } from "./sink.js";
 import { ChangedCalls, listable, listedClasses, listingScope } from "./listing.js";
 import { CHANGED_HEAD, contextLines, TABLE_ROWS, tallyHead, tallyRows } from "./text.js";
+import { visibilityFails, visibilityListing, visibilityScope } from "./tool-lists.js";
 import { gateLine, headline, marks, n, outcomeText, plural, ruleText, tableTime } from "./words.js";
 
 /**
@@ -23,6 +24,39 @@ function mdTable(head: readonly string[], rows: (string | number)[][], right: bo
     `| ${right.map((r) => (r ? "---:" : ":---")).join(" | ")} |`,
     ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`),
   ].join("\n");
+}
+
+/**
+ * The tools that appear in or disappear from an identity's tools/list, as a table (those
+ * failing the gate first, up to --show); nothing when no list changed.
+ */
+function toolLists(ctx: ReportContext, s: Summary): string[] {
+  const v = s.visibility;
+  if (!v || v.changes.length === 0) return [];
+  const { items, eligible } = visibilityListing(ctx, v);
+  const scope = visibilityScope(ctx, v, items.length, eligible, null);
+  const out = ["", "### Tool lists", ""];
+  out.push(
+    `${plural(v.changes.length, "tool-list change")}${scope === null ? "" : ` (${scope})`}: a tool that disappears from an identity's \`tools/list\` (hidden), or appears in it (unhidden).`,
+  );
+  if (items.length > 0) {
+    out.push(
+      "",
+      mdTable(
+        ["identity", "tool", "change", "sessions", "calls", "gate"],
+        items.map((c) => [
+          c.identity,
+          c.tool,
+          c.change,
+          c.sessions,
+          c.calls,
+          visibilityFails(c, ctx.failOn) ? "fails" : "passes",
+        ]),
+        [false, false, false, true, true, false],
+      ),
+    );
+  }
+  return out;
 }
 
 /**
@@ -82,6 +116,8 @@ export function markdownReport(ctx: ReportContext, s: Summary, listed: CallResul
     );
     if (keys > TABLE_ROWS) out.push("", `_… and ${n(keys - TABLE_ROWS)} more ${many}._`);
   }
+
+  out.push(...toolLists(ctx, s));
 
   if (compared && s.changes.total > 0) {
     const more = s.changes.total - listed.length;

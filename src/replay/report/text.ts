@@ -17,6 +17,12 @@ import { ChangedCalls, listRank, listingScope } from "./listing.js";
 import type { Sink } from "./sink.js";
 import { plain, type Style } from "./style.js";
 import {
+  visibilityContext,
+  visibilityListing,
+  visibilityScope,
+  visibilitySentence,
+} from "./tool-lists.js";
+import {
   classStyle,
   gateLine,
   headline,
@@ -27,6 +33,7 @@ import {
   plural,
   ruleText,
   tableTime,
+  visibilityStyle,
 } from "./words.js";
 
 export { formatMs } from "./words.js";
@@ -112,6 +119,8 @@ export function contextLines(ctx: ReportContext, s: Summary): string[] {
     lines.push(
       `${plural(s.inexact, "call")} depended on values the recording does not hold in clear (inexact).`,
     );
+  const lists = visibilityContext(s);
+  if (lists !== null) lines.push(lists);
   return lines;
 }
 
@@ -191,6 +200,8 @@ export function textReport(
     lines.push(...table(cols, rows, width, style));
   }
 
+  for (const l of toolListLines(ctx, s, style)) say(l);
+
   if (compared && s.changes.total > 0) {
     const [title, ...rows] = changedCallLines(ctx, s, listed, style, width);
     say("", title!);
@@ -206,6 +217,31 @@ export function textReport(
     );
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The tools that appear in or disappear from an identity's tools/list, a sentence each (those
+ * failing the gate first, up to --show), after a blank line; none when no list changed.
+ */
+function toolListLines(ctx: ReportContext, s: Summary, style: Style): string[] {
+  const v = s.visibility;
+  if (!v || v.changes.length === 0) return [];
+  const { items, eligible } = visibilityListing(ctx, v);
+  const scope = visibilityScope(ctx, v, items.length, eligible, "--show all lists every one");
+  const out = ["", style.bold(`Tool lists${scope === null ? "" : ` (${scope})`}:`)];
+  const width = Math.max(...items.map((c) => c.change.length));
+  for (const c of items) {
+    const cls = visibilityStyle(c.change, style)(c.change.padEnd(width));
+    out.push(`  ${cls}  ${clean(visibilitySentence(c))}`);
+  }
+  // Said once, to a gate that names neither class (the default).
+  if (items.length > 0 && !ctx.failOn.some((c) => c === "hidden" || c === "unhidden"))
+    out.push(
+      style.dim(
+        "These pass the gate: --fail-on hidden fails it when a tool disappears, unhidden when one appears.",
+      ),
+    );
+  return out;
 }
 
 /** The changed calls' table, a row a call: in a terminal only session ids may be shortened. */

@@ -1,4 +1,4 @@
-import type { ChangeClass, Outcome } from "../diff.js";
+import type { ChangeClass, GateClass, Outcome, VisibilityClass } from "../diff.js";
 import type { CallResult } from "../replay.js";
 import type { Summary } from "../summary.js";
 import { count } from "../../numbers.js";
@@ -33,16 +33,34 @@ export function classStyle(c: ChangeClass, style: Style): (s: string) => string 
   return c === "tightened" ? style.red : c === "loosened" ? style.yellow : style.cyan;
 }
 
+/** The colour of a tool-list class: hidden as tightened (red), unhidden as loosened (yellow). */
+export function visibilityStyle(c: VisibilityClass, style: Style): (s: string) => string {
+  return c === "hidden" ? style.red : style.yellow;
+}
+
+/** `; tool lists: 1 hidden, 0 unhidden` for the headline, when a list changed; else "". */
+function listsPart(s: Summary, style: Style): string {
+  const v = s.visibility;
+  if (!v || v.changes.length === 0) return "";
+  const count = (c: VisibilityClass) => {
+    const text = `${n(v[c])} ${c}`;
+    return v[c] > 0 ? visibilityStyle(c, style)(text) : text;
+  };
+  return `; tool lists: ${count("hidden")}, ${count("unhidden")}`;
+}
+
 /**
  * The answer, in one line: "501 calls in 8 sessions replayed; 55 tightened, 0 loosened,
- * 1 changed." (with "; 3 accepted" when an accept list covered some).
+ * 1 changed." (with "; 3 accepted" when an accept list covered some, and "; tool lists:
+ * 1 hidden, 0 unhidden" when a tool appears in or disappears from a tools/list).
  */
 export function headline(s: Summary, style: Style = plain): string {
   const head = `${plural(s.calls, "call")} in ${plural(s.sessions, "session")} replayed`;
   if (s.basis === "none") {
     return `${head}; nothing to compare with (no --baseline, and the calls carry no recorded decisions).`;
   }
-  if (s.changes.total === 0) return `${head}. No decision changed.`;
+  const lists = listsPart(s, style);
+  if (s.changes.total === 0) return `${head}. No decision changed${lists}.`;
   const count = (c: ChangeClass) => {
     const text = `${n(s.changes[c])} ${c}`;
     // Colour only: the report sets the whole headline in bold, and a nested bold's reset
@@ -50,7 +68,7 @@ export function headline(s: Summary, style: Style = plain): string {
     return s.changes[c] > 0 ? classStyle(c, style)(text) : text;
   };
   const accepted = s.accepted.total > 0 ? `; ${n(s.accepted.total)} accepted` : "";
-  return `${head}; ${count("tightened")}, ${count("loosened")}, ${count("changed")}${accepted}.`;
+  return `${head}; ${count("tightened")}, ${count("loosened")}, ${count("changed")}${accepted}${lists}.`;
 }
 
 /** "Gate: FAIL — ..." or "Gate: pass (...)"; null when there was nothing to compare. */
@@ -99,6 +117,6 @@ export function marks(r: CallResult): string[] {
 }
 
 /** Whether this changed call fails the gate: its class is in --fail-on and it is not accepted. */
-export function fails(r: CallResult, failOn: readonly ChangeClass[]): boolean {
+export function fails(r: CallResult, failOn: readonly GateClass[]): boolean {
   return r.change !== null && !r.accepted && failOn.includes(r.change);
 }

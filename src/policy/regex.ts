@@ -97,6 +97,8 @@ class Reject extends Error {
 class Parser {
   private i = 0;
   private depth = 0;
+  /** The pattern has a \B: see parse(). */
+  nonBoundary = false;
   constructor(private readonly cps: readonly number[]) {}
 
   private peek(k = 0): number | undefined {
@@ -284,6 +286,7 @@ class Parser {
     const e = this.peek(1);
     if (e === 0x62 /* b */ || e === 0x42 /* B */) {
       this.i += 2;
+      if (e === 0x42) this.nonBoundary = true;
       return { re2: e === 0x62 ? "\\b" : "\\B", paths: 1, len: 1, loops: 0, assertion: true };
     }
     const cp = this.charEscape(false);
@@ -454,8 +457,11 @@ interface Parsed {
 }
 
 function parse(source: string): Parsed {
-  const f = new Parser(Array.from(source, (ch) => ch.codePointAt(0)!)).parse();
-  const cheap = f.paths * f.len <= BACKTRACK_BUDGET;
+  const parser = new Parser(Array.from(source, (ch) => ch.codePointAt(0)!));
+  const f = parser.parse();
+  // V8 also tries a \B between the two halves of an emoji (both "non-word"), so `\B` finds
+  // "a😀a" though no position between code points qualifies; RE2 reads code points only.
+  const cheap = f.paths * f.len <= BACKTRACK_BUDGET && !parser.nonBoundary;
   let engine: Parsed["engine"] = "linear";
   if (cheap && f.loops === 0) engine = "search";
   else if (cheap && f.loops === 1 && f.anchored) engine = "sticky";

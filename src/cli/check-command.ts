@@ -55,7 +55,7 @@ export async function checkCommand(opts: CheckCommandOptions, io: Io): Promise<n
   // looked in, and finding nothing there is no error: the policy is still checked.
   let sources: { name: string; path: string }[];
   if (opts.db && opts.db.length > 0) {
-    const { names, paths } = resolveRecordings(opts.db, io.cwd);
+    const { names, paths } = resolveRecordings(opts.db, io.cwd, "pass --db FILE or a directory");
     sources = names.map((name, i) => ({ name, path: paths[i]! }));
   } else {
     sources = defaultRecordings(io.cwd);

@@ -46,7 +46,7 @@ export function exportLine(tc: TraceCall): string {
  * to 0; bad input rejects with a PolicyReplayError (exit 2).
  */
 export async function exportCommand(opts: ExportCommandOptions, io: Io): Promise<number> {
-  const { paths } = resolveRecordings(opts.db, io.cwd);
+  const { paths } = resolveRecordings(opts.db, io.cwd, "pass --db FILE or a directory");
   const out = new BufferedSink(io.stdout);
   const read = readRecordings(paths, { filter: opts.filter, onUpgrade: upgradeNotice(io) });
   for (const tc of read) out.write(exportLine(tc) + "\n");

@@ -33,7 +33,7 @@ export interface ShadowCommandOptions {
  * shadow decision are not compared, and said on stderr.
  */
 export async function shadowCommand(opts: ShadowCommandOptions, io: Io): Promise<number> {
-  const recordings = resolveRecordings(opts.db, io.cwd);
+  const recordings = resolveRecordings(opts.db, io.cwd, "pass --db FILE or a directory");
   const named = opts.policy === undefined ? null : loadPolicyFile(resolve(io.cwd, opts.policy));
   const source = new ShadowSource(recordings.paths, {
     ...(opts.filter ? { filter: opts.filter } : {}),

@@ -33,7 +33,12 @@ export interface Recordings {
  * StoreError naming it); a directory with no recording in it is a UsageError, as is the
  * default directory when it is missing or empty (the message says what to pass instead).
  */
-export function resolveRecordings(values: readonly string[] | undefined, cwd: string): Recordings {
+export function resolveRecordings(
+  values: readonly string[] | undefined,
+  cwd: string,
+  /** What the command could be given instead, for the message when there is nothing. */
+  instead = "pass --db FILE or --calls FILE",
+): Recordings {
   const given = values === undefined || values.length === 0 ? [DEFAULT_DB] : values;
   const paths: string[] = [];
   const names: string[] = [];
@@ -44,7 +49,7 @@ export function resolveRecordings(values: readonly string[] | undefined, cwd: st
     try {
       isDir = statSync(path).isDirectory();
     } catch {
-      if (values === undefined || values.length === 0) throw noDefault(cwd);
+      if (values === undefined || values.length === 0) throw noDefault(cwd, instead);
     }
     if (!isDir) {
       if (!paths.includes(path)) {
@@ -59,7 +64,7 @@ export function resolveRecordings(values: readonly string[] | undefined, cwd: st
       .sort()
       .filter((f) => statSync(join(path, f)).isFile());
     if (found.length === 0) {
-      if (values === undefined || values.length === 0) throw noDefault(cwd);
+      if (values === undefined || values.length === 0) throw noDefault(cwd, instead);
       throw new UsageError(`--db ${value}: no recording (*.sqlite file) in this directory`);
     }
     for (const f of found) {
@@ -78,9 +83,9 @@ export function resolveRecordings(values: readonly string[] | undefined, cwd: st
   return { paths, names, label: labels.join(", ") };
 }
 
-function noDefault(cwd: string): UsageError {
+function noDefault(cwd: string, instead: string): UsageError {
   return new UsageError(
-    `no calls to replay: pass --db FILE or --calls FILE (the default, every *.sqlite file in ${DEFAULT_DB}/, found none in ${cwd})`,
+    `no recordings: ${instead} (the default, every *.sqlite file in ${DEFAULT_DB}/, found none in ${cwd})`,
   );
 }
 

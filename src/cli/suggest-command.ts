@@ -1,11 +1,11 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseHeadroom, suggestPolicy, type SuggestFilter } from "../check/suggest/index.js";
 import { UsageError } from "../errors.js";
 import { describeIoError } from "../policy/load.js";
 import type { Io } from "./io.js";
-import { DEFAULT_DB, resolveRecordings, upgradeNotice } from "./sources.js";
+import { resolveRecordings, upgradeNotice } from "./sources.js";
 
 export interface SuggestCommandOptions {
   /** Recordings or directories of them; default every *.sqlite in recordings/. */
@@ -30,12 +30,7 @@ export async function suggestCommand(opts: SuggestCommandOptions, io: Io): Promi
       `--headroom: expected a number from 1 to 1000 (at most 3 decimals), not "${opts.headroom}"; below 1, limits would refuse recorded traffic`,
     );
   }
-  if ((opts.db === undefined || opts.db.length === 0) && !hasDefaultRecordings(io.cwd)) {
-    throw new UsageError(
-      `no recordings: pass --db FILE or a directory (the default, every *.sqlite file in ${DEFAULT_DB}/, found none in ${io.cwd})`,
-    );
-  }
-  const { paths, names } = resolveRecordings(opts.db, io.cwd);
+  const { paths, names } = resolveRecordings(opts.db, io.cwd, "pass --db FILE or a directory");
   const out = opts.out === undefined ? null : resolve(io.cwd, opts.out);
   const { suggestion, summary } = suggestPolicy(
     paths.map((path, i) => ({ path, name: names[i]! })),
@@ -58,14 +53,6 @@ export async function suggestCommand(opts: SuggestCommandOptions, io: Io): Promi
   io.stderr.write(summary);
   if (opts.out !== undefined) io.stderr.write(`Policy written to ${opts.out}.\n`);
   return 0;
-}
-
-function hasDefaultRecordings(cwd: string): boolean {
-  try {
-    return readdirSync(join(cwd, DEFAULT_DB)).some((f) => f.endsWith(".sqlite"));
-  } catch {
-    return false;
-  }
 }
 
 /** Where the shipped schema is found, relative to this module, compiled or not. */

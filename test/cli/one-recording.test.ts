@@ -116,3 +116,21 @@ describe("tui --db", () => {
     );
   });
 });
+
+describe("no recording to read", () => {
+  it("each command names only the options it has", async () => {
+    const cwd = tempDir();
+    for (const [args, instead] of [
+      [["--policy", policyPath("fleet")], "pass --db FILE or --calls FILE"],
+      [["shadow"], "pass --db FILE or a directory"],
+      [["export"], "pass --db FILE or a directory"],
+      [["suggest"], "pass --db FILE or a directory"],
+    ] as const) {
+      const r = await cli([...args], cwd);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toBe(
+        `policy-replay: no recordings: ${instead} (the default, every *.sqlite file in recordings/, found none in ${cwd})\n`,
+      );
+    }
+  });
+});

@@ -6,13 +6,7 @@ import {
 } from "node:worker_threads";
 import { StoreError, type StoreErrorCode } from "./errors.js";
 import type { KeyValues } from "./import.js";
-import {
-  APPROVALS,
-  type ImportReply,
-  type ImportRequest,
-  NUMBERS,
-  TEXTS,
-} from "./import-protocol.js";
+import { APPROVALS, type ImportReply, type ImportRequest, NUMBERS } from "./import-protocol.js";
 import { startThread } from "./threads.js";
 import type { ApprovalAnswer, DecisionRecord, SessionStart } from "./types.js";
 
@@ -226,6 +220,10 @@ class ThreadedImport implements CallImport {
 
   private error(r: ImportReply): StoreError {
     if (r.type === "error") return new StoreError(r.code as StoreErrorCode, r.file, r.message);
-    return new StoreError("store_write_failed", this.file, `${this.file}: import: unexpected ${r.type}`);
+    return new StoreError(
+      "store_write_failed",
+      this.file,
+      `${this.file}: import: unexpected ${r.type}`,
+    );
   }
 }

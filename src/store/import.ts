@@ -184,7 +184,9 @@ export class Importer {
     this.endSessionStmt = db.prepare<[BindValue[]]>(
       "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
     );
-    this.selectSession = db.prepare<[string], number>("SELECT 1 FROM sessions WHERE id = ?").pluck();
+    this.selectSession = db
+      .prepare<[string], number>("SELECT 1 FROM sessions WHERE id = ?")
+      .pluck();
     this.rebuildAfter =
       temp !== null
         ? 0
@@ -283,7 +285,8 @@ export class Importer {
   }
 
   finish(): void {
-    if (this.closed) throw new StoreError("store_closed", this.file, `${this.file}: import finished`);
+    if (this.closed)
+      throw new StoreError("store_closed", this.file, `${this.file}: import finished`);
     try {
       this.write(() => {
         const p = this.pending;

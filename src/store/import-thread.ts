@@ -20,6 +20,8 @@ import type { ApprovalAnswer, DecisionRecord, SessionStart } from "./types.js";
 const BATCH = 1024;
 /** Batches handed over and not yet written, past which the caller waits. */
 const AHEAD = 4;
+/** How long the thread may take to open the recording, or to roll back. */
+const START_TIMEOUT_MS = 60_000;
 
 /** An import into one recording, written on a thread of its own: finish() or abort() it. */
 export interface CallImport {
@@ -82,7 +84,11 @@ class ThreadedImport implements CallImport {
     this.post = (m, transfer) => worker.postMessage(m, transfer);
     const control = this.control.buffer as SharedArrayBuffer;
     this.post({ type: "start", file, control, port: port2 }, [port2]);
-    const ready = this.reply();
+    // The thread starts in well under a second; opening waits at most the busy timeout for
+    // another connection's lock. A thread that never answers (it could not load) is an error.
+    const ready = this.reply(START_TIMEOUT_MS);
+    if (ready === null)
+      throw new StoreError("store_io", file, `${file}: the import's writer thread did not start`);
     if (ready.type !== "ready") throw this.error(ready);
     this.known = new Set(ready.sessions);
   }
@@ -139,12 +145,9 @@ class ThreadedImport implements CallImport {
     if (this.closed) return;
     this.closed = true;
     this.post({ type: "abort" });
-    // Wait for the rollback: the caller reports the failure once the file is as it was.
-    try {
-      this.reply();
-    } catch {
-      // The thread is gone; its transaction went with it.
-    }
+    // Wait for the rollback: the caller reports the failure once the file is as it was. A
+    // thread that does not answer is gone, and its transaction with it.
+    this.reply(START_TIMEOUT_MS);
   }
 
   /** The number of a call's key in this import, numbered in order of first use. */
@@ -206,14 +209,18 @@ class ThreadedImport implements CallImport {
     }
   }
 
-  /** The thread's next reply, waited for. */
-  private reply(): ImportReply {
+  /** The thread's next reply, waited for (null: none within `timeoutMs`). */
+  private reply(): ImportReply;
+  private reply(timeoutMs: number): ImportReply | null;
+  private reply(timeoutMs = Infinity): ImportReply | null {
+    const until = Date.now() + timeoutMs;
     for (;;) {
       const m = receiveMessageOnPort(this.port);
       if (m !== undefined) {
         this.repliesSeen++;
         return m.message as ImportReply;
       }
+      if (Date.now() > until) return null;
       Atomics.wait(this.control, 1, this.repliesSeen, 100);
     }
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import {
   compile,
@@ -13,7 +13,7 @@ import { InputError } from "../errors.js";
 import { loadPolicyFile } from "../policy/load.js";
 import { readTrace } from "../replay/trace.js";
 import type { TraceCall } from "../replay/types.js";
-import { openStore, openStoreReadOnly, type RecordingStore } from "../store/sqlite.js";
+import { type CallImport, startImport } from "../store/sqlite.js";
 import type { Io } from "./io.js";
 
 export interface ImportCommandOptions {
@@ -35,9 +35,8 @@ interface Decider {
 /**
  * `policy-replay import calls.jsonl --db FILE [--policy P]`: write a trace's calls into a
  * recording, each with the decision (and approval answer) its line records or, with --policy,
- * the decision P gives it. The whole trace is checked first, without writing: a bad line
- * (InputError naming the file and line, exit 2) leaves the recording untouched, byte for byte,
- * and creates none. Then everything is written in one transaction. Each session of the trace
+ * the decision P gives it, all in one transaction: a bad line (InputError naming the file and
+ * line, exit 2) leaves the recording untouched, byte for byte, and creates none. Each session of the trace
  * becomes a session of the recording (transport "import", started at its first call, ended at
  * its last); a session the recording already holds is refused, so a trace cannot be imported
  * twice by mistake. Arguments are stored as the trace has them (an export of a recording is
@@ -57,30 +56,21 @@ export async function importCommand(opts: ImportCommandOptions, io: Io): Promise
     const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
     decider = { compiled: compile(loaded.policy), hash: loaded.hash, text: loaded.text };
   }
-  const existed = existsSync(dbPath);
-  const known = new Set<string>();
-  if (existed) {
-    const reader = openStoreReadOnly(dbPath);
-    try {
-      for (const s of reader.sessions()) known.add(s.id);
-    } finally {
-      reader.close();
-    }
-  }
-  // Pass 1 checks every line; pass 2 writes the same lines, checked the same way.
-  importLines(callsPath, opts, known, null, decider);
-  mkdirSync(dirname(dbPath), { recursive: true });
-  const store = openStore(dbPath, { checkpointWorker: false });
+  // One pass: each line is checked and written in the import's transaction, and the first bad
+  // one aborts it (a new file is never put in place, an existing one is rolled back).
+  const madeDir = mkdirSync(dirname(dbPath), { recursive: true });
   let done: Imported | null = null;
   try {
-    done = store.transaction(() => importLines(callsPath, opts, known, store, decider));
-  } finally {
-    store.close();
-    if (done === null && !existed) {
-      for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, `${dbPath}-journal`]) {
-        rmSync(f, { force: true });
-      }
+    const into = startImport(dbPath);
+    try {
+      done = importLines(callsPath, opts, into, decider);
+      into.finish();
+    } catch (err) {
+      into.abort();
+      throw err;
     }
+  } finally {
+    if (done === null && madeDir !== undefined) removeMadeDirs(dirname(dbPath), madeDir);
   }
   const { calls, sessions, decided } = done;
   let line = `Imported ${calls} call${calls === 1 ? "" : "s"} in ${sessions} session${sessions === 1 ? "" : "s"} into ${opts.db}`;
@@ -91,6 +81,17 @@ export async function importCommand(opts: ImportCommandOptions, io: Io): Promise
   return 0;
 }
 
+/** Remove the directories made for a recording that was not written, deepest first. */
+function removeMadeDirs(dir: string, top: string): void {
+  for (let d = dir; d.length >= top.length; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
 interface Imported {
   calls: number;
   sessions: number;
@@ -98,12 +99,11 @@ interface Imported {
   decided: Record<DecisionKind, number>;
 }
 
-/** Check (store null) or write the trace's calls; InputError at the first bad line. */
+/** Write the trace's calls through `into`; InputError at the first bad line. */
 function importLines(
   callsPath: string,
   opts: ImportCommandOptions,
-  known: ReadonlySet<string>,
-  store: RecordingStore | null,
+  into: CallImport,
   decider: Decider | null,
 ): Imported {
   const sessions = new Map<
@@ -114,34 +114,38 @@ function importLines(
   let calls = 0;
   // One counter state for the whole trace, as one proxy has for all its sessions.
   const state = decider ? createState(decider.compiled) : null;
-  if (store && decider) store.putPolicy(decider.hash, decider.text);
+  if (decider) into.putPolicy(decider.hash, decider.text);
   for (const tc of readTrace(callsPath, opts.calls)) {
     const { call } = tc;
-    const fault = (path: string, message: string) =>
-      new InputError(opts.calls, [{ path, line: tc.line, message }]);
     if (decider && tc.recorded) {
       throw fault(
+        opts,
+        tc,
         "decision",
         "recorded in the trace, so --policy has nothing to decide: import without --policy to keep the recorded decisions, or leave out decision, code, rule and retry_after_ms",
       );
     }
     if (!decider && !tc.recorded) {
       throw fault(
+        opts,
+        tc,
         "decision",
         "missing: import stores each call's recorded decision (decision, code); give --policy P to decide the calls under P, or replay the trace with --calls",
       );
     }
     let s = sessions.get(call.session);
     if (!s) {
-      if (known.has(call.session)) {
+      if (into.hasSession(call.session)) {
         throw fault(
+          opts,
+          tc,
           "session",
           `"${call.session}" is already in ${opts.db}; import a trace once, or into another recording`,
         );
       }
       s = { identity: call.identity, line: tc.line, seq: 0, lastTs: call.ts };
       sessions.set(call.session, s);
-      store?.startSession({
+      into.startSession({
         id: call.session,
         identity: call.identity,
         transport: "import",
@@ -152,6 +156,8 @@ function importLines(
       });
     } else if (s.identity !== call.identity) {
       throw fault(
+        opts,
+        tc,
         "identity",
         `session "${call.session}" is "${s.identity}" (line ${s.line}), not "${call.identity}": a session has one identity`,
       );
@@ -159,29 +165,33 @@ function importLines(
     s.seq++;
     s.lastTs = call.ts;
     calls++;
-    if (!store) continue;
     // The trace's times never go backwards (readTrace checks), so the engine takes them all.
     const decision = decider ? decide(decider.compiled, call, state!) : recorded(tc);
     decided[decision.decision]++;
-    const id = store.recordDecision({
-      session: call.session,
-      seq: s.seq,
-      ts: call.ts,
-      identity: call.identity,
-      tool: call.tool,
-      arguments: call.arguments,
-      // No JSON-RPC messages come with a trace; the call's place in its session stands in.
-      jsonrpcId: String(s.seq),
-      mode: "enforce",
-      decision,
-    });
     // Kept as written, whatever the decision: it is the answer replay applies to this call
     // whenever a policy sends it to approval (SPEC section 5).
-    if (tc.approval) store.recordApproval(id, tc.approval);
+    into.addCall(
+      {
+        session: call.session,
+        seq: s.seq,
+        ts: call.ts,
+        identity: call.identity,
+        tool: call.tool,
+        arguments: call.arguments,
+        // No JSON-RPC messages come with a trace; the call's place in its session stands in.
+        jsonrpcId: String(s.seq),
+        mode: "enforce",
+        decision,
+      },
+      tc.approval,
+    );
   }
-  for (const [id, s] of sessions)
-    store?.updateSession(id, { endedAt: s.lastTs, endReason: "imported" });
+  for (const [id, s] of sessions) into.endSession(id, s.lastTs, "imported");
   return { calls, sessions: sessions.size, decided };
+}
+
+function fault(opts: ImportCommandOptions, tc: TraceCall, path: string, message: string) {
+  return new InputError(opts.calls, [{ path, line: tc.line, message }]);
 }
 
 /** The decision a trace line records, as a decision row holds it. */

@@ -6,6 +6,7 @@
 
 export { guard, connect, recordingVersion } from "./connection.js";
 export { StoreError, type StoreErrorCode } from "./errors.js";
+export { type CallImport, startImport } from "./import-thread.js";
 export { NUMBER_CALL_KEYS, SCHEMA_VERSION } from "./migrations/index.js";
 export {
   openStore,

@@ -1,5 +1,6 @@
 import { appendFileSync, closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
+import { Writable } from "node:stream";
 import { UsageError } from "../errors.js";
 import { describeIoError } from "../policy/load.js";
 import { Acceptor, type AcceptList } from "../replay/accept.js";
@@ -120,7 +121,10 @@ function formatPart(
 ): ReportPart {
   switch (format) {
     case "json":
-      return jsonReportPart(ctx, out);
+      // Node's streams and --out's file take the report's bytes as they are made.
+      return jsonReportPart(ctx, out, {
+        bytes: out instanceof ReportFile || out instanceof Writable,
+      });
     case "markdown":
       return markdownReportPart(ctx, out);
     case "junit":
@@ -180,9 +184,9 @@ class ReportFile implements Sink {
     }
   }
 
-  write(chunk: string): void {
+  write(chunk: string | Uint8Array): void {
     if (this.fd === null) return;
-    const buf = Buffer.from(chunk, "utf8");
+    const buf = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off);
   }

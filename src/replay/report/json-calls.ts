@@ -58,6 +58,8 @@ interface Segment {
   reason: string | null;
   approval: string | null;
   bytes: Uint8Array;
+  /** bytes followed by each of PLAIN_TAILS, made when first needed: one copy for the rest. */
+  plain: (Uint8Array | undefined)[];
 }
 
 // The fields after the outcome of a call compared with nothing: `inexact`, `before` null,
@@ -71,10 +73,11 @@ const PLAIN_TAILS = [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
 
 /**
  * Writes the calls of a JSON report, `,\n`-separated after a first `\n`, into chunks of about
- * `size` bytes handed to `out`. Strings (names from the input, rules and reasons from the
- * policy) are serialized by JSON.stringify once each and their bytes kept; numbers are written
- * digit by digit; everything else is a constant. A decision without a limit is serialized once
- * per distinct (decision, code, rule, reason, approval): the policy's rules make few of them.
+ * `size` bytes handed to `out`. Names from the input are copied in as they are when they need no
+ * escape, else serialized by JSON.stringify once and their bytes kept, as are rules, reasons and
+ * codes; numbers are written digit by digit; everything else is a constant. A decision without
+ * a limit is serialized once per distinct (decision, code, rule, reason, approval): the
+ * policy's rules make few of them.
  */
 export class JsonCallWriter {
   private buf: Uint8Array;
@@ -84,28 +87,33 @@ export class JsonCallWriter {
   /** Segments by rule (null as ""), the few of each rule in a list compared by identity. */
   private readonly segments = new Map<string, Segment[]>();
   private segmentCount = 0;
+  private tsHigh = -1;
+  private readonly tsHighScratch = new Uint8Array(24);
+  private tsHighBytes = this.tsHighScratch.subarray(0, 0);
 
   constructor(
     private readonly out: ChunkOut,
     private readonly size = 1 << 20,
   ) {
-    this.buf = Buffer.allocUnsafeSlow(size);
+    this.buf = new Uint8Array(size);
   }
 
   add(r: CallResult): void {
     const { call } = r.source;
-    const session = this.str(call.session);
-    const identity = this.str(call.identity);
-    const tool = this.str(call.tool);
-    const outcome = this.outcome(r);
-    const b = r.before;
-    const tail =
-      b === null && r.change === null
-        ? PLAIN_TAILS[(r.inexact ? 4 : 0) | (r.accepted ? 2 : 0) | (r.counterfactual ? 1 : 0)]!
-        : this.compared(r);
-    this.reserve(
-      FIXED_BYTES + session.length + identity.length + tool.length + outcome.length + tail.length,
-    );
+    const { session, identity, tool } = call;
+    const d = r.decision;
+    const cached = d.limit === null && r.after.retry_after_ms === null;
+    const plain = r.before === null && r.change === null;
+    const segment = cached ? this.outcome(r) : null;
+    const flags = (r.inexact ? 4 : 0) | (r.accepted ? 2 : 0) | (r.counterfactual ? 1 : 0);
+    // The usual call: its outcome and the fields after it in one piece.
+    const rest = segment !== null && plain ? plainRest(segment, flags) : null;
+    const outcome = rest ?? segment?.bytes ?? null;
+    // Escaped, a UTF-16 unit takes at most 6 bytes.
+    let room = FIXED_BYTES + 6 * (session.length + identity.length + tool.length);
+    room += outcome !== null ? outcome.length : this.outcomeRoom(r);
+    if (!plain) room += this.comparedRoom(r);
+    this.reserve(room);
     const buf = this.buf;
     let p = this.pos;
     p = put(buf, p, this.first ? OPEN_FIRST : OPEN);
@@ -114,17 +122,21 @@ export class JsonCallWriter {
     p = put(buf, p, LINE);
     p = putNumber(buf, p, r.source.line);
     p = put(buf, p, SESSION);
-    p = put(buf, p, session);
+    p = this.putString(buf, p, session);
     p = put(buf, p, ORDINAL);
     p = putNumber(buf, p, r.ordinal);
     p = put(buf, p, IDENTITY);
-    p = put(buf, p, identity);
+    p = this.putString(buf, p, identity);
     p = put(buf, p, TS);
-    p = putNumber(buf, p, call.ts);
+    p = this.putTs(buf, p, call.ts);
     p = put(buf, p, TOOL);
-    p = put(buf, p, tool);
-    p = put(buf, p, outcome);
-    this.pos = put(buf, p, tail);
+    p = this.putString(buf, p, tool);
+    if (rest !== null) {
+      this.pos = put(buf, p, rest);
+      return;
+    }
+    p = outcome !== null ? put(buf, p, outcome) : this.putOutcome(buf, p, r);
+    this.pos = plain ? put(buf, p, PLAIN_TAILS[flags]!) : this.putCompared(buf, p, r);
   }
 
   /** Text around the calls (the document's head and tail), written in order with them. */
@@ -139,7 +151,7 @@ export class JsonCallWriter {
     if (this.pos === 0) return;
     this.out(this.buf.subarray(0, this.pos));
     // The chunk now belongs to `out` (a stream may hold it until written): write on a new one.
-    this.buf = Buffer.allocUnsafeSlow(this.size);
+    this.buf = new Uint8Array(this.size);
     this.pos = 0;
   }
 
@@ -147,14 +159,13 @@ export class JsonCallWriter {
   private reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     this.flush();
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafeSlow(n);
+    if (n > this.buf.length) this.buf = new Uint8Array(n);
   }
 
-  /** `,"decision":` to `"approval":…`: the candidate's decision, kept when it has no limit. */
-  private outcome(r: CallResult): Uint8Array {
+  /** `,"decision":` to `"approval":…` for a decision without a limit, made once and kept. */
+  private outcome(r: CallResult): Segment {
     const a = r.after;
-    const d = r.decision;
-    if (d.limit !== null || a.retry_after_ms !== null) return this.limited(r);
+    const reason = r.decision.reason;
     const approval = a.approval ?? null;
     const key = a.rule ?? "";
     let list = this.segments.get(key);
@@ -164,10 +175,10 @@ export class JsonCallWriter {
           s.decision === a.decision &&
           s.code === a.code &&
           s.rule === a.rule &&
-          s.reason === d.reason &&
+          s.reason === reason &&
           s.approval === approval
         ) {
-          return s.bytes;
+          return s;
         }
       }
     } else {
@@ -178,95 +189,140 @@ export class JsonCallWriter {
       list = [];
       this.segments.set(key, list);
     }
-    const bytes = this.limited(r);
-    list.push({
+    const scratch = new Uint8Array(FIXED_BYTES + this.outcomeRoom(r));
+    const bytes = scratch.slice(0, this.putOutcome(scratch, 0, r));
+    const segment: Segment = {
       decision: a.decision,
       code: a.code,
       rule: a.rule,
-      reason: d.reason,
+      reason,
       approval,
       bytes,
-    });
+      plain: [],
+    };
+    list.push(segment);
     this.segmentCount++;
-    return bytes;
+    return segment;
   }
 
-  /** outcome()'s bytes written out, for a decision of its own (a limit's counts, a retry time). */
-  private limited(r: CallResult): Uint8Array {
+  /**
+   * A call's time: its digits above the last five change every 100 s, so they are kept and
+   * only the last five written (exactly: n % 1e5 and the rest divided are whole numbers).
+   */
+  private putTs(buf: Uint8Array, p: number, ts: number): number {
+    if (!(ts >= 1e5 && ts <= Number.MAX_SAFE_INTEGER && Math.floor(ts) === ts)) {
+      return putNumber(buf, p, ts);
+    }
+    const low = ts % 1e5;
+    const high = (ts - low) / 1e5;
+    if (high !== this.tsHigh) {
+      this.tsHigh = high;
+      this.tsHighBytes = this.tsHighScratch.subarray(0, putNumber(this.tsHighScratch, 0, high));
+    }
+    return putSmall(buf, put(buf, p, this.tsHighBytes), low, 5);
+  }
+
+  /** What putOutcome() writes besides constants and numbers. */
+  private outcomeRoom(r: CallResult): number {
+    const a = r.after;
+    const d = r.decision;
+    return (
+      this.str(a.decision).length +
+      this.str(a.code).length +
+      (a.rule === null ? 0 : this.str(a.rule).length) +
+      (d.reason === null ? 0 : this.str(d.reason).length) +
+      (d.limit === null ? 0 : this.str(d.limit.counter).length)
+    );
+  }
+
+  private putOutcome(buf: Uint8Array, p: number, r: CallResult): number {
     const a = r.after;
     const d = r.decision;
     const limit = d.limit;
-    const parts: Uint8Array[] = [
-      DECISION,
-      this.str(a.decision),
-      CODE,
-      this.str(a.code),
-      RULE,
-      a.rule === null ? NULL : this.str(a.rule),
-      REASON,
-      d.reason === null ? NULL : this.str(d.reason),
-      RETRY,
-      this.number(a.retry_after_ms),
-      LIMIT,
-    ];
+    p = put(buf, p, DECISION);
+    p = put(buf, p, this.str(a.decision));
+    p = put(buf, p, CODE);
+    p = put(buf, p, this.str(a.code));
+    p = put(buf, p, RULE);
+    p = put(buf, p, a.rule === null ? NULL : this.str(a.rule));
+    p = put(buf, p, REASON);
+    p = put(buf, p, d.reason === null ? NULL : this.str(d.reason));
+    p = put(buf, p, RETRY);
+    p = a.retry_after_ms === null ? put(buf, p, NULL) : putNumber(buf, p, a.retry_after_ms);
+    p = put(buf, p, LIMIT);
     if (limit === null) {
-      parts.push(NULL);
+      p = put(buf, p, NULL);
     } else {
-      parts.push(
-        COUNTER,
-        this.str(limit.counter),
-        SCOPE,
-        this.str(limit.scope),
-        ALGORITHM,
-        this.str(limit.algorithm),
-        WINDOW,
-        this.number(limit.window_ms),
-        MAX,
-        this.number(limit.max),
-        COUNT,
-        this.number(limit.count),
-        CLOSE,
-      );
+      p = put(buf, p, COUNTER);
+      p = put(buf, p, this.str(limit.counter));
+      p = put(buf, p, SCOPE);
+      p = put(buf, p, this.str(limit.scope));
+      p = put(buf, p, ALGORITHM);
+      p = put(buf, p, this.str(limit.algorithm));
+      p = put(buf, p, WINDOW);
+      p = putNumber(buf, p, limit.window_ms);
+      p = put(buf, p, MAX);
+      p = putNumber(buf, p, limit.max);
+      p = put(buf, p, COUNT);
+      p = putNumber(buf, p, limit.count);
+      p = put(buf, p, CLOSE);
     }
-    parts.push(APPROVAL, a.approval == null ? NULL : this.str(a.approval));
-    return concat(parts);
+    p = put(buf, p, APPROVAL);
+    return put(buf, p, a.approval == null ? NULL : this.str(a.approval));
+  }
+
+  /** What putCompared() writes besides constants and numbers. */
+  private comparedRoom(r: CallResult): number {
+    const b = r.before;
+    return b === null
+      ? 0
+      : this.str(b.decision).length +
+          this.str(b.code).length +
+          (b.rule === null ? 0 : this.str(b.rule).length);
   }
 
   /** From `,"inexact":` to the end, for a call compared with something. */
-  private compared(r: CallResult): Uint8Array {
+  private putCompared(buf: Uint8Array, p: number, r: CallResult): number {
     const b = r.before;
-    const parts: Uint8Array[] = [INEXACT, r.inexact ? TRUE : FALSE, BEFORE];
+    p = put(buf, p, INEXACT);
+    p = put(buf, p, r.inexact ? TRUE : FALSE);
+    p = put(buf, p, BEFORE);
     if (b === null) {
-      parts.push(NULL);
+      p = put(buf, p, NULL);
     } else {
-      parts.push(
-        BEFORE_DECISION,
-        this.str(b.decision),
-        CODE,
-        this.str(b.code),
-        RULE,
-        b.rule === null ? NULL : this.str(b.rule),
-        RETRY,
-        this.number(b.retry_after_ms),
-        CLOSE,
-      );
+      p = put(buf, p, BEFORE_DECISION);
+      p = put(buf, p, this.str(b.decision));
+      p = put(buf, p, CODE);
+      p = put(buf, p, this.str(b.code));
+      p = put(buf, p, RULE);
+      p = put(buf, p, b.rule === null ? NULL : this.str(b.rule));
+      p = put(buf, p, RETRY);
+      p = b.retry_after_ms === null ? put(buf, p, NULL) : putNumber(buf, p, b.retry_after_ms);
+      p = put(buf, p, CLOSE);
     }
-    parts.push(
-      CHANGE,
-      r.change === null ? NULL : this.str(r.change),
-      ACCEPTED,
-      r.accepted ? TRUE : FALSE,
-      COUNTERFACTUAL,
-      r.counterfactual ? TRUE : FALSE,
-      CLOSE,
-    );
-    return concat(parts);
+    p = put(buf, p, CHANGE);
+    p = put(buf, p, r.change === null ? NULL : this.str(r.change));
+    p = put(buf, p, ACCEPTED);
+    p = put(buf, p, r.accepted ? TRUE : FALSE);
+    p = put(buf, p, COUNTERFACTUAL);
+    p = put(buf, p, r.counterfactual ? TRUE : FALSE);
+    return put(buf, p, CLOSE);
   }
 
-  private number(n: number | null): Uint8Array {
-    if (n === null) return NULL;
-    const bytes = new Uint8Array(24);
-    return bytes.subarray(0, putNumber(bytes, 0, n));
+  /**
+   * JSON.stringify(s) written at `p`: copied as it is when it is printable ASCII without a
+   * quote or backslash (names usually are; no lookup to pay), else from str().
+   */
+  private putString(buf: Uint8Array, p: number, s: string): number {
+    const n = s.length;
+    buf[p] = 34;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 32 || c > 126 || c === 34 || c === 92) return put(buf, p, this.str(s));
+      buf[p + 1 + i] = c;
+    }
+    buf[p + 1 + n] = 34;
+    return p + n + 2;
   }
 
   /** JSON.stringify(s) as UTF-8 (lone surrogates come out escaped, so nothing is lost). */
@@ -281,13 +337,16 @@ export class JsonCallWriter {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const x of parts) n += x.length;
-  const out = new Uint8Array(n);
-  let p = 0;
-  for (const x of parts) p = put(out, p, x);
-  return out;
+function plainRest(s: Segment, flags: number): Uint8Array {
+  let rest = s.plain[flags];
+  if (rest === undefined) {
+    const tail = PLAIN_TAILS[flags]!;
+    rest = new Uint8Array(s.bytes.length + tail.length);
+    rest.set(s.bytes);
+    rest.set(tail, s.bytes.length);
+    s.plain[flags] = rest;
+  }
+  return rest;
 }
 
 /** Copy `src` in at `p`; returns the position after it. Short copies beat a call to set(). */
@@ -299,6 +358,13 @@ function put(buf: Uint8Array, p: number, src: Uint8Array): number {
   }
   for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
   return p + n;
+}
+
+/** "00" to "99": two digits per division. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 48 + Math.floor(i / 10);
+  PAIRS[2 * i + 1] = 48 + (i % 10);
 }
 
 /** A number as JSON.stringify writes it: digit by digit for the usual safe non-negative integer. */
@@ -317,10 +383,14 @@ function putSmall(buf: Uint8Array, p: number, n: number, width: number): number 
   let len = 1;
   while (len < 8 && n >= POW10[len]!) len++;
   if (len < width) len = width;
-  for (let i = p + len - 1; i >= p; i--) {
-    const q = (n / 10) | 0;
-    buf[i] = 48 + n - q * 10;
+  let i = p + len;
+  while (i - p >= 2) {
+    const q = (n / 100) | 0;
+    const k = 2 * (n - q * 100);
+    buf[--i] = PAIRS[k + 1]!;
+    buf[--i] = PAIRS[k]!;
     n = q;
   }
+  if (i > p) buf[--i] = 48 + n;
   return p + len;
 }

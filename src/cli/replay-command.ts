@@ -133,6 +133,9 @@ async function replay(
   if (recordings && opts.save !== false)
     writer = new (await import("../store/runs.js")).RunWriter(recordings.paths);
   const perFile: number[] = recordings ? recordings.paths.map(() => 0) : [];
+  // How often to ask whether stdout is keeping up: a report's 1 MiB chunk holds about 3,000 calls.
+  const CHECK_EVERY = 1024;
+  let n = 0;
   try {
     if (writer) {
       for (const tc of calls) {
@@ -140,9 +143,13 @@ async function replay(
         report.add(r);
         perFile[tc.file ?? 0]!++;
         if ((r.change !== null || r.inexact) && r.before) writer.add(tc.file ?? 0, resultRecord(r));
+        if (++n % CHECK_EVERY === 0) await report.ready();
       }
     } else {
-      for (const tc of calls) report.add(step(tc));
+      for (const tc of calls) {
+        report.add(step(tc));
+        if (++n % CHECK_EVERY === 0) await report.ready();
+      }
     }
   } catch (err) {
     report.abort();

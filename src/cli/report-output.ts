@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { appendFileSync, closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { Writable } from "node:stream";
@@ -41,6 +42,11 @@ export interface ReportOutput {
   finish(): Summary;
   /** The replay failed: clear the progress bar and leave no half-written --out file. */
   abort(): void;
+  /**
+   * Null when stdout can take more now; else a promise that it can: a stream that buffers
+   * (rather than writing at once, as files and pipes do on Linux) has asked the replay to wait.
+   */
+  ready(): Promise<void> | null;
 }
 
 /**
@@ -80,6 +86,7 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
   const progress = startProgress(io, { allowed: !streamsToTerminal });
   const total = opts.total ?? null;
   let count = 0;
+  const stream = io.stdout instanceof Writable ? io.stdout : null;
 
   return {
     add(r) {
@@ -108,6 +115,9 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
     abort() {
       progress.stop();
       file?.discard();
+    },
+    ready() {
+      return stream?.writableNeedDrain ? once(stream, "drain").then(() => undefined) : null;
     },
   };
 }

@@ -267,3 +267,40 @@ describe("the JSON report of a random trace through the CLI", () => {
     );
   });
 });
+
+describe("the JSON report to a stream that buffers", () => {
+  it("waits for the stream to drain, so memory holds a few chunks, not the report", async () => {
+    const file = join(tmp, "long.jsonl");
+    const lines = Array.from({ length: 30_000 }, (_, i) =>
+      JSON.stringify({
+        session: `s${i % 50}`,
+        identity: "agent",
+        ts: 1000 + i,
+        tool: "fleet_status",
+      }),
+    );
+    writeFileSync(file, lines.join("\n") + "\n");
+    const chunks: Buffer[] = [];
+    let most = 0;
+    const stream = new Writable({
+      highWaterMark: 1 << 18,
+      write(chunk: Buffer, _enc, done) {
+        most = Math.max(most, stream.writableLength);
+        chunks.push(chunk);
+        setImmediate(done);
+      },
+    });
+    const io: Io = { stdout: stream, stderr: { write: () => true }, cwd: root, env: {} };
+    const code = await run(
+      ["--policy", "fixtures/policies/fleet.json", "--calls", file, "--format", "json"],
+      io,
+    );
+    expect(code).toBe(0);
+    await new Promise<void>((resolve) => stream.end(resolve));
+    const text = Buffer.concat(chunks).toString("utf8");
+    expect(text.length).toBeGreaterThan(8 << 20);
+    expect((JSON.parse(text) as { calls: unknown[] }).calls).toHaveLength(30_000);
+    // Without waiting, every chunk but the first would be queued at once.
+    expect(most).toBeLessThan(3 << 20);
+  });
+});

@@ -87,6 +87,8 @@ export class JsonCallWriter {
   /** Segments by rule (null as ""), the few of each rule in a list compared by identity. */
   private readonly segments = new Map<string, Segment[]>();
   private segmentCount = 0;
+  private readonly index = new Digits();
+  private readonly line = new Digits();
   private tsHigh = -1;
   private readonly tsHighScratch = new Uint8Array(24);
   private tsHighBytes = this.tsHighScratch.subarray(0, 0);
@@ -118,9 +120,9 @@ export class JsonCallWriter {
     let p = this.pos;
     p = put(buf, p, this.first ? OPEN_FIRST : OPEN);
     this.first = false;
-    p = putNumber(buf, p, r.source.index);
+    p = this.index.put(buf, p, r.source.index);
     p = put(buf, p, LINE);
-    p = putNumber(buf, p, r.source.line);
+    p = this.line.put(buf, p, r.source.line);
     p = put(buf, p, SESSION);
     p = this.putString(buf, p, session);
     p = put(buf, p, ORDINAL);
@@ -358,6 +360,52 @@ function put(buf: Uint8Array, p: number, src: Uint8Array): number {
   }
   for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
   return p + n;
+}
+
+/**
+ * A number that usually goes up by one from call to call (index, line), kept as digits: the next
+ * is the last with its digits carried, one or two byte changes rather than a conversion.
+ */
+class Digits {
+  private n = 0;
+  private readonly digits = new Uint8Array(24);
+  private len = 1;
+  /** The digits are a whole number's, so adding one is carrying. */
+  private whole = true;
+
+  constructor() {
+    this.digits[0] = 48;
+  }
+
+  put(buf: Uint8Array, p: number, n: number): number {
+    if (n !== this.n) {
+      if (this.whole && n === this.n + 1 && n <= Number.MAX_SAFE_INTEGER) {
+        this.increment();
+      } else {
+        this.len = putNumber(this.digits, 0, n);
+        this.whole = Number.isSafeInteger(n) && n >= 0;
+      }
+      this.n = n;
+    }
+    const d = this.digits;
+    const len = this.len;
+    for (let i = 0; i < len; i++) buf[p + i] = d[i]!;
+    return p + len;
+  }
+
+  private increment(): void {
+    const d = this.digits;
+    let i = this.len - 1;
+    while (i >= 0 && d[i] === 57) d[i--] = 48;
+    if (i >= 0) {
+      d[i]!++;
+      return;
+    }
+    // 99...9 + 1: a one in front of the zeros.
+    d.copyWithin(1, 0, this.len);
+    d[0] = 49;
+    this.len++;
+  }
 }
 
 /** "00" to "99": two digits per division. */

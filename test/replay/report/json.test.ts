@@ -163,6 +163,28 @@ describe("the JSON report's calls, written as bytes", () => {
     );
   });
 
+  it("count up from any number, past 9s, as JSON.stringify writes each", () => {
+    // Indexes and lines usually go up by one: the writer carries digits then.
+    const start = fc.oneof(someNumber, fc.constantFrom(8, 98, 9999998, 2 ** 53 - 3, -2, 0.5));
+    fc.assert(
+      fc.property(
+        fc.array(arbitraryResult, { minLength: 1, maxLength: 6 }),
+        start,
+        fc.array(fc.option(someNumber, { freq: 3 }), { minLength: 6, maxLength: 6 }),
+        (rs, first, jumps) => {
+          let n = first;
+          rs.forEach((r, i) => {
+            r.source.index = n;
+            r.source.line = n + 1;
+            n = jumps[i] ?? n + 1;
+          });
+          expect(written(rs, 1 << 16)).toBe(expectedCalls(rs));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it("frame the document as before, to a stream of bytes and to a string alike", () => {
     const trace = join(root, "fixtures/traces/fleet-loop.jsonl");
     const rs = [

@@ -24,6 +24,9 @@ import type { Format } from "./options.js";
 
 export { FORMATS, type Format } from "./options.js";
 
+/** How much of the report stdout may queue before the replay waits for it. */
+const QUEUE_BYTES = 4 << 20;
+
 export interface ReportOutputOptions {
   format: Format;
   /** --out: the full report goes to this file (relative to io.cwd); stdout gets the short form. */
@@ -43,8 +46,8 @@ export interface ReportOutput {
   /** The replay failed: clear the progress bar and leave no half-written --out file. */
   abort(): void;
   /**
-   * Null when stdout can take more now; else a promise that it can: a stream that buffers
-   * (rather than writing at once, as files and pipes do on Linux) has asked the replay to wait.
+   * Null when stdout can take more now; else a promise that it can: a stream that queues what
+   * it cannot write at once (a pipe to a slower reader) holds too much.
    */
   ready(): Promise<void> | null;
 }
@@ -117,7 +120,10 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
       file?.discard();
     },
     ready() {
-      return stream?.writableNeedDrain ? once(stream, "drain").then(() => undefined) : null;
+      // A few chunks queued keep the reader busy while the next ones are made.
+      return stream !== null && stream.writableNeedDrain && stream.writableLength >= QUEUE_BYTES
+        ? once(stream, "drain").then(() => undefined)
+        : null;
     },
   };
 }
@@ -131,10 +137,17 @@ function formatPart(
 ): ReportPart {
   switch (format) {
     case "json":
-      // Node's streams and --out's file take the report's bytes as they are made.
-      return jsonReportPart(ctx, out, {
-        bytes: out instanceof ReportFile || out instanceof Writable,
-      });
+      // Node's streams and --out's file take the report's bytes as they are made. The file
+      // writes each chunk at once, as does stdout when it queues nothing: that memory is reused.
+      if (out instanceof ReportFile)
+        return jsonReportPart(ctx, out, { bytes: true, done: () => true });
+      if (out === process.stdout) {
+        return jsonReportPart(ctx, out, {
+          bytes: true,
+          done: () => process.stdout.writableLength === 0,
+        });
+      }
+      return jsonReportPart(ctx, out, { bytes: out instanceof Writable });
     case "markdown":
       return markdownReportPart(ctx, out);
     case "junit":

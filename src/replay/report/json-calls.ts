@@ -3,8 +3,11 @@
 // per call. A million calls make about 350 MB of report, so this is the report's whole cost.
 import type { CallResult } from "../replay.js";
 
-/** Where the chunks go: each is handed over whole and never written to again. */
-export type ChunkOut = (chunk: Uint8Array) => void;
+/**
+ * Where the chunks go; true when it is done with the chunk (its memory is then reused), false
+ * when it keeps it (a stream's queue), and the chunk is never written to again.
+ */
+export type ChunkOut = (chunk: Uint8Array) => boolean;
 
 const utf8 = new TextEncoder();
 const ascii = (s: string): Uint8Array => utf8.encode(s);
@@ -151,9 +154,8 @@ export class JsonCallWriter {
   /** Hand over what is written so far. */
   flush(): void {
     if (this.pos === 0) return;
-    this.out(this.buf.subarray(0, this.pos));
-    // The chunk now belongs to `out` (a stream may hold it until written): write on a new one.
-    this.buf = new Uint8Array(this.size);
+    const done = this.out(this.buf.subarray(0, this.pos));
+    if (!done || this.buf.length !== this.size) this.buf = new Uint8Array(this.size);
     this.pos = 0;
   }
 
@@ -367,11 +369,10 @@ function put(buf: Uint8Array, p: number, src: Uint8Array): number {
  * is the last with its digits carried, one or two byte changes rather than a conversion.
  */
 class Digits {
+  /** Always a safe whole number, so adding one is carrying. */
   private n = 0;
-  private readonly digits = new Uint8Array(24);
+  private readonly digits = new Uint8Array(16);
   private len = 1;
-  /** The digits are a whole number's, so adding one is carrying. */
-  private whole = true;
 
   constructor() {
     this.digits[0] = 48;
@@ -379,12 +380,9 @@ class Digits {
 
   put(buf: Uint8Array, p: number, n: number): number {
     if (n !== this.n) {
-      if (this.whole && n === this.n + 1 && n <= Number.MAX_SAFE_INTEGER) {
-        this.increment();
-      } else {
-        this.len = putNumber(this.digits, 0, n);
-        this.whole = Number.isSafeInteger(n) && n >= 0;
-      }
+      if (n === this.n + 1 && n <= Number.MAX_SAFE_INTEGER) this.increment();
+      else if (Number.isSafeInteger(n) && n >= 0) this.len = putNumber(this.digits, 0, n);
+      else return putNumber(buf, p, n);
       this.n = n;
     }
     const d = this.digits;

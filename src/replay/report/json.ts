@@ -49,20 +49,39 @@ export function jsonReportWriter(
   return combine(builder, [jsonReportPart(ctx, out)]);
 }
 
+/** How the JSON report hands its chunks over. */
+export interface JsonReportOptions {
+  /** `out` takes Uint8Array chunks as well as strings (a Node stream, a file). */
+  bytes?: boolean;
+  /**
+   * With `bytes`: whether `out` is done with the chunk just written (a file written at once, a
+   * process's stdout with nothing queued), so its memory can take the next. Without it, or when
+   * it says no, each chunk is new: a stream may hold on to what it was given.
+   */
+  done?: () => boolean;
+}
+
 /**
- * jsonReportWriter's view, for combining with others over one summary. With `bytes`, `out`
- * takes Uint8Array chunks as well as strings (a Node stream, a file) and gets the report's UTF-8
- * as it is made; otherwise each chunk is decoded to a string first.
+ * jsonReportWriter's view, for combining with others over one summary. With `bytes`, `out` gets
+ * the report's UTF-8 as it is made; otherwise each chunk is decoded to a string first.
  */
 export function jsonReportPart(
   ctx: ReportContext,
   out: Sink,
-  opts: { bytes?: boolean } = {},
+  opts: JsonReportOptions = {},
 ): ReportPart {
+  const bytes = out as ByteSink;
+  const done = opts.done ?? (() => false);
   const calls = new JsonCallWriter(
     opts.bytes
-      ? (chunk) => (out as ByteSink).write(chunk)
-      : (chunk) => out.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString()),
+      ? (chunk) => {
+          bytes.write(chunk);
+          return done();
+        }
+      : (chunk) => {
+          out.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString());
+          return true;
+        },
   );
   calls.text(
     `{"candidate":${str(ctx.candidate)},"baseline":${str(ctx.baseline)},"source":${str(ctx.source)},` +

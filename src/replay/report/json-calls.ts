@@ -1,6 +1,7 @@
 // The JSON report's calls array, written as UTF-8 bytes straight into large chunks: the same
 // text as JSON.stringify(resultJson(r)) (tests hold them byte-equal), without building a string
 // per call. A million calls make about 350 MB of report, so this is the report's whole cost.
+import type { Decision } from "../../engine/index.js";
 import type { CallResult } from "../replay.js";
 
 /**
@@ -63,6 +64,8 @@ interface Segment {
   bytes: Uint8Array;
   /** bytes followed by each of PLAIN_TAILS, made when first needed: one copy for the rest. */
   plain: (Uint8Array | undefined)[];
+  /** The decision last found to have this segment. */
+  last: Decision | null;
 }
 
 // The fields after the outcome of a call compared with nothing: `inexact`, `before` null,
@@ -89,6 +92,7 @@ export class JsonCallWriter {
   private readonly strings = new Map<string, Uint8Array>();
   /** Segments by rule (null as ""), the few of each rule in a list compared by identity. */
   private readonly segments = new Map<string, Segment[]>();
+  private readonly byDecision = new WeakMap<Decision, Segment>();
   private segmentCount = 0;
   private readonly index = new Digits();
   private readonly line = new Digits();
@@ -169,8 +173,27 @@ export class JsonCallWriter {
   /** `,"decision":` to `"approval":…` for a decision without a limit, made once and kept. */
   private outcome(r: CallResult): Segment {
     const a = r.after;
-    const reason = r.decision.reason;
+    const d = r.decision;
+    const reason = d.reason;
     const approval = a.approval ?? null;
+    // Without an approval answer the segment is the decision's alone, and most decisions are
+    // a rule's one shared object: found by identity, once it has been seen twice.
+    if (approval === null) {
+      const known = this.byDecision.get(d);
+      if (known !== undefined) return known;
+    }
+    const s = this.lookup(r, approval);
+    if (approval === null) {
+      if (s.last === d) this.byDecision.set(d, s);
+      else s.last = d;
+    }
+    return s;
+  }
+
+  /** outcome()'s segment, found (or made) by what it is made of. */
+  private lookup(r: CallResult, approval: string | null): Segment {
+    const a = r.after;
+    const reason = r.decision.reason;
     const key = a.rule ?? "";
     let list = this.segments.get(key);
     if (list !== undefined) {
@@ -203,6 +226,7 @@ export class JsonCallWriter {
       approval,
       bytes,
       plain: [],
+      last: null,
     };
     list.push(segment);
     this.segmentCount++;

@@ -174,7 +174,6 @@ export class JsonCallWriter {
   private outcome(r: CallResult): Segment {
     const a = r.after;
     const d = r.decision;
-    const reason = d.reason;
     const approval = a.approval ?? null;
     // Without an approval answer the segment is the decision's alone, and most decisions are
     // a rule's one shared object: found by identity, once it has been seen twice.

@@ -88,11 +88,11 @@ const sizeMb = (statSync(traceFile).size / 1e6).toFixed(0);
 const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
 const ROUNDS = 5;
 
-/** One run of the CLI: wall seconds and peak RSS (KB; 0 without GNU time). */
-function runCli(args: string[], label: string): { s: number; kb: number } {
+/** One run of the CLI (or `script`): wall seconds and peak RSS (KB; 0 without GNU time). */
+function runCli(args: string[], label: string, script = bin): { s: number; kb: number } {
   const cmd = gnuTime
-    ? [gnuTime, "-f", "%M", process.execPath, bin, ...args]
-    : [process.execPath, bin, ...args];
+    ? [gnuTime, "-f", "%M", process.execPath, script, ...args]
+    : [process.execPath, script, ...args];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd[0]!, cmd.slice(1), {
     stdio: ["ignore", "ignore", "pipe"],
@@ -111,18 +111,23 @@ interface CliCase {
   target: string;
   limitS: number | null;
   what?: string;
+  /** Run this script instead of the CLI. */
+  script?: string;
 }
 
 /**
  * Time CLI runs, `rounds` each, taking the cases in turn round by round: this VM's speed drifts
  * over minutes, and cases timed one after another would each get a different spell.
  */
-function timeCli(cases: CliCase[], rounds = ROUNDS): { best: number; peakKb: number }[] {
+function timeCli(
+  cases: CliCase[],
+  rounds = ROUNDS,
+): { best: number; median: number; peakKb: number }[] {
   const times = cases.map((): number[] => []);
   const peaks = cases.map(() => 0);
   for (let round = 0; round < rounds; round++) {
     cases.forEach((c, i) => {
-      const { s, kb } = runCli(c.args, c.label);
+      const { s, kb } = runCli(c.args, c.label, c.script);
       times[i]!.push(s);
       peaks[i] = Math.max(peaks[i]!, kb);
     });
@@ -140,10 +145,10 @@ function timeCli(cases: CliCase[], rounds = ROUNDS): { best: number; peakKb: num
       c.limitS === null ? null : best < c.limitS,
     );
     report(`  same, median of ${rounds}${rss}`, `${median.toFixed(2)} s`, "", null);
-    return { best, peakKb: peaks[i]! };
+    return { best, median, peakKb: peaks[i]! };
   });
 }
-timeCli([
+const [, , json, parse] = timeCli([
   {
     args: ["--policy", candidateFile, "--calls", traceFile, "--fail-on", "none"],
     label: "policy-replay --calls, text",
@@ -177,10 +182,24 @@ timeCli([
       "none",
     ],
     label: "policy-replay --calls --format json",
-    target: "(no target)",
+    target: "(see ratio)",
+    limitS: null,
+  },
+  {
+    // The floor for any replay of the trace: read 64 KiB at a time, split, JSON.parse each line.
+    args: [traceFile],
+    script: join(process.cwd(), "dist", "bench", "jsonl-parse.js"),
+    label: "chunked JSON.parse reader, nothing else",
+    target: "(baseline)",
     limitS: null,
   },
 ]);
+report(
+  "  --format json / the JSON.parse reader (medians; bests)",
+  `${(json!.median / parse!.median).toFixed(2)}x; ${(json!.best / parse!.best).toFixed(2)}x`,
+  "<= 3x",
+  json!.median / parse!.median <= 3,
+);
 
 // 3. Replay from SQLite: the same traffic recorded (bench/generate-db.ts: decided live by the
 // base policy), replayed under the tightened one, read as the CLI reads it, run as a user runs

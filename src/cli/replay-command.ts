@@ -136,6 +136,9 @@ async function replay(
   const perFile: number[] = recordings ? recordings.paths.map(() => 0) : [];
   // Each identity's calls of each tool, for the tool lists; a trace has none to compare.
   const listed = recordings ? new ListedCalls() : null;
+  // How often to ask whether stdout is keeping up: a report's 1 MiB chunk holds about 3,000 calls.
+  const CHECK_EVERY = 1024;
+  let n = 0;
   try {
     if (writer) {
       for (const tc of calls) {
@@ -144,14 +147,19 @@ async function replay(
         listed?.add(tc);
         perFile[tc.file ?? 0]!++;
         if ((r.change !== null || r.inexact) && r.before) writer.add(tc.file ?? 0, resultRecord(r));
+        if (++n % CHECK_EVERY === 0) await report.ready();
       }
     } else if (listed) {
       for (const tc of calls) {
         report.add(step(tc));
         listed.add(tc);
+        if (++n % CHECK_EVERY === 0) await report.ready();
       }
     } else {
-      for (const tc of calls) report.add(step(tc));
+      for (const tc of calls) {
+        report.add(step(tc));
+        if (++n % CHECK_EVERY === 0) await report.ready();
+      }
     }
     // After the calls: the answers are few, and the calls' reader has the disk to itself.
     builder.visibility(

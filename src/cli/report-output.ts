@@ -1,5 +1,7 @@
+import { once } from "node:events";
 import { appendFileSync, closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
+import { Writable } from "node:stream";
 import { UsageError } from "../errors.js";
 import { describeIoError } from "../policy/load.js";
 import { Acceptor, type AcceptList } from "../replay/accept.js";
@@ -22,6 +24,9 @@ import type { Format } from "./options.js";
 
 export { FORMATS, type Format } from "./options.js";
 
+/** How much of the report stdout may queue before the replay waits for it. */
+const QUEUE_BYTES = 4 << 20;
+
 export interface ReportOutputOptions {
   format: Format;
   /** --out: the full report goes to this file (relative to io.cwd); stdout gets the short form. */
@@ -40,6 +45,11 @@ export interface ReportOutput {
   finish(): Summary;
   /** The replay failed: clear the progress bar and leave no half-written --out file. */
   abort(): void;
+  /**
+   * Null when stdout can take more now; else a promise that it can: a stream that queues what
+   * it cannot write at once (a pipe to a slower reader) holds too much.
+   */
+  ready(): Promise<void> | null;
 }
 
 /**
@@ -79,6 +89,7 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
   const progress = startProgress(io, { allowed: !streamsToTerminal });
   const total = opts.total ?? null;
   let count = 0;
+  const stream = io.stdout instanceof Writable ? io.stdout : null;
 
   return {
     add(r) {
@@ -108,6 +119,12 @@ export function openReport(opts: ReportOutputOptions, io: Io): ReportOutput {
       progress.stop();
       file?.discard();
     },
+    ready() {
+      // A few chunks queued keep the reader busy while the next ones are made.
+      return stream !== null && stream.writableNeedDrain && stream.writableLength >= QUEUE_BYTES
+        ? once(stream, "drain").then(() => undefined)
+        : null;
+    },
   };
 }
 
@@ -120,7 +137,17 @@ function formatPart(
 ): ReportPart {
   switch (format) {
     case "json":
-      return jsonReportPart(ctx, out);
+      // Node's streams and --out's file take the report's bytes as they are made. The file
+      // writes each chunk at once, as does stdout when it queues nothing: that memory is reused.
+      if (out instanceof ReportFile)
+        return jsonReportPart(ctx, out, { bytes: true, done: () => true });
+      if (out === process.stdout) {
+        return jsonReportPart(ctx, out, {
+          bytes: true,
+          done: () => process.stdout.writableLength === 0,
+        });
+      }
+      return jsonReportPart(ctx, out, { bytes: out instanceof Writable });
     case "markdown":
       return markdownReportPart(ctx, out);
     case "junit":
@@ -180,9 +207,9 @@ class ReportFile implements Sink {
     }
   }
 
-  write(chunk: string): void {
+  write(chunk: string | Uint8Array): void {
     if (this.fd === null) return;
-    const buf = Buffer.from(chunk, "utf8");
+    const buf = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off);
   }

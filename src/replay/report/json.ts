@@ -1,7 +1,8 @@
 import type { CallResult } from "../replay.js";
 import type { SummaryBuilder } from "../summary.js";
 import { combine, type ReportContext, type ReportPart, type ReportWriter } from "./context.js";
-import { BufferedSink, type Sink } from "./sink.js";
+import { JsonCallWriter } from "./json-calls.js";
+import type { ByteSink, Sink } from "./sink.js";
 
 /** The machine-readable form of one result (SPEC section 7's `calls` entries, and more). */
 export function resultJson(r: CallResult): Record<string, unknown> {
@@ -35,31 +36,6 @@ export function resultJson(r: CallResult): Record<string, unknown> {
 }
 
 const str = JSON.stringify;
-const orNull = (s: string | null | undefined): string => (s == null ? "null" : str(s));
-
-/**
- * resultJson(r) serialized, written out by hand: the same text JSON.stringify would give (a
- * test holds them equal) at a fraction of the cost, since this runs once per call.
- */
-export function resultJsonLine(r: CallResult): string {
-  const { call } = r.source;
-  const a = r.after;
-  const b = r.before;
-  const limit = r.decision.limit === null ? "null" : str(r.decision.limit);
-  const before =
-    b === null
-      ? "null"
-      : `{"decision":"${b.decision}","code":${str(b.code)},"rule":${orNull(b.rule)},"retry_after_ms":${b.retry_after_ms ?? "null"}}`;
-  return (
-    `{"index":${r.source.index},"line":${r.source.line},"session":${str(call.session)},` +
-    `"ordinal":${r.ordinal},"identity":${str(call.identity)},"ts":${call.ts},"tool":${str(call.tool)},` +
-    `"decision":"${a.decision}","code":${str(a.code)},"rule":${orNull(a.rule)},` +
-    `"reason":${orNull(r.decision.reason)},"retry_after_ms":${a.retry_after_ms ?? "null"},` +
-    `"limit":${limit},"approval":${orNull(a.approval)},"inexact":${r.inexact},` +
-    `"before":${before},"change":${r.change === null ? "null" : `"${r.change}"`},` +
-    `"accepted":${r.accepted},"counterfactual":${r.counterfactual}}`
-  );
-}
 
 /**
  * Writes `{candidate, baseline, source, accept, calls: [...], visibility: [...], summary}` as
@@ -76,31 +52,60 @@ export function jsonReportWriter(
   return combine(builder, [jsonReportPart(ctx, out)]);
 }
 
-/** jsonReportWriter's view, for combining with others over one summary. */
-export function jsonReportPart(ctx: ReportContext, out: Sink): ReportPart {
-  const sink = new BufferedSink(out);
-  sink.write(
+/** How the JSON report hands its chunks over. */
+export interface JsonReportOptions {
+  /** `out` takes Uint8Array chunks as well as strings (a Node stream, a file). */
+  bytes?: boolean;
+  /**
+   * With `bytes`: whether `out` is done with the chunk just written (a file written at once, a
+   * process's stdout with nothing queued), so its memory can take the next. Without it, or when
+   * it says no, each chunk is new: a stream may hold on to what it was given.
+   */
+  done?: () => boolean;
+}
+
+/**
+ * jsonReportWriter's view, for combining with others over one summary. With `bytes`, `out` gets
+ * the report's UTF-8 as it is made; otherwise each chunk is decoded to a string first.
+ */
+export function jsonReportPart(
+  ctx: ReportContext,
+  out: Sink,
+  opts: JsonReportOptions = {},
+): ReportPart {
+  const bytes = out as ByteSink;
+  const done = opts.done ?? (() => false);
+  const calls = new JsonCallWriter(
+    opts.bytes
+      ? (chunk) => {
+          bytes.write(chunk);
+          return done();
+        }
+      : (chunk) => {
+          out.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString());
+          return true;
+        },
+  );
+  calls.text(
     `{"candidate":${str(ctx.candidate)},"baseline":${str(ctx.baseline)},"source":${str(ctx.source)},` +
       `"accept":${str(ctx.accept ?? null)},\n"calls":[`,
   );
-  let first = true;
   return {
     add(r) {
-      sink.write((first ? "\n" : ",\n") + resultJsonLine(r));
-      first = false;
+      calls.add(r);
     },
     finish(summary) {
-      sink.write("\n],\n");
       // Tool lists: every change in the array, their counts in the summary.
+      let tail = "\n],\n";
       let shown: object = summary;
       if (summary.visibility) {
         const { changes, ...counts } = summary.visibility;
         const list = changes.map((c) => "\n" + JSON.stringify(c)).join(",");
-        sink.write(`"visibility":[${list}${list ? "\n" : ""}],\n`);
+        tail += `"visibility":[${list}${list ? "\n" : ""}],\n`;
         shown = { ...summary, visibility: counts };
       }
-      sink.write(`"summary":${JSON.stringify(shown, null, 2)}}\n`);
-      sink.flush();
+      calls.text(`${tail}"summary":${JSON.stringify(shown, null, 2)}}\n`);
+      calls.flush();
     },
   };
 }

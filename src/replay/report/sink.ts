@@ -25,3 +25,8 @@ export class BufferedSink implements Sink {
     this.size = 0;
   }
 }
+
+/** A sink that takes bytes too, as Node's streams do: the JSON report writes UTF-8 chunks. */
+export interface ByteSink {
+  write(chunk: string | Uint8Array): unknown;
+}

@@ -283,7 +283,8 @@ describe("the JSON report of a random trace through the CLI", () => {
         const summary = (JSON.parse(text) as { summary: unknown }).summary;
         expect(text).toBe(
           `{"candidate":"fixtures/policies/fleet.json","baseline":null,"source":${JSON.stringify(file)},` +
-            `"accept":null,\n"calls":[${expectedCalls(rs)}\n],\n"summary":${JSON.stringify(summary, null, 2)}}\n`,
+            // A trace has no tool lists: the array is there, empty (summary.visibility.known false).
+            `"accept":null,\n"calls":[${expectedCalls(rs)}\n],\n"visibility":[],\n"summary":${JSON.stringify(summary, null, 2)}}\n`,
         );
       }),
       { numRuns: 40 },

@@ -9,6 +9,7 @@ import {
   formatPath,
   locate,
   readJsonDocument,
+  valueAt,
 } from "../policy/load.js";
 import { didYouMean } from "../policy/suggest.js";
 import { GATE_CLASSES } from "../replay/diff.js";
@@ -184,15 +185,6 @@ function unwrap(
     if (typed.length === 1) return typed[0]!.flatMap((i) => unwrap(i, at));
   }
   return [{ issue, at }];
-}
-
-function valueAt(root: unknown, path: (string | number)[]): unknown {
-  let cur = root;
-  for (const seg of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return cur;
 }
 
 /** The JSON Schema of the config file, generated from the definition above. */

@@ -248,9 +248,11 @@ function knownKeysAt(path: Segment[]): readonly string[] {
   return [];
 }
 
-const MISSING = Symbol("missing");
+/** What valueAt() finds where a key is not there. */
+export const MISSING = Symbol("missing");
 
-function valueAt(root: unknown, path: Segment[]): unknown {
+/** The value at `path` in parsed JSON, own keys only (never a prototype's); else MISSING. */
+export function valueAt(root: unknown, path: readonly Segment[]): unknown {
   let cur: unknown = root;
   for (const seg of path) {
     if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg)) return MISSING;

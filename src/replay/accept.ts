@@ -9,7 +9,9 @@ import {
   describeIoError,
   formatPath,
   locate,
+  MISSING,
   readJsonDocument,
+  valueAt,
 } from "../policy/load.js";
 import { didYouMean, suggest } from "../policy/suggest.js";
 import { CHANGE_CLASSES, type ChangeClass } from "./diff.js";
@@ -155,8 +157,8 @@ export function parseAcceptText(text: string, file = "<accept>"): AcceptList {
         }
         continue;
       }
-      const found = lookup(value, path);
-      if (found.missing) {
+      const found = valueAt(value, path);
+      if (found === MISSING) {
         // Point at the object the key is missing from.
         const key = String(path[path.length - 1]);
         const fault = {
@@ -169,9 +171,9 @@ export function parseAcceptText(text: string, file = "<accept>"): AcceptList {
       }
       let message = issue.message;
       if (issue.code === "invalid_value") {
-        message += `, not ${describe(found.value)}${didYouMean(found.value, issue.values.map(String))}`;
-      } else if (issue.code !== "custom" && found.value !== "") {
-        message += `, not ${describe(found.value)}`;
+        message += `, not ${describe(found)}${didYouMean(found, issue.values.map(String))}`;
+      } else if (issue.code !== "custom" && found !== "") {
+        message += `, not ${describe(found)}`;
       }
       faults.push({ path: formatPath(path), message, ...locate(tree, path, lines, false) });
     }
@@ -204,19 +206,6 @@ export function parseAcceptText(text: string, file = "<accept>"): AcceptList {
     throw new InputError(file, faults);
   }
   return { file, entries };
-}
-
-function lookup(
-  root: unknown,
-  path: readonly (string | number)[],
-): { missing: true } | { missing: false; value: unknown } {
-  let cur: unknown = root;
-  for (const seg of path) {
-    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg))
-      return { missing: true };
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return { missing: false, value: cur };
 }
 
 const callKey = (session: string, call: number): string => `${call}\u0000${session}`;

@@ -8,7 +8,9 @@ import {
   describeIoError,
   formatPath,
   locate,
+  MISSING,
   readJsonDocument,
+  valueAt,
 } from "../../policy/load.js";
 import { didYouMean } from "../../policy/suggest.js";
 import { DEFAULT_IDENTITY, DEFAULT_SESSION } from "../eval.js";
@@ -202,17 +204,6 @@ function knownKeysAt(path: Segment[]): readonly string[] {
   if (path.length === 2 && path[0] === "cases") return TEST_KEYS.case;
   if (path.length === 4 && path[2] === "calls") return TEST_KEYS.step;
   return [];
-}
-
-const MISSING = Symbol("missing");
-
-function valueAt(root: unknown, path: Segment[]): unknown {
-  let cur: unknown = root;
-  for (const seg of path) {
-    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg)) return MISSING;
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return cur;
 }
 
 /**

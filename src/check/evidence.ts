@@ -107,19 +107,33 @@ export function readRecording(
   ev: Evidence,
   opts: ReadOpenOptions = {},
 ): void {
+  withReader(src.path, opts, (reader) => collect(reader, src.name, index, ev));
+  ev.recordings.push(src.name);
+}
+
+/**
+ * Run `fn` over a recording opened for reading, closed after. Throws StoreError (exit 2) for a
+ * missing, corrupt or unreadable file, also one whose rows cannot be read back.
+ */
+export function withReader(
+  path: string,
+  opts: ReadOpenOptions,
+  fn: (reader: StoreReader) => void,
+): void {
   let reader: StoreReader | undefined;
   try {
-    reader = openStoreReadOnly(src.path, opts);
-    collect(reader, src.name, index, ev);
-    ev.recordings.push(src.name);
+    reader = openStoreReadOnly(path, opts);
+    fn(reader);
   } catch (err) {
     if (err instanceof PolicyReplayError) throw err;
     // A row the store wrote but cannot read back (damaged JSON): the file is at fault.
     throw new StoreError(
       "store_corrupt",
-      src.path,
-      `${src.path}: unreadable recording: ${(err as Error).message}`,
-      { cause: err },
+      path,
+      `${path}: unreadable recording: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
     );
   } finally {
     reader?.close();

@@ -1,13 +1,7 @@
 import { compileGlob } from "../../engine/glob.js";
 import { isOpaque } from "../../engine/conditions.js";
-import { PolicyReplayError } from "../../errors.js";
-import {
-  openStoreReadOnly,
-  type ReadOpenOptions,
-  type RecordedCall,
-  StoreError,
-  type StoreReader,
-} from "../../store/sqlite.js";
+import type { ReadOpenOptions, RecordedCall } from "../../store/sqlite.js";
+import { withReader } from "../evidence.js";
 
 // What the recordings say that a suggested policy is built from: per identity and tool, how
 // its calls were decided and what their arguments held; the tools the servers listed. Read
@@ -123,7 +117,7 @@ export function eachCall(
 ): void {
   const keep = selector(filter);
   sources.forEach((src, file) => {
-    withReader(src, opts, (reader) => {
+    withReader(src.path, opts, (reader) => {
       for (const c of reader.calls()) {
         if (range.since !== undefined && c.ts < range.since) continue;
         if (range.until !== undefined && c.ts >= range.until) continue;
@@ -144,7 +138,7 @@ export function readEvidence(
   const keepTool = filter.tools ? toolMatcher(filter.tools) : () => true;
   const sessions = new Set<string>();
   sources.forEach((src, file) => {
-    withReader(src, opts, (reader) => {
+    withReader(src.path, opts, (reader) => {
       const servers = new Map<string, string>();
       for (const s of reader.sessions()) {
         if (filter.sessions && !filter.sessions.includes(s.id)) continue;
@@ -286,29 +280,6 @@ function selector(filter: SuggestFilter): (c: RecordedCall) => boolean {
 function toolMatcher(globs: readonly string[]): (tool: string) => boolean {
   const res = globs.map(compileGlob);
   return (t) => res.some((g) => g.test(t));
-}
-
-function withReader(
-  src: SuggestSource,
-  opts: ReadOpenOptions,
-  fn: (reader: StoreReader) => void,
-): void {
-  let reader: StoreReader | undefined;
-  try {
-    reader = openStoreReadOnly(src.path, opts);
-    fn(reader);
-  } catch (err) {
-    if (err instanceof PolicyReplayError) throw err;
-    // A row the store wrote but cannot read back (damaged JSON): the file is at fault.
-    throw new StoreError(
-      "store_corrupt",
-      src.path,
-      `${src.path}: unreadable recording: ${(err as Error).message}`,
-      { cause: err },
-    );
-  } finally {
-    reader?.close();
-  }
 }
 
 function serverName(info: unknown): string {

@@ -5,7 +5,7 @@ import { runPlainTui } from "./tui-main.js";
 import {
   CHECK_FORMATS,
   type CheckFormat,
-  FORMATS,
+  addReportOptions,
   type Format,
   parseFailOn,
   parseOnly,
@@ -55,29 +55,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     .option(
       "--baseline <file>",
       "compare with this policy replayed the same way, not the recorded decisions",
-    )
-    .addOption(new Option("--format <format>", "report format").choices(FORMATS).default("text"))
-    .option(
-      "--fail-on <classes>",
-      "change classes that fail the run (exit 1): tightened,loosened,changed (calls), hidden,unhidden (tool lists), all or none",
-      "tightened,loosened",
-    )
-    .option(
-      "--show <n>",
-      "how many changed calls the text, markdown and github reports list, or all",
-      "50",
-    )
-    .option(
-      "--only <classes>",
-      "list only these classes of change: tightened,loosened,changed,hidden,unhidden or all (counts stay complete)",
-    )
+    );
+  addReportOptions(program, true)
     .option(
       "--accept <file>",
       "a JSON list of accepted changes: still reported, but they never fail the run",
-    )
-    .option(
-      "--out <file>",
-      "write the full report to this file; stdout gets the headline and the gate",
     )
     .option("--no-save", "do not save this run in the runs files beside the recordings");
   addFilterOptions(program)

@@ -1,3 +1,4 @@
+import type { Command } from "commander";
 import { GATE_CLASSES, type GateClass } from "../replay/diff.js";
 import { UsageError } from "../errors.js";
 
@@ -53,4 +54,37 @@ export function parseShow(value: string): number {
   if (!Number.isInteger(n) || n < 0)
     throw new UsageError(`--show: expected a whole number or "all", not "${value}"`);
   return n;
+}
+
+/**
+ * The report options replay and shadow share: --format, --fail-on, --show, --only, --out.
+ * `toolLists`: the command compares tool lists too (replay), so its classes are named.
+ */
+export function addReportOptions<C extends Command>(cmd: C, toolLists: boolean): C {
+  const classes = toolLists
+    ? "tightened,loosened,changed (calls), hidden,unhidden (tool lists)"
+    : "tightened,loosened,changed";
+  cmd
+    .addOption(
+      cmd.createOption("--format <format>", "report format").choices(FORMATS).default("text"),
+    )
+    .option(
+      "--fail-on <classes>",
+      `change classes that fail the run (exit 1): ${classes}, all or none`,
+      "tightened,loosened",
+    )
+    .option(
+      "--show <n>",
+      "how many changed calls the text, markdown and github reports list, or all",
+      "50",
+    )
+    .option(
+      "--only <classes>",
+      `list only these classes of change: ${toolLists ? "tightened,loosened,changed,hidden,unhidden" : "tightened,loosened,changed"} or all (counts stay complete)`,
+    )
+    .option(
+      "--out <file>",
+      "write the full report to this file; stdout gets the headline and the gate",
+    );
+  return cmd;
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 import type { Io } from "./io.js";
-import { FORMATS, type Format, parseFailOn, parseOnly, parseShow } from "./options.js";
+import { addReportOptions, type Format, parseFailOn, parseOnly, parseShow } from "./options.js";
 
 const collect = (value: string, previous: string[] | undefined): string[] => [
   ...(previous ?? []),
@@ -18,41 +18,23 @@ export function addShadowCommand(
   setExitCode: (code: number) => void,
 ): void {
   addFilterOptions(
-    program
-      .command("shadow")
-      .description(
-        "Report the shadow policy's recorded decisions (record --shadow) against the enforced ones, as replay reports a candidate.",
-      )
-      .option(
-        "--db <path>",
-        "a recording, or a directory of them (every *.sqlite); repeatable, merged by time; default recordings/",
-        collect,
-      )
-      .addOption(
-        program.createOption("--format <format>", "report format").choices(FORMATS).default("text"),
-      )
-      .option(
-        "--fail-on <classes>",
-        "change classes that fail the run (exit 1): tightened,loosened,changed, all or none",
-        "tightened,loosened",
-      )
-      .option(
-        "--show <n>",
-        "how many changed calls the text, markdown and github reports list, or all",
-        "50",
-      )
-      .option(
-        "--only <classes>",
-        "list only these classes of change: tightened,loosened,changed or all (counts stay complete)",
-      )
-      .option(
-        "--out <file>",
-        "write the full report to this file; stdout gets the headline and the gate",
-      )
-      .option(
-        "--policy <file>",
-        "the shadow policy's file: named in reports (annotations point at its rules); only sessions shadowed under it are compared",
-      ),
+    addReportOptions(
+      program
+        .command("shadow")
+        .description(
+          "Report the shadow policy's recorded decisions (record --shadow) against the enforced ones, as replay reports a candidate.",
+        )
+        .option(
+          "--db <path>",
+          "a recording, or a directory of them (every *.sqlite); repeatable, merged by time; default recordings/",
+          collect,
+        )
+        .option(
+          "--policy <file>",
+          "the shadow policy's file: named in reports (annotations point at its rules); only sessions shadowed under it are compared",
+        ),
+      false,
+    ),
   )
     .exitOverride()
     .action(

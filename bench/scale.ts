@@ -53,6 +53,7 @@ const report = (what: string, value: string, target: string, ok: boolean | null)
 };
 const loadavg = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
 const int = (n: number): string => Math.round(n).toLocaleString("en-US");
+const signed = (x: number): string => `${x < 0 ? "" : "+"}${(x * 100).toFixed(0)}%`;
 const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
 
 /** One run: wall seconds and peak RSS (KB, from GNU time; 0 without it). */
@@ -141,7 +142,7 @@ for (const calls of SIZES) {
   }
   report(
     `  saving over --no-save, ${int(calls)} calls`,
-    `+${((saved / noSave - 1) * 100).toFixed(0)}%`,
+    signed(saved / noSave - 1),
     "<= +15%",
     saved / noSave <= 1.15,
   );
@@ -153,7 +154,7 @@ const at3M = peakRss.get(3_000_000);
 if (at1M && at3M)
   report(
     "peak RSS, --no-save, 3,000,000 over 1,000,000 calls",
-    `${Math.round(at3M / 1024)} / ${Math.round(at1M / 1024)} MB, +${((at3M / at1M - 1) * 100).toFixed(0)}%`,
+    `${Math.round(at3M / 1024)} / ${Math.round(at1M / 1024)} MB, ${signed(at3M / at1M - 1)}`,
     "<= +15%",
     at3M / at1M <= 1.15,
   );

@@ -14,6 +14,14 @@ export interface RecordingOptions {
   calls: number;
   sessions: number;
   seed?: number;
+  /** Distinct tools in use, drawn from bench/generate.ts's 1,000 (default: all of them). */
+  tools?: number;
+  /** Distinct identities, sessions taking them in turn (default 20). */
+  identities?: number;
+  /** Tools each session draws its calls from (default 8); with sessions, sets the key count. */
+  toolsPerSession?: number;
+  /** Size range of a call's arguments in bytes of JSON (default: a flat object of about 50). */
+  argBytes?: [number, number];
 }
 
 // Bump when the generated content changes, so cached files are rebuilt.
@@ -22,13 +30,19 @@ const T0 = 1763800000000;
 
 /** Where the benchmarks keep a generated recording: .bench/, named by its options. */
 export function recordingPath(opts: RecordingOptions, dir = join(process.cwd(), ".bench")): string {
-  return join(dir, `recording-${opts.calls}-${opts.sessions}-s${opts.seed ?? 2}.sqlite`);
+  // Every option is in the name, so two shapes never share a file; defaults leave it as it was.
+  const extra =
+    (opts.tools === undefined ? "" : `-t${opts.tools}`) +
+    (opts.identities === undefined ? "" : `-i${opts.identities}`) +
+    (opts.toolsPerSession === undefined ? "" : `-k${opts.toolsPerSession}`) +
+    (opts.argBytes === undefined ? "" : `-a${opts.argBytes[0]}-${opts.argBytes[1]}`);
+  return join(dir, `recording-${opts.calls}-${opts.sessions}-s${opts.seed ?? 2}${extra}.sqlite`);
 }
 
 /**
  * Make sure `file` holds the recording these options describe: `calls` tools/call decisions in
- * `sessions` sessions (20 identities, 8 tools each from bench/generate.ts's 1,000, ~80% with
- * arguments, bursts of equal timestamps), decided by makePolicy() with some human approval
+ * `sessions` sessions (by default 20 identities, 8 tools each from bench/generate.ts's 1,000, ~80%
+ * with small flat arguments, bursts of equal timestamps; the options change each of these), decided by makePolicy() with some human approval
  * answers, plus each session's initialize and tools/list exchange. Deterministic for a seed.
  * Cached: a file already written with the same options is kept (their JSON sits beside it in
  * `<file>.opts.json`). Returns true when it wrote the file.
@@ -49,13 +63,22 @@ export function generateRecording(file: string, opts: RecordingOptions): boolean
   const compiled = compile(loaded.policy);
   const state = createState(compiled);
   const rnd = mulberry32(opts.seed ?? 2);
+  const tools = opts.tools === undefined ? TOOLS : pickTools(opts.tools, rnd);
+  const identities = Array.from(
+    { length: opts.identities ?? IDENTITIES.length },
+    (_, i) => IDENTITIES[i] ?? `agent-${i}`,
+  );
   const sessions = Array.from({ length: opts.sessions }, (_, i) => ({
     id: `sess-${i.toString(36)}`,
-    identity: IDENTITIES[i % IDENTITIES.length]!,
-    tools: Array.from({ length: 8 }, () => TOOLS[Math.floor(rnd() * TOOLS.length)]!),
+    identity: identities[i % identities.length]!,
+    tools: Array.from(
+      { length: opts.toolsPerSession ?? 8 },
+      () => tools[Math.floor(rnd() * tools.length)]!,
+    ),
     seq: 0,
     lastTs: 0,
   }));
+  const bigArgs = opts.argBytes === undefined ? null : argumentMaker(opts.argBytes, rnd);
   const store = openStore(tmp, { bulk: true });
   try {
     store.transaction(() => {
@@ -67,13 +90,15 @@ export function generateRecording(file: string, opts: RecordingOptions): boolean
         if (s.seq === 0) openSession(store, s, loaded.hash, ts);
         const tool = s.tools[Math.floor(rnd() * s.tools.length)]!;
         const args =
-          rnd() < 0.8
-            ? {
-                env: rnd() < 0.1 ? "prod" : "staging",
-                team: "payments",
-                id: Math.floor(rnd() * 1e6),
-              }
-            : undefined;
+          bigArgs !== null
+            ? bigArgs()
+            : rnd() < 0.8
+              ? {
+                  env: rnd() < 0.1 ? "prod" : "staging",
+                  team: "payments",
+                  id: Math.floor(rnd() * 1e6),
+                }
+              : undefined;
         const call = { session: s.id, identity: s.identity, ts, tool, arguments: args };
         const decision = decide(compiled, call, state);
         s.seq += 2;
@@ -106,6 +131,49 @@ export function generateRecording(file: string, opts: RecordingOptions): boolean
   renameSync(tmp, file);
   writeFileSync(optsFile, want);
   return true;
+}
+
+/** `n` of the 1,000 tools, the first of a seeded shuffle: some of the policy's rules go unused. */
+function pickTools(n: number, rnd: () => number): string[] {
+  const all = [...TOOLS];
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [all[i], all[j]] = [all[j]!, all[i]!];
+  }
+  return all.slice(0, Math.min(n, all.length));
+}
+
+// Words for generated strings, drawn once: a random string per character would dominate the run.
+const WORDS = Array.from({ length: 512 }, (_, i) => `w${(i * 2654435761) % 1e6}`.padEnd(7, "x"));
+
+/**
+ * Arguments of [min, max] bytes of JSON: the fields the bench policy's conditions look at
+ * (env, team), nested objects, arrays and free text, padded with words to a drawn size.
+ */
+function argumentMaker([min, max]: [number, number], rnd: () => number): () => object {
+  const words = (n: number): string => {
+    let s = WORDS[Math.floor(rnd() * WORDS.length)]!;
+    for (let i = 1; i < n; i++) s += ` ${WORDS[Math.floor(rnd() * WORDS.length)]!}`;
+    return s;
+  };
+  return () => {
+    const target = min + Math.floor(rnd() * (max - min + 1));
+    const args = {
+      env: rnd() < 0.1 ? "prod" : "staging",
+      team: rnd() < 0.9 ? "payments" : "search",
+      id: Math.floor(rnd() * 1e6),
+      request: {
+        path: `/v1/${words(1)}/${Math.floor(rnd() * 1e4)}`,
+        labels: { region: rnd() < 0.5 ? "eu-west-1" : "us-east-2", tier: Math.floor(rnd() * 4) },
+        retries: [Math.floor(rnd() * 3), Math.floor(rnd() * 3)],
+      },
+      note: "",
+    };
+    const bare = JSON.stringify(args).length;
+    // Each word and its space is 8 bytes; the note fills the rest of the drawn size.
+    if (target > bare + 8) args.note = words(Math.floor((target - bare) / 8));
+    return args;
+  };
 }
 
 /** A session's start as the proxy records it: initialize, initialized, tools/list and answers. */

@@ -445,6 +445,16 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
     "",
     null,
   );
+  // The proxy over the byte pipe of the same rounds: what the proxy costs above any process relay.
+  const overFloor = (p: number): number =>
+    pct(sorted.get("proxy")!, p) - pct(sorted.get("byte pipe")!, p);
+  report("  proxy p50 - byte-pipe p50", us(overFloor(0.5)), "<= 50 µs", overFloor(0.5) <= 50_000);
+  report(
+    "  proxy p99 - byte-pipe p99",
+    us(overFloor(0.99)),
+    "<= 300 µs",
+    overFloor(0.99) <= 300_000,
+  );
   report(
     "  relay in this process + SQLite, added p50 / p99",
     `${us(added("relay+sqlite", 0.5))} / ${us(added("relay+sqlite", 0.99))}`,

@@ -27,7 +27,8 @@ import { KeyPlans, type RedisCounters } from "./redis-counters.js";
  * section left out (its rule has no limits) is neither decided nor counted: ne = 0 leaves the
  * enforced clock and sequence alone.
  * Returns {ts, seq, shadow ts, shadow seq, the enforced first full limit, count, retry, the
- * shadow's alike}, then the enforced limits' counts, then the shadow's (-1: not asked).
+ * shadow's alike; -1 where a section was left out}, then the enforced limits' counts, then the
+ * shadow's.
  */
 export const SHADOW_DECIDE_SCRIPT = `
 local t = redis.call('TIME')

@@ -8,7 +8,7 @@ import {
 } from "../check/report.js";
 import { type Fault, formatFaults } from "../errors.js";
 import { command } from "../replay/report/github.js";
-import { xmlAttr, xmlText } from "../replay/report/junit.js";
+import { junitCase, junitDocument, junitSuite } from "../replay/report/junit.js";
 
 // `check --format junit|github`, for CI: the findings of check's report in the shapes replay's
 // reports use, escaped by the same functions. A warning fails only with --strict, as the exit
@@ -42,27 +42,19 @@ export function checkJunit(ctx: CheckContext, result: CheckResult, summary: Chec
     tests += notes.length;
     failures += failing;
     const cases = notes.map((n) => {
-      const text = xmlText(`${where(ctx.policy, n)}: ${n.message}`);
-      const open = `    <testcase classname="${xmlAttr(n.kind)}" name="${xmlAttr(n.subject || n.message)}">\n`;
+      const text = `${where(ctx.policy, n)}: ${n.message}`;
+      const kase = { classname: n.kind, name: n.subject || n.message };
       return fails(n, summary)
-        ? `${open}      <failure type="${n.kind}" message="${xmlAttr(n.message)}">${text}</failure>\n    </testcase>\n`
-        : `${open}      <system-out>${text}</system-out>\n    </testcase>\n`;
+        ? junitCase({ ...kase, failure: { type: n.kind, message: n.message, text } })
+        : junitCase({ ...kase, out: text });
     });
-    body.push(
-      `  <testsuite name="${xmlAttr(title)}" tests="${notes.length}" failures="${failing}" errors="0" skipped="0">\n${cases.join("")}  </testsuite>\n`,
-    );
+    body.push(junitSuite(title, cases, { failures: failing }));
   }
-  return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<testsuites name="${TITLE}" tests="${tests}" failures="${failures}" errors="0" skipped="0">\n` +
-    `  <testsuite name="${TITLE}" tests="1" failures="0" errors="0" skipped="0">\n` +
-    `    <testcase classname="${TITLE}" name="check summary">\n` +
-    `      <system-out>${xmlText(textReport(ctx, result, summary))}</system-out>\n` +
-    `    </testcase>\n` +
-    `  </testsuite>\n` +
-    body.join("") +
-    `</testsuites>\n`
-  );
+  const out = textReport(ctx, result, summary);
+  const head = junitSuite(TITLE, [junitCase({ classname: TITLE, name: "check summary", out })], {
+    failures: 0,
+  });
+  return junitDocument(TITLE, [head, ...body], { tests, failures });
 }
 
 /**
@@ -101,16 +93,12 @@ export function checkGithub(
 /** An invalid policy as JUnit XML: one failing case holding every fault. */
 export function invalidJunit(policy: string, faults: Fault[]): string {
   const message = `${policy}: ${faults.length === 1 ? "1 fault" : `${faults.length} faults`}`;
-  return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<testsuites name="${TITLE}" tests="1" failures="1" errors="0" skipped="0">\n` +
-    `  <testsuite name="${TITLE}" tests="1" failures="1" errors="0" skipped="0">\n` +
-    `    <testcase classname="${TITLE}" name="the policy is valid">\n` +
-    `      <failure type="policy_invalid" message="${xmlAttr(message)}">${xmlText(formatFaults(policy, faults))}</failure>\n` +
-    `    </testcase>\n` +
-    `  </testsuite>\n` +
-    `</testsuites>\n`
-  );
+  const failure = { type: "policy_invalid", message, text: formatFaults(policy, faults) };
+  const kase = junitCase({ classname: TITLE, name: "the policy is valid", failure });
+  return junitDocument(TITLE, [junitSuite(TITLE, [kase], { failures: 1 })], {
+    tests: 1,
+    failures: 1,
+  });
 }
 
 /** An invalid policy as GitHub workflow commands: an error on each fault's line. */

@@ -11,7 +11,7 @@ import {
 } from "../check/compare/report.js";
 import type { CompareResult } from "../check/compare/types.js";
 import { command } from "../replay/report/github.js";
-import { xmlAttr, xmlText } from "../replay/report/junit.js";
+import { junitCase, junitDocument, junitSuite } from "../replay/report/junit.js";
 
 // `compare --format junit|github`, for CI, escaped by the functions replay's reports use: every
 // finding fails (it is new access), and so does a call the comparison could not decide.
@@ -34,19 +34,17 @@ export function compareJunit(ctx: CompareContext, r: CompareResult): string {
   for (const f of r.findings) {
     const text = findingText(f, lineOf(f), ctx).join("\n");
     const message = `${CLASS_WORDS[f.class]}: ${f.identity} ${f.tool}: ${outcomeWords(f.old)} -> ${outcomeWords(f.new)}`;
+    const failure = { type: f.class, message, text };
     add(
       CLASS_WORDS[f.class],
-      `    <testcase classname="${xmlAttr(f.class)}" name="${xmlAttr(`${f.identity} ${f.tool}`)}">\n` +
-        `      <failure type="${f.class}" message="${xmlAttr(message)}">${xmlText(text)}</failure>\n` +
-        `    </testcase>\n`,
+      junitCase({ classname: f.class, name: `${f.identity} ${f.tool}`, failure }),
     );
   }
   for (const u of r.undecided) {
+    const failure = { type: "undecided", message: u.why, text: u.why };
     add(
       "could not decide",
-      `    <testcase classname="undecided" name="${xmlAttr(`${u.identity} ${u.tool}`)}">\n` +
-        `      <failure type="undecided" message="${xmlAttr(u.why)}">${xmlText(u.why)}</failure>\n` +
-        `    </testcase>\n`,
+      junitCase({ classname: "undecided", name: `${u.identity} ${u.tool}`, failure }),
     );
   }
   let tests = 1;
@@ -55,21 +53,11 @@ export function compareJunit(ctx: CompareContext, r: CompareResult): string {
   for (const [name, cases] of suites) {
     tests += cases.length;
     failures += cases.length;
-    body.push(
-      `  <testsuite name="${xmlAttr(name)}" tests="${cases.length}" failures="${cases.length}" errors="0" skipped="0">\n${cases.join("")}  </testsuite>\n`,
-    );
+    body.push(junitSuite(name, cases, { failures: cases.length }));
   }
-  return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<testsuites name="${TITLE}" tests="${tests}" failures="${failures}" errors="0" skipped="0">\n` +
-    `  <testsuite name="${TITLE}" tests="1" failures="0" errors="0" skipped="0">\n` +
-    `    <testcase classname="${TITLE}" name="compare summary">\n` +
-    `      <system-out>${xmlText(textReport(ctx, r))}</system-out>\n` +
-    `    </testcase>\n` +
-    `  </testsuite>\n` +
-    body.join("") +
-    `</testsuites>\n`
-  );
+  const summary = junitCase({ classname: TITLE, name: "compare summary", out: textReport(ctx, r) });
+  const head = junitSuite(TITLE, [summary], { failures: 0 });
+  return junitDocument(TITLE, [head, ...body], { tests, failures });
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Decision } from "../engine/index.js";
 import type { InputError, PolicyError } from "../errors.js";
 import { clean } from "../replay/report/fit.js";
 import { command } from "../replay/report/github.js";
-import { xmlAttr, xmlText } from "../replay/report/junit.js";
+import { junitCase, junitDocument, junitSuite } from "../replay/report/junit.js";
 import { plain as PLAIN, type Style } from "../replay/report/style.js";
 import { formatMs } from "../replay/report/words.js";
 
@@ -165,26 +165,20 @@ export function testJunit(results: FileResult[]): string {
   const suites = results.map((r) => {
     const failures = r.cases.filter((c) => c.failure).length;
     const cases = r.cases.map((c) => {
-      const open = `    <testcase classname="${xmlAttr(r.test.file)}" name="${xmlAttr(c.case.name)}" file="${xmlAttr(r.test.file)}" line="${c.case.line}"`;
+      const kase = {
+        classname: r.test.file,
+        name: c.case.name,
+        attrs: { file: r.test.file, line: c.case.line },
+      };
       const f = c.failure;
-      if (!f) return `${open}/>\n`;
+      if (!f) return junitCase(kase);
       const message = `${stepText(f)}: expected ${f.step.expect.text}, got ${decisionCode(f.got.decision)}`;
       const text = failureLines(r.test.file, r.policyName, f, PLAIN).join("\n");
-      return `${open}>\n      <failure type="unexpected_decision" message="${xmlAttr(message)}">${xmlText(text)}</failure>\n    </testcase>\n`;
+      return junitCase({ ...kase, failure: { type: "unexpected_decision", message, text } });
     });
-    return (
-      `  <testsuite name="${xmlAttr(r.test.file)}" tests="${r.cases.length}" failures="${failures}" errors="0" skipped="0">\n` +
-      `    <properties><property name="policy" value="${xmlAttr(r.policyName)}"/></properties>\n` +
-      cases.join("") +
-      `  </testsuite>\n`
-    );
+    return junitSuite(r.test.file, cases, { failures, properties: [["policy", r.policyName]] });
   });
-  return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<testsuites name="${TITLE}" tests="${passed + failed}" failures="${failed}" errors="0" skipped="0">\n` +
-    suites.join("") +
-    `</testsuites>\n`
-  );
+  return junitDocument(TITLE, suites, { tests: passed + failed, failures: failed });
 }
 
 /**

@@ -46,6 +46,85 @@ export function xmlAttr(s: string): string {
     .replace(/\t/g, "&#9;");
 }
 
+/** A failure in a JUnit case; without text it is written as an empty element. */
+export interface JunitFailure {
+  type: string;
+  message: string;
+  text?: string;
+}
+
+/** One JUnit case: a failure, a skip and system-out, each when given, in that order. */
+export interface JunitCase {
+  classname: string;
+  name: string;
+  /** More attributes after classname and name (such as file and line), in this order. */
+  attrs?: Record<string, string | number>;
+  failure?: JunitFailure;
+  /** The skipped element's message: set when the case is skipped. */
+  skipped?: string;
+  out?: string;
+}
+
+const attrList = (attrs: Record<string, string | number>): string =>
+  Object.entries(attrs)
+    .map(([k, v]) => ` ${k}="${xmlAttr(String(v))}"`)
+    .join("");
+
+/** A <testcase>, indented to sit in a junitSuite; a case with nothing inside is `<testcase/>`. */
+export function junitCase(c: JunitCase): string {
+  const open = `    <testcase${attrList({ classname: c.classname, name: c.name, ...c.attrs })}`;
+  let body = "";
+  if (c.failure) {
+    const { type, message, text } = c.failure;
+    const attrs = attrList({ type, message });
+    body +=
+      text === undefined
+        ? `      <failure${attrs}/>\n`
+        : `      <failure${attrs}>${xmlText(text)}</failure>\n`;
+  }
+  if (c.skipped !== undefined) body += `      <skipped${attrList({ message: c.skipped })}/>\n`;
+  if (c.out !== undefined) body += `      <system-out>${xmlText(c.out)}</system-out>\n`;
+  return body === "" ? `${open}/>\n` : `${open}>\n${body}    </testcase>\n`;
+}
+
+/** Counts a <testsuite> or <testsuites> carries; errors are always 0, skipped 0 unless told. */
+export interface JunitCounts {
+  tests: number;
+  failures: number;
+  skipped?: number;
+}
+
+const countAttrs = (name: string, c: JunitCounts): string =>
+  attrList({ name, tests: c.tests, failures: c.failures, errors: 0, skipped: c.skipped ?? 0 });
+
+/**
+ * A <testsuite> of junitCase cases, indented to sit in a junitDocument. Tests default to the
+ * number of cases; properties (those with a value) come before the cases.
+ */
+export function junitSuite(
+  name: string,
+  cases: string[],
+  counts: Omit<JunitCounts, "tests"> & {
+    tests?: number;
+    properties?: [string, string | null | undefined][];
+  },
+): string {
+  const props = (counts.properties ?? []).filter(
+    (p): p is [string, string] => typeof p[1] === "string",
+  );
+  const properties =
+    props.length === 0
+      ? ""
+      : `    <properties>\n${props.map(([k, v]) => `      <property${attrList({ name: k, value: v })}/>\n`).join("")}    </properties>\n`;
+  const head = countAttrs(name, { ...counts, tests: counts.tests ?? cases.length });
+  return `  <testsuite${head}>\n${properties}${cases.join("")}  </testsuite>\n`;
+}
+
+/** A whole JUnit document: the XML declaration and a <testsuites> of junitSuite suites. */
+export function junitDocument(name: string, suites: string[], counts: JunitCounts): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites${countAttrs(name, counts)}>\n${suites.join("")}</testsuites>\n`;
+}
+
 /**
  * Most changed calls listed as test cases. Beyond it each tool gets one "and N more" case (a
  * failure if any of them fails the gate), so memory stays bounded; --format json has them all.
@@ -125,7 +204,7 @@ export function junitReportPart(
         if (c.failing) c.suite.failures++;
         else if (c.accepted) c.suite.skipped++;
       }
-      out.write(junitDocument(ctx, s, suites));
+      out.write(replayDocument(ctx, s, suites));
     },
   };
 }
@@ -137,14 +216,14 @@ function testcase(r: CallResult, failing: boolean, ctx: ReportContext): string {
   // No retry time in the name: CI systems track a test's history by its name.
   const name = `${call.session} call ${r.ordinal}: ${decisionText(r.before!)} -> ${decisionText(r.after)}`;
   const message = `${r.change}: ${before} -> ${after}${r.after.rule ? ` (rule ${r.after.rule})` : ""}`;
-  const open = `    <testcase classname="${xmlAttr(call.tool)}" name="${xmlAttr(name)}">\n`;
-  if (failing) {
-    return `${open}      <failure type="${r.change}" message="${xmlAttr(message)}">${xmlText(details(r, ctx))}</failure>\n    </testcase>\n`;
-  }
+  const text = details(r, ctx);
+  const kase = { classname: call.tool, name };
+  if (failing) return junitCase({ ...kase, failure: { type: r.change!, message, text } });
   if (r.accepted) {
-    return `${open}      <skipped message="${xmlAttr(`accepted (${ctx.accept ?? "accept list"}): ${message}`)}"/>\n      <system-out>${xmlText(details(r, ctx))}</system-out>\n    </testcase>\n`;
+    const skipped = `accepted (${ctx.accept ?? "accept list"}): ${message}`;
+    return junitCase({ ...kase, skipped, out: text });
   }
-  return `${open}      <system-out>${xmlText(details(r, ctx))}</system-out>\n    </testcase>\n`;
+  return junitCase({ ...kase, out: text });
 }
 
 /** What a reader of a failed case needs: where the call was, both decisions, how to accept it. */
@@ -170,7 +249,7 @@ function details(r: CallResult, ctx: ReportContext): string {
   return lines.join("\n");
 }
 
-function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolSuite>): string {
+function replayDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolSuite>): string {
   // Suites that fail first, then the rest; each in the summary's order, most-changed first.
   const failed = (t: ToolSuite) => t.failures + t.moreFailing > 0;
   const inOrder = Object.keys(s.by_tool).flatMap((t) => suites.get(t) ?? []);
@@ -195,23 +274,13 @@ function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolS
       t++;
       const name = `and ${plural(suite.more, "more changed call", "more changed calls")}`;
       const why = `${n(suite.more)} more changed calls of ${tool} are not listed (${n(suite.moreFailing)} fail the gate); --format json lists every call`;
-      if (suite.moreFailing > 0) {
-        f++;
-        cases.push(
-          `    <testcase classname="${xmlAttr(tool)}" name="${xmlAttr(name)}">\n      <failure type="unlisted" message="${xmlAttr(why)}"/>\n    </testcase>\n`,
-        );
-      } else {
-        cases.push(
-          `    <testcase classname="${xmlAttr(tool)}" name="${xmlAttr(name)}">\n      <system-out>${xmlText(why)}</system-out>\n    </testcase>\n`,
-        );
-      }
+      if (suite.moreFailing > 0) f++;
+      cases.push(unlistedCase(tool, name, why, suite.moreFailing > 0));
     }
     tests += t;
     failures += f;
     skipped += suite.skipped;
-    body.push(
-      `  <testsuite name="${xmlAttr(tool)}" tests="${t}" failures="${f}" errors="0" skipped="${suite.skipped}">\n${cases.join("")}  </testsuite>\n`,
-    );
+    body.push(junitSuite(tool, cases, { tests: t, failures: f, skipped: suite.skipped }));
   }
   const props: [string, string | null | undefined][] = [
     ["candidate", ctx.candidate],
@@ -223,24 +292,27 @@ function junitDocument(ctx: ReportContext, s: Summary, suites: Map<string, ToolS
   const summaryText = [headline(s), gateLine(s), "", ...contextLines(ctx, s)]
     .filter((l) => l !== null)
     .join("\n");
-  const head =
-    `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<testsuites name="policy-replay" tests="${tests}" failures="${failures}" errors="0" skipped="${skipped}">\n` +
-    `  <testsuite name="policy-replay" tests="1" failures="0" errors="0" skipped="0">\n` +
-    `    <properties>\n` +
-    props
-      .filter((p): p is [string, string] => typeof p[1] === "string")
-      .map(([k, v]) => `      <property name="${k}" value="${xmlAttr(v)}"/>\n`)
-      .join("") +
-    `    </properties>\n` +
-    `    <testcase classname="policy-replay" name="replay summary">\n` +
-    `      <system-out>${xmlText(summaryText)}</system-out>\n` +
-    `    </testcase>\n` +
-    `  </testsuite>\n`;
+  const summary = junitCase({
+    classname: "policy-replay",
+    name: "replay summary",
+    out: summaryText,
+  });
+  const head = junitSuite("policy-replay", [summary], { failures: 0, properties: props });
   // The tool lists' suite comes first when it fails, else after the calls' suites.
-  const tail = lists && lists.failures === 0 ? lists.xml : "";
-  const lead = lists && lists.failures > 0 ? lists.xml : "";
-  return head + lead + body.join("") + tail + `</testsuites>\n`;
+  const tail = lists && lists.failures === 0 ? [lists.xml] : [];
+  const lead = lists && lists.failures > 0 ? [lists.xml] : [];
+  return junitDocument("policy-replay", [head, ...lead, ...body, ...tail], {
+    tests,
+    failures,
+    skipped,
+  });
+}
+
+/** The "and N more" case: failing when any of the calls or changes it stands for fails. */
+function unlistedCase(classname: string, name: string, why: string, failing: boolean): string {
+  return failing
+    ? junitCase({ classname, name, failure: { type: "unlisted", message: why } })
+    : junitCase({ classname, name, out: why });
 }
 
 /**
@@ -265,17 +337,14 @@ function toolListSuite(
     ...listed.filter((c) => !visibilityFails(c, ctx.failOn)),
   ]) {
     const failing = visibilityFails(c, ctx.failOn);
-    const open = `    <testcase classname="${xmlAttr(c.tool)}" name="${xmlAttr(`${c.identity}: ${c.change}`)}">\n`;
-    const text = xmlText(
-      `${visibilitySentence(c)}\nidentity: ${c.identity}\ntool: ${c.tool}\nunder: ${ctx.candidate}`,
-    );
+    const kase = { classname: c.tool, name: `${c.identity}: ${c.change}` };
+    const text = `${visibilitySentence(c)}\nidentity: ${c.identity}\ntool: ${c.tool}\nunder: ${ctx.candidate}`;
     if (failing) {
       failures++;
-      cases.push(
-        `${open}      <failure type="${c.change}" message="${xmlAttr(visibilitySentence(c))}">${text}</failure>\n    </testcase>\n`,
-      );
+      const failure = { type: c.change, message: visibilitySentence(c), text };
+      cases.push(junitCase({ ...kase, failure }));
     } else {
-      cases.push(`${open}      <system-out>${text}</system-out>\n    </testcase>\n`);
+      cases.push(junitCase({ ...kase, out: text }));
     }
   }
   for (const c of v.changes) {
@@ -287,18 +356,7 @@ function toolListSuite(
     const name = `and ${plural(more, "more tool-list change", "more tool-list changes")}`;
     const why = `${n(more)} more tool-list changes are not listed (${n(moreFailing)} fail the gate); --format json lists every one`;
     if (moreFailing > 0) failures++;
-    cases.push(
-      `    <testcase classname="tool lists" name="${xmlAttr(name)}">\n` +
-        (moreFailing > 0
-          ? `      <failure type="unlisted" message="${xmlAttr(why)}"/>\n`
-          : `      <system-out>${xmlText(why)}</system-out>\n`) +
-        `    </testcase>\n`,
-    );
+    cases.push(unlistedCase("tool lists", name, why, moreFailing > 0));
   }
-  const tests = cases.length;
-  return {
-    xml: `  <testsuite name="tool lists" tests="${tests}" failures="${failures}" errors="0" skipped="0">\n${cases.join("")}  </testsuite>\n`,
-    tests,
-    failures,
-  };
+  return { xml: junitSuite("tool lists", cases, { failures }), tests: cases.length, failures };
 }

@@ -47,6 +47,12 @@ export async function shadowCommand(opts: ShadowCommandOptions, io: Io): Promise
         `--policy ${opts.policy}: no session of ${recordings.label} was shadowed under this policy (${shortHash(named.hash)}; recorded: ${recorded})`,
       );
     }
+    // Nothing to compare is a misconfigured job, not a pass: a gate over no calls proves nothing.
+    if (source.policies.size === 0) {
+      throw new UsageError(
+        `${recordings.label}: no shadow decisions recorded (record with --shadow CANDIDATE.json to have some)`,
+      );
+    }
     const policies = named ? [[named.hash, named.text] as const] : [...source.policies];
     const [only] = policies;
     const candidate = named

@@ -134,3 +134,14 @@ describe("no recording to read", () => {
     }
   });
 });
+
+describe("shadow over recordings made without --shadow", () => {
+  it("is bad input, not a pass: exit 2, one line", async () => {
+    const dir = recordings("demo.sqlite");
+    const r = await cli(["shadow", "--db", dir]);
+    expectOneLine(
+      r,
+      `${dir}/demo.sqlite: no shadow decisions recorded (record with --shadow CANDIDATE.json to have some)`,
+    );
+  });
+});

@@ -83,7 +83,7 @@ const DECIDE_SHA = createHash("sha1").update(DECIDE_SCRIPT).digest("hex");
  * What a rule's calls send, worked out once per rule: each consumed key but its scope value,
  * which scope value completes it, and the script's arguments after the clock.
  */
-export interface Plan {
+interface Plan {
   numKeys: string;
   keyHeads: string[];
   scopes: (0 | 1 | 2)[];
@@ -130,18 +130,21 @@ export class RedisCounters {
   readonly where = "redis";
   readonly client: Redis;
   readonly prefix: string;
-  readonly clockKey: string;
-  readonly plans: KeyPlans;
-  readonly retryHintMs: number;
-  readonly clock: "redis" | "arrival";
+  private readonly clockKey: string;
+  private readonly counterSegs: string[];
+  private readonly horizons: string[];
+  /** Per rule: what its calls send, built once. */
+  private readonly plans = new WeakMap<CompiledRule, Plan>();
+  private readonly retryHintMs: number;
+  private readonly clock: "redis" | "arrival";
   private readonly onStatus: ((up: boolean, err?: Error) => void) | undefined;
   /** Whether the last thing we heard from Redis was good; null before anything was heard. */
   private up: boolean | null = null;
   /**
-   * The scripts run on this connection, by SHA: until then a call sends a script's body (EVAL,
+   * Whether the script has run on this connection: until then a call sends its body (EVAL,
    * which also caches it in Redis), then only its SHA. A new connection may reach a new Redis.
    */
-  private readonly scriptsSent = new Set<string>();
+  private scriptSent = false;
 
   constructor(
     readonly compiled: CompiledPolicy,
@@ -152,7 +155,9 @@ export class RedisCounters {
     this.retryHintMs = opts.retryHintMs ?? 1000;
     this.clock = opts.clock ?? "redis";
     this.onStatus = opts.onStatus;
-    this.plans = new KeyPlans(compiled, this.prefix);
+    // A private shorthand counter is marked so that no user-named counter can share its key.
+    this.counterSegs = compiled.counters.map((c) => (c.isPrivate ? "%p" : "") + escapeName(c.name));
+    this.horizons = compiled.counters.map((c) => String(Math.max(1, c.horizonMs)));
     this.client = new Redis(opts.url, {
       // Fail at once while disconnected rather than queue: a pending call holds its session.
       enableOfflineQueue: false,
@@ -163,7 +168,7 @@ export class RedisCounters {
     });
     this.client.on("error", (err: Error) => this.status(false, err));
     this.client.on("ready", () => this.status(true));
-    this.client.on("close", () => this.scriptsSent.clear());
+    this.client.on("close", () => (this.scriptSent = false));
   }
 
   /** Wait until Redis is ready, or has failed once: true when it is ready. Never throws. */
@@ -246,9 +251,11 @@ export class RedisCounters {
    * in place, the rule's fixed part copied from its plan.
    */
   private scriptArgs(call: Omit<Call, "ts">, rule: CompiledRule, arrival: number): string[] {
-    const plan = this.plans.plan(rule);
+    const plan = this.plan(rule);
     const args: string[] = [plan.numKeys, this.clockKey];
-    this.plans.pushKeys(args, call, plan);
+    for (let i = 0; i < plan.keyHeads.length; i++) {
+      args.push(plan.keyHeads[i]! + scopeValue(call, plan.scopes[i]!));
+    }
     args.push(this.clock === "arrival" ? String(arrival) : "");
     for (const a of plan.tail) args.push(a);
     return args;
@@ -259,21 +266,16 @@ export class RedisCounters {
    * if Redis lost it meanwhile (NOSCRIPT: it did not run), once more with its body.
    */
   private send(args: string[]): Promise<unknown> {
-    return this.run(DECIDE_SCRIPT, DECIDE_SHA, args);
-  }
-
-  /** Run `script` (whose SHA is `sha`) with `args`, as send() runs the decide script. */
-  run(script: string, sha: string, args: string[]): Promise<unknown> {
-    if (!this.scriptsSent.has(sha)) return this.evalBody(script, sha, args);
-    return this.command("evalsha", [sha, ...args]).catch((err: unknown) => {
+    if (!this.scriptSent) return this.evalBody(args);
+    return this.command("evalsha", [DECIDE_SHA, ...args]).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return this.evalBody(script, sha, args);
+      return this.evalBody(args);
     });
   }
 
-  private evalBody(script: string, sha: string, args: string[]): Promise<unknown> {
-    return this.command("eval", [script, ...args]).then((out) => {
-      this.scriptsSent.add(sha);
+  private evalBody(args: string[]): Promise<unknown> {
+    return this.command("eval", [DECIDE_SCRIPT, ...args]).then((out) => {
+      this.scriptSent = true;
       return out;
     });
   }
@@ -283,7 +285,7 @@ export class RedisCounters {
     return this.client.sendCommand(new Command(name, args)) as Promise<unknown>;
   }
 
-  decided(pending: PendingLimits, out: number[]): RedisDecided {
+  private decided(pending: PendingLimits, out: number[]): RedisDecided {
     const [ts, seq, index, count, retry] = out as [number, number, number, number, number];
     const found: FoundLimit | null =
       index < 0 ? null : { index, count, retryAfterMs: retry < 0 ? null : retry };
@@ -291,7 +293,7 @@ export class RedisCounters {
     return { decision: limitDecision(pending, found), ts, seq, counts };
   }
 
-  unavailable(pending: PendingLimits, arrival: number, err: unknown): RedisDecided {
+  private unavailable(pending: PendingLimits, arrival: number, err: unknown): RedisDecided {
     this.status(false, err instanceof Error ? err : new Error(String(err)));
     const decision = countersUnavailable(pending, this.retryHintMs);
     return { decision, ts: arrival, seq: null, counts: null };
@@ -304,14 +306,9 @@ export class RedisCounters {
   async uncount(call: Omit<Call, "ts">, decided: RedisDecided): Promise<void> {
     const pre = decidePrelimit(this.compiled, call);
     if (!isPending(pre) || decided.seq === null || decided.decision.decision !== "allow") return;
-    await this.zrem(
-      this.plans.keys(call, this.plans.plan(pre.rule)),
-      `${decided.ts}-${decided.seq}`,
-    );
-  }
-
-  /** Take `member` out of `keys`. Best effort, as uncount(). */
-  async zrem(keys: string[], member: string): Promise<void> {
+    const member = `${decided.ts}-${decided.seq}`;
+    const plan = this.plan(pre.rule);
+    const keys = plan.keyHeads.map((head, i) => head + scopeValue(call, plan.scopes[i]!));
     try {
       await Promise.all(keys.map((k) => this.client.zrem(k, member)));
     } catch {
@@ -319,35 +316,11 @@ export class RedisCounters {
     }
   }
 
-  status(up: boolean, err?: Error): void {
-    if (this.up === up) return;
-    this.up = up;
-    this.onStatus?.(up, err);
-  }
-}
-
-/** The keys of one policy's counters under one prefix, and what each rule's calls send. */
-export class KeyPlans {
-  private readonly counterSegs: string[];
-  /** Each counter's horizon, in ms: how long its key must keep a consumption. */
-  readonly horizons: string[];
-  /** Per rule: what its calls send, built once. */
-  private readonly plans = new WeakMap<CompiledRule, Plan>();
-
-  constructor(
-    compiled: CompiledPolicy,
-    readonly prefix: string,
-  ) {
-    // A private shorthand counter is marked so that no user-named counter can share its key.
-    this.counterSegs = compiled.counters.map((c) => (c.isPrivate ? "%p" : "") + escapeName(c.name));
-    this.horizons = compiled.counters.map((c) => String(Math.max(1, c.horizonMs)));
-  }
-
   /**
    * A key is `<prefix>:<counter>:<scope kind>:<scope value>`, the value last, so that it needs
    * no escaping; everything but the value is the same for every call of the rule.
    */
-  plan(rule: CompiledRule): Plan {
+  private plan(rule: CompiledRule): Plan {
     let p = this.plans.get(rule);
     if (p === undefined) {
       const tail = [String(rule.limits.length)];
@@ -371,17 +344,10 @@ export class KeyPlans {
     return p;
   }
 
-  /** Append the keys `call` consumes under `plan` to `args`. */
-  pushKeys(args: string[], call: Omit<Call, "ts">, plan: Plan): void {
-    for (let i = 0; i < plan.keyHeads.length; i++) {
-      args.push(plan.keyHeads[i]! + scopeValue(call, plan.scopes[i]!));
-    }
-  }
-
-  keys(call: Omit<Call, "ts">, plan: Plan): string[] {
-    const out: string[] = [];
-    this.pushKeys(out, call, plan);
-    return out;
+  private status(up: boolean, err?: Error): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.onStatus?.(up, err);
   }
 }
 

@@ -34,6 +34,7 @@ import { createRedactor } from "../src/store/redact.js";
 import { openStore } from "../src/store/sqlite.js";
 import type { Direction, MessageRecord, Store } from "../src/store/types.js";
 import { BenchRedis } from "./redis.js";
+import { RedisShadowCounters } from "../src/proxy/redis-shadow.js";
 
 const root = process.cwd();
 const bin = join(root, "bin", "policy-replay.js");
@@ -275,6 +276,8 @@ const probe = (label: string, run: () => Promise<void>): Variant => ({
 
 const IN_REDIS = "relay+sqlite, counters in Redis";
 const PROXY_REDIS = "proxy, counters in Redis";
+const REDIS_SHADOW = "relay+sqlite, counters in Redis, shadow policy";
+const PROXY_REDIS_SHADOW = "proxy, counters in Redis, --shadow";
 const SHARED = "relay+sqlite, shared counters";
 const SHADOWED = "relay+sqlite, shared counters, shadow policy";
 const PROXY_SHADOW = "proxy --shadow";
@@ -348,6 +351,32 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
         policyFile,
         "--db",
         join(tmp, "latency-redis-proxy.sqlite"),
+        "--counters",
+        redis.url,
+        "--counters-prefix",
+        redis.prefix,
+        "--",
+        process.execPath,
+        everything,
+        "stdio",
+      ]),
+      // The same with a shadow policy, its counters in Redis too (the same policy: each call
+      // is decided under both in the one script run).
+      await inProcessRelay(
+        REDIS_SHADOW,
+        openStore(join(tmp, "latency-redis-shadow.sqlite")),
+        async (c) =>
+          new RedisShadowCounters(await redis.counters(c), c, "bench-shadow".padEnd(64, "0")),
+      ),
+      await overStdio(PROXY_REDIS_SHADOW, process.execPath, [
+        bin,
+        "record",
+        "--policy",
+        policyFile,
+        "--shadow",
+        policyFile,
+        "--db",
+        join(tmp, "latency-redis-shadow-proxy.sqlite"),
         "--counters",
         redis.url,
         "--counters-prefix",
@@ -540,6 +569,19 @@ function reportRedis(
   report("  same, p99 over direct p99", us(added(IN_REDIS, 0.99)), "", null);
   const overMemory = pct(sorted.get(IN_REDIS)!, 0.5) - pct(sorted.get("relay+sqlite")!, 0.5);
   report("  counters in Redis: p50 over counters in memory", us(overMemory), "", null);
+  const shadowOver = pct(sorted.get(REDIS_SHADOW)!, 0.5) - pct(sorted.get(IN_REDIS)!, 0.5);
+  report(
+    "  a shadow policy with counters in Redis: p50 over without one",
+    us(shadowOver),
+    "",
+    null,
+  );
+  report(
+    "  proxy process with --counters redis --shadow: added p50 / p99 over direct",
+    `${us(added(PROXY_REDIS_SHADOW, 0.5))} / ${us(added(PROXY_REDIS_SHADOW, 0.99))}`,
+    "",
+    null,
+  );
   const perCall = (label: string): string => {
     const ns = ownCpu.get(label);
     return ns === undefined ? "?" : us(ns / byLabel(label).times.length);

@@ -106,11 +106,6 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     );
   }
   const tokens = opts.tokens ? loadTokens(resolve(io.cwd, opts.tokens)) : undefined;
-  if (opts.shadow !== undefined && opts.counters !== undefined) {
-    throw new UsageError(
-      "record: --shadow keeps its counters in this process and the recording; it cannot be used with --counters (Redis) yet",
-    );
-  }
   const loaded = loadPolicyFile(resolve(io.cwd, opts.policy));
   const compiled = compile(loaded.policy);
   // A bad candidate stops the proxy before it starts, as a bad policy does.
@@ -129,6 +124,8 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   const redactor = createRedactor({ keyFile: `${dbFile}.key`, enabled: opts.redact !== "none" });
   const redisUrl = opts.counters === undefined ? null : parseCountersUrl(opts.counters);
   let closeCounters = (): void => {};
+  /** Waits for the shadow decisions still on their way to the recording. */
+  let settleCounters = (): Promise<void> => Promise.resolve();
   let counters: Counters;
   if (redisUrl) {
     // Loaded only here: most proxies keep their counters in the recording.
@@ -153,7 +150,20 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
     // Started whether or not Redis answers: the client reconnects in the background.
     await redis.connect();
     closeCounters = () => redis.close();
-    counters = new RedisRelayCounters(redis);
+    if (candidate) {
+      // The shadow's counters are in Redis too, under a prefix of the candidate's own.
+      const { RedisShadowCounters } = await import("../proxy/redis-shadow.js");
+      const shadowed = new RedisShadowCounters(
+        redis,
+        compile(candidate.policy),
+        candidate.hash,
+        log,
+      );
+      settleCounters = () => shadowed.settled();
+      counters = shadowed;
+    } else {
+      counters = new RedisRelayCounters(redis);
+    }
   } else {
     // One recording, one state: every proxy recording into this file decides against its counts.
     const shadow = candidate
@@ -272,6 +282,7 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
       agentStdin?.off("end", leave);
     }
   } finally {
+    await settleCounters();
     closeCounters();
     store?.close();
   }

@@ -41,8 +41,8 @@ export type DecisionRow = (
 export interface Counters {
   /** Where the state lives. */
   readonly where: "memory" | "recording" | "redis";
-  /** A shadow policy decided beside the enforced one, its decision written in the same row. */
-  readonly shadow?: Shadow | null;
+  /** A shadow policy decided beside the enforced one, named by its hash; null when none. */
+  readonly shadow?: { readonly policyHash: string } | null;
   /**
    * For counters outside the process: start deciding `call` there, or null when it needs no
    * round trip. The relay holds the session's later messages until it settles, then passes

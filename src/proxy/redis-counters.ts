@@ -83,7 +83,7 @@ const DECIDE_SHA = createHash("sha1").update(DECIDE_SCRIPT).digest("hex");
  * What a rule's calls send, worked out once per rule: each consumed key but its scope value,
  * which scope value completes it, and the script's arguments after the clock.
  */
-interface Plan {
+export interface Plan {
   numKeys: string;
   keyHeads: string[];
   scopes: (0 | 1 | 2)[];
@@ -130,21 +130,18 @@ export class RedisCounters {
   readonly where = "redis";
   readonly client: Redis;
   readonly prefix: string;
-  private readonly clockKey: string;
-  private readonly counterSegs: string[];
-  private readonly horizons: string[];
-  /** Per rule: what its calls send, built once. */
-  private readonly plans = new WeakMap<CompiledRule, Plan>();
-  private readonly retryHintMs: number;
-  private readonly clock: "redis" | "arrival";
+  readonly clockKey: string;
+  readonly plans: KeyPlans;
+  readonly retryHintMs: number;
+  readonly clock: "redis" | "arrival";
   private readonly onStatus: ((up: boolean, err?: Error) => void) | undefined;
   /** Whether the last thing we heard from Redis was good; null before anything was heard. */
   private up: boolean | null = null;
   /**
-   * Whether the script has run on this connection: until then a call sends its body (EVAL,
+   * The scripts run on this connection, by SHA: until then a call sends a script's body (EVAL,
    * which also caches it in Redis), then only its SHA. A new connection may reach a new Redis.
    */
-  private scriptSent = false;
+  private readonly scriptsSent = new Set<string>();
 
   constructor(
     readonly compiled: CompiledPolicy,
@@ -155,9 +152,7 @@ export class RedisCounters {
     this.retryHintMs = opts.retryHintMs ?? 1000;
     this.clock = opts.clock ?? "redis";
     this.onStatus = opts.onStatus;
-    // A private shorthand counter is marked so that no user-named counter can share its key.
-    this.counterSegs = compiled.counters.map((c) => (c.isPrivate ? "%p" : "") + escapeName(c.name));
-    this.horizons = compiled.counters.map((c) => String(Math.max(1, c.horizonMs)));
+    this.plans = new KeyPlans(compiled, this.prefix);
     this.client = new Redis(opts.url, {
       // Fail at once while disconnected rather than queue: a pending call holds its session.
       enableOfflineQueue: false,
@@ -168,7 +163,7 @@ export class RedisCounters {
     });
     this.client.on("error", (err: Error) => this.status(false, err));
     this.client.on("ready", () => this.status(true));
-    this.client.on("close", () => (this.scriptSent = false));
+    this.client.on("close", () => this.scriptsSent.clear());
   }
 
   /** Wait until Redis is ready, or has failed once: true when it is ready. Never throws. */
@@ -251,11 +246,9 @@ export class RedisCounters {
    * in place, the rule's fixed part copied from its plan.
    */
   private scriptArgs(call: Omit<Call, "ts">, rule: CompiledRule, arrival: number): string[] {
-    const plan = this.plan(rule);
+    const plan = this.plans.plan(rule);
     const args: string[] = [plan.numKeys, this.clockKey];
-    for (let i = 0; i < plan.keyHeads.length; i++) {
-      args.push(plan.keyHeads[i]! + scopeValue(call, plan.scopes[i]!));
-    }
+    this.plans.pushKeys(args, call, plan);
     args.push(this.clock === "arrival" ? String(arrival) : "");
     for (const a of plan.tail) args.push(a);
     return args;
@@ -266,16 +259,21 @@ export class RedisCounters {
    * if Redis lost it meanwhile (NOSCRIPT: it did not run), once more with its body.
    */
   private send(args: string[]): Promise<unknown> {
-    if (!this.scriptSent) return this.evalBody(args);
-    return this.command("evalsha", [DECIDE_SHA, ...args]).catch((err: unknown) => {
+    return this.run(DECIDE_SCRIPT, DECIDE_SHA, args);
+  }
+
+  /** Run `script` (whose SHA is `sha`) with `args`, as send() runs the decide script. */
+  run(script: string, sha: string, args: string[]): Promise<unknown> {
+    if (!this.scriptsSent.has(sha)) return this.evalBody(script, sha, args);
+    return this.command("evalsha", [sha, ...args]).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return this.evalBody(args);
+      return this.evalBody(script, sha, args);
     });
   }
 
-  private evalBody(args: string[]): Promise<unknown> {
-    return this.command("eval", [DECIDE_SCRIPT, ...args]).then((out) => {
-      this.scriptSent = true;
+  private evalBody(script: string, sha: string, args: string[]): Promise<unknown> {
+    return this.command("eval", [script, ...args]).then((out) => {
+      this.scriptsSent.add(sha);
       return out;
     });
   }
@@ -285,7 +283,7 @@ export class RedisCounters {
     return this.client.sendCommand(new Command(name, args)) as Promise<unknown>;
   }
 
-  private decided(pending: PendingLimits, out: number[]): RedisDecided {
+  decided(pending: PendingLimits, out: number[]): RedisDecided {
     const [ts, seq, index, count, retry] = out as [number, number, number, number, number];
     const found: FoundLimit | null =
       index < 0 ? null : { index, count, retryAfterMs: retry < 0 ? null : retry };
@@ -293,7 +291,7 @@ export class RedisCounters {
     return { decision: limitDecision(pending, found), ts, seq, counts };
   }
 
-  private unavailable(pending: PendingLimits, arrival: number, err: unknown): RedisDecided {
+  unavailable(pending: PendingLimits, arrival: number, err: unknown): RedisDecided {
     this.status(false, err instanceof Error ? err : new Error(String(err)));
     const decision = countersUnavailable(pending, this.retryHintMs);
     return { decision, ts: arrival, seq: null, counts: null };
@@ -306,9 +304,14 @@ export class RedisCounters {
   async uncount(call: Omit<Call, "ts">, decided: RedisDecided): Promise<void> {
     const pre = decidePrelimit(this.compiled, call);
     if (!isPending(pre) || decided.seq === null || decided.decision.decision !== "allow") return;
-    const member = `${decided.ts}-${decided.seq}`;
-    const plan = this.plan(pre.rule);
-    const keys = plan.keyHeads.map((head, i) => head + scopeValue(call, plan.scopes[i]!));
+    await this.zrem(
+      this.plans.keys(call, this.plans.plan(pre.rule)),
+      `${decided.ts}-${decided.seq}`,
+    );
+  }
+
+  /** Take `member` out of `keys`. Best effort, as uncount(). */
+  async zrem(keys: string[], member: string): Promise<void> {
     try {
       await Promise.all(keys.map((k) => this.client.zrem(k, member)));
     } catch {
@@ -316,11 +319,35 @@ export class RedisCounters {
     }
   }
 
+  status(up: boolean, err?: Error): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.onStatus?.(up, err);
+  }
+}
+
+/** The keys of one policy's counters under one prefix, and what each rule's calls send. */
+export class KeyPlans {
+  private readonly counterSegs: string[];
+  /** Each counter's horizon, in ms: how long its key must keep a consumption. */
+  readonly horizons: string[];
+  /** Per rule: what its calls send, built once. */
+  private readonly plans = new WeakMap<CompiledRule, Plan>();
+
+  constructor(
+    compiled: CompiledPolicy,
+    readonly prefix: string,
+  ) {
+    // A private shorthand counter is marked so that no user-named counter can share its key.
+    this.counterSegs = compiled.counters.map((c) => (c.isPrivate ? "%p" : "") + escapeName(c.name));
+    this.horizons = compiled.counters.map((c) => String(Math.max(1, c.horizonMs)));
+  }
+
   /**
    * A key is `<prefix>:<counter>:<scope kind>:<scope value>`, the value last, so that it needs
    * no escaping; everything but the value is the same for every call of the rule.
    */
-  private plan(rule: CompiledRule): Plan {
+  plan(rule: CompiledRule): Plan {
     let p = this.plans.get(rule);
     if (p === undefined) {
       const tail = [String(rule.limits.length)];
@@ -344,10 +371,17 @@ export class RedisCounters {
     return p;
   }
 
-  private status(up: boolean, err?: Error): void {
-    if (this.up === up) return;
-    this.up = up;
-    this.onStatus?.(up, err);
+  /** Append the keys `call` consumes under `plan` to `args`. */
+  pushKeys(args: string[], call: Omit<Call, "ts">, plan: Plan): void {
+    for (let i = 0; i < plan.keyHeads.length; i++) {
+      args.push(plan.keyHeads[i]! + scopeValue(call, plan.scopes[i]!));
+    }
+  }
+
+  keys(call: Omit<Call, "ts">, plan: Plan): string[] {
+    const out: string[] = [];
+    this.pushKeys(out, call, plan);
+    return out;
   }
 }
 

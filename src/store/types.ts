@@ -179,6 +179,12 @@ export interface Store {
   recordApproval(callId: number, answer: ApprovalAnswer): void;
   recordOutcome(callId: number, outcome: CallOutcome): void;
   /**
+   * The shadow decision of a call already written without one: a shadow decided after the
+   * enforced decision went on (its lookup must not hold the call). Queued like an outcome;
+   * a store without it keeps such calls without a shadow decision.
+   */
+  recordShadow?(callId: number, shadow: ShadowRecord): void;
+  /**
    * Write queued messages now. Never throws for a fault of the store (what could not be
    * written stays queued for the next flush); store_closed after close().
    */

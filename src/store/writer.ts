@@ -15,6 +15,7 @@ import type {
   RecordingStore,
   SessionStart,
   SessionUpdate,
+  ShadowRecord,
   StoreHealth,
 } from "./types.js";
 
@@ -84,6 +85,7 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   private static readonly KEY_CACHE_LIMIT = 50_000;
   private readonly updateApproval;
   private readonly updateOutcome;
+  private readonly updateShadow;
   private readonly writeBatch;
 
   constructor(
@@ -142,6 +144,9 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     this.updateApproval = db.prepare<[BindValue[]]>("UPDATE calls SET approval = ? WHERE id = ?");
     this.updateOutcome = db.prepare<[BindValue[]]>(
       "UPDATE calls SET outcome = ?, latency_ms = ? WHERE id = ?",
+    );
+    this.updateShadow = db.prepare<[BindValue[]]>(
+      "UPDATE calls SET shadow_decision = ?, shadow_code = ?, shadow_rule = ?, shadow_reason = ?, shadow_retry_after_ms = ?, shadow_counts = ? WHERE id = ?",
     );
     this.writeBatch = db.transaction((writes: QueuedWrite[]) => {
       for (const w of writes) w.stmt.run(bind(w));
@@ -324,6 +329,22 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     this.enqueue({
       stmt: this.updateOutcome,
       params: [outcome.outcome, outcome.latencyMs, callId],
+    });
+  }
+
+  recordShadow(callId: number, shadow: ShadowRecord): void {
+    const d = shadow.decision;
+    this.enqueue({
+      stmt: this.updateShadow,
+      params: [
+        d.decision,
+        d.code,
+        d.rule,
+        d.reason,
+        d.retry_after_ms,
+        shadow.counts ? JSON.stringify(shadow.counts) : null,
+        callId,
+      ],
     });
   }
 

@@ -1,11 +1,14 @@
 // `record --shadow`: the real command over stdio, in front of the naive server, decides each
 // call under the enforced policy and records the candidate's decision beside it; the agent sees
 // only the enforced one. `policy-replay shadow` then reports the two as a replay would.
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { type Answer, startRecord } from "../proxy/record-process.js";
+import { deletePrefix, REDIS_URL, redisUp } from "../proxy/redis-available.js";
 import { cli, type JsonReport, tempRoot } from "./support.js";
 
 const temp = tempRoot("record-shadow");
@@ -176,27 +179,88 @@ describe("record --shadow", () => {
     expect(missing.stderr).toContain("nope.json");
   });
 
-  it("with --counters (Redis) is a usage error, for now", async () => {
-    const dir = temp();
-    const { policy, candidate, db } = files(dir);
-    const r = await cli(
-      [
-        "record",
-        "--policy",
+  it.skipIf(!redisUp)(
+    "with --counters (Redis): the shadow's counters in Redis, apart, shared and resumed",
+    async () => {
+      const dir = temp();
+      const { db } = files(dir);
+      const policy = join(dir, "policy-redis.json");
+      const candidate = join(dir, "candidate-redis.json");
+      // `both` has limits under either policy, on a counter of the same name; `shadowed` only
+      // under the candidate (its lookup is for the shadow alone).
+      const global = (counter: string, max: number) => ({
+        limits: [{ counter, window: "minute", max, scope: "global" }],
+      });
+      writeFileSync(
         policy,
-        "--db",
-        db,
-        "--shadow",
-        candidate,
-        "--counters",
-        "redis://127.0.0.1:6379",
-        "--",
-        "true",
-      ],
-      dir,
-    );
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("--shadow");
-    expect(r.stderr).toContain("--counters");
-  });
+        JSON.stringify({ version: "1", default: "allow", tools: { both: global("e", 2) } }),
+      );
+      const candidateText = JSON.stringify({
+        version: "1",
+        default: "allow",
+        tools: { both: global("e", 3), shadowed: global("s", 1) },
+      });
+      writeFileSync(candidate, candidateText);
+      const prefix = `test-policy-replay-record-shadow:${process.pid}`;
+      const args = ["--policy", policy, "--db", db, "--shadow", candidate];
+      args.push("--counters", REDIS_URL, "--counters-prefix", prefix);
+      try {
+        // Two proxies one after the other: the second resumes what the first counted.
+        for (let run = 0; run < 2; run++) {
+          const p = await startRecord(args);
+          for (const [i, name] of ["both", "both", "shadowed"].entries())
+            await p.request(call(i + 1, name));
+          const { code, stderr } = await p.close();
+          expect(code).toBe(0);
+          expect(stderr).toBe("");
+        }
+        const file = new Database(db, { readonly: true });
+        const rows = file
+          .prepare(
+            "SELECT tool, code, counter_seq, shadow_code, shadow_counts FROM calls ORDER BY id",
+          )
+          .all() as Record<string, string | number | null>[];
+        file.close();
+        expect(rows.map((r) => [r.tool, r.code, r.shadow_code])).toEqual([
+          ["both", "rule_allow", "rule_allow"],
+          ["both", "rule_allow", "rule_allow"],
+          ["shadowed", "default_allow", "rule_allow"],
+          ["both", "rate_limited", "rule_allow"],
+          ["both", "rate_limited", "rate_limited"],
+          ["shadowed", "default_allow", "rate_limited"],
+        ]);
+        // The enforced sequence is as without a shadow: only the enforced limited calls take it.
+        expect(rows.map((r) => r.counter_seq)).toEqual([1, 2, null, 3, 4, null]);
+        expect(JSON.parse(rows[4]!.shadow_counts as string)).toMatchObject([
+          { counter: "e", count: 3, max: 3 },
+        ]);
+
+        // Apart from the enforced keys, under the candidate's hash, and expiring.
+        const hash = createHash("sha256").update(candidateText).digest("hex");
+        const redis = new Redis(REDIS_URL);
+        try {
+          const keys = (await redis.keys(`${prefix}:*`)).sort();
+          const shadowKeys = `${prefix}:~shadow:${hash.slice(0, 16)}`;
+          expect(keys).toEqual(
+            [
+              `${prefix}:~clock`,
+              `${prefix}:e:global:`,
+              `${shadowKeys}:~clock`,
+              `${shadowKeys}:e:global:`,
+              `${shadowKeys}:s:global:`,
+            ].sort(),
+          );
+          expect(await redis.zcard(`${prefix}:e:global:`)).toBe(2);
+          expect(await redis.zcard(`${shadowKeys}:e:global:`)).toBe(3);
+          for (const key of keys.filter((k) => k.startsWith(shadowKeys)))
+            expect(await redis.pttl(key)).toBeGreaterThan(0);
+        } finally {
+          redis.disconnect();
+        }
+      } finally {
+        await deletePrefix(prefix);
+      }
+    },
+    20_000,
+  );
 });

@@ -5,6 +5,7 @@ import type {
   MessageRecord,
   SessionStart,
   SessionUpdate,
+  ShadowRecord,
   Store,
   StoredCall,
   StoreHealth,
@@ -71,6 +72,9 @@ export class MemoryStore implements Store {
   }
   recordOutcome(callId: number, outcome: CallOutcome): void {
     this.later(() => (this.decisions[callId - 1]!.outcome = outcome));
+  }
+  recordShadow(callId: number, shadow: ShadowRecord): void {
+    this.later(() => (this.decisions[callId - 1]!.shadow = shadow));
   }
   flush(): void {
     if (this.fault) return;

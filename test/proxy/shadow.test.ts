@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import fc from "fast-check";
+import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisCounters } from "../../src/proxy/redis-counters.js";
 import { RedisShadowCounters } from "../../src/proxy/redis-shadow.js";
@@ -259,6 +260,23 @@ describe("shadow decisions", () => {
   );
 });
 
+/**
+ * A whole day, at least an hour ahead of Redis's clock. Redis expires counter keys in its own
+ * time, a window past the decision's; arrival times behind its clock would see their counts
+ * expire while the run's own time has hardly moved. Whole days keep fixed windows' edges where
+ * the generated times put them.
+ */
+async function aheadOfRedis(): Promise<number> {
+  const c = new Redis(REDIS_URL);
+  try {
+    const [seconds] = await c.time();
+    const day = 86_400_000;
+    return Math.ceil((Number(seconds) * 1000 + 3_600_000) / day) * day;
+  } finally {
+    c.disconnect();
+  }
+}
+
 function property(...setups: [Where, number][]) {
   return fc.asyncProperty(
     policyArb(),
@@ -271,9 +289,11 @@ function property(...setups: [Where, number][]) {
       const enforced = compile(load(enforcedObj));
       const candidate = compile(load(candidateObj));
       const windows = [...policyWindows(enforcedObj), ...policyWindows(candidateObj)];
+      const ahead = where === "redis" ? await aheadOfRedis() : 0;
       const calls = toCalls(specs, start, windows).map((c, i) => {
         const token = tokens[i];
-        return token === undefined ? c : { ...c, arguments: { ...(c.arguments ?? {}), token } };
+        const at = { ...c, ts: c.ts + ahead };
+        return token === undefined ? at : { ...at, arguments: { ...(c.arguments ?? {}), token } };
       });
       const { file, seen } = await record(where, proxies, enforced, candidate, calls);
       const rows = recordedCalls(file);

@@ -1,7 +1,7 @@
 // `npm run bench`: the speed targets of the engine, the JSONL replay and the replay from
 // SQLite, measured on this machine and printed against their targets. Not a test: figures vary
 // with the machine.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import {
   closeSync,
   copyFileSync,
@@ -19,6 +19,7 @@ import { parsePolicyText } from "../src/policy/load.js";
 import { readTrace } from "../src/replay/trace.js";
 import { makePolicy, tightened, writeTrace } from "./generate.js";
 import { generateRecording, recordingPath } from "./generate-db.js";
+import { timedRun } from "./timed-run.js";
 
 const dir = join(process.cwd(), ".bench");
 mkdirSync(dir, { recursive: true });
@@ -84,25 +85,11 @@ const report = (what: string, value: string, target: string, ok: boolean | null)
 // 2. The whole CLI, as a user runs it, on the JSONL file.
 const bin = join(process.cwd(), "bin", "policy-replay.js");
 const sizeMb = (statSync(traceFile).size / 1e6).toFixed(0);
-// GNU time reports the peak resident memory of the whole run; without it, time only.
-const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
 const ROUNDS = 5;
 
 /** One run of the CLI (or `script`): wall seconds and peak RSS (KB; 0 without GNU time). */
 function runCli(args: string[], label: string, script = bin): { s: number; kb: number } {
-  const cmd = gnuTime
-    ? [gnuTime, "-f", "%M", process.execPath, script, ...args]
-    : [process.execPath, script, ...args];
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd[0]!, cmd.slice(1), {
-    stdio: ["ignore", "ignore", "pipe"],
-    maxBuffer: 1 << 26,
-  });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0 && r.status !== 1) {
-    throw new Error(`${label} exited ${r.status}: ${r.stderr.toString()}`);
-  }
-  return { s, kb: Number(/(\d+)\s*$/.exec(r.stderr.toString())?.[1] ?? 0) };
+  return timedRun(script, args, label);
 }
 
 interface CliCase {

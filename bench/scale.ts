@@ -3,11 +3,9 @@
 // nested JSON), replayed at 100,000 and 1,000,000 calls (3,000,000 with BENCH_SCALE_3M=1: its
 // recording takes minutes to generate), without and with saving the run, each beside a naive
 // single-thread read of the same rows in the same rounds. Not a test: figures vary.
-import { spawnSync } from "node:child_process";
 import {
   closeSync,
   copyFileSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -20,6 +18,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { makePolicy, tightened } from "./generate.js";
 import { generateRecording, recordingPath, type RecordingOptions } from "./generate-db.js";
+import { timedRun } from "./timed-run.js";
 
 const root = process.cwd();
 const dir = join(root, ".bench");
@@ -54,23 +53,8 @@ const report = (what: string, value: string, target: string, ok: boolean | null)
 const loadavg = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
 const int = (n: number): string => Math.round(n).toLocaleString("en-US");
 const signed = (x: number): string => `${x < 0 ? "" : "+"}${(x * 100).toFixed(0)}%`;
-const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
-
 /** One run: wall seconds and peak RSS (KB, from GNU time; 0 without it). */
-function run(script: string, args: string[]): { s: number; kb: number } {
-  const cmd = gnuTime
-    ? [gnuTime, "-f", "%M", process.execPath, script, ...args]
-    : [process.execPath, script, ...args];
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd[0]!, cmd.slice(1), {
-    stdio: ["ignore", "ignore", "pipe"],
-    maxBuffer: 1 << 26,
-  });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0 && r.status !== 1)
-    throw new Error(`${script} exited ${r.status}: ${r.stderr.toString()}`);
-  return { s, kb: Number(/(\d+)\s*$/.exec(r.stderr.toString())?.[1] ?? 0) };
-}
+const run = (script: string, args: string[]) => timedRun(script, args);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const peakRss = new Map<number, number>();

@@ -5,6 +5,7 @@ import { StoreError } from "./errors.js";
 import { classifyWriteError } from "./faults.js";
 import { migrate } from "./migrations/index.js";
 import { checkSchema, createRecordingFile } from "./open-checks.js";
+import { INSERT_CALL_KEY, SELECT_CALL_KEY } from "./rows.js";
 import type { ApprovalAnswer, SessionStart } from "./types.js";
 
 // Many calls written into a recording in one go (`policy-replay import`), each row the same as
@@ -168,16 +169,8 @@ export class Importer {
   ) {
     this.insertMany = db.prepare<[BindValue[]]>(insertCalls(ROWS_PER_INSERT));
     this.insertOne = db.prepare<[BindValue[]]>(insertCalls(1));
-    this.insertKey = db.prepare<[BindValue[]]>(
-      `INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    );
-    this.selectKey = db
-      .prepare<BindValue[], number>(
-        `SELECT id FROM call_keys WHERE session = ? AND identity = ? AND tool = ?
-           AND decision = ? AND code = ? AND ifnull('=' || rule, '') = ifnull('=' || ?, '')`,
-      )
-      .pluck();
+    this.insertKey = db.prepare<[BindValue[]]>(INSERT_CALL_KEY);
+    this.selectKey = db.prepare<BindValue[], number>(SELECT_CALL_KEY).pluck();
     this.insertSession = db.prepare<[BindValue[]]>(
       `INSERT INTO sessions (id, identity, transport, mode, policy_hash, started_at, counters)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,

@@ -492,3 +492,11 @@ export function toDiff(r: DiffRaw): DiffRow {
     tool: r[17],
   };
 }
+
+/** Number a (session, identity, tool, decision, code, rule) key, if no writer has yet. */
+export const INSERT_CALL_KEY = `INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
+       VALUES (?, ?, ?, ?, ?, ?)`;
+
+/** A key's number; a null rule matches only a null rule (`=` alone would match neither). */
+export const SELECT_CALL_KEY = `SELECT id FROM call_keys WHERE session = ? AND identity = ? AND tool = ?
+           AND decision = ? AND code = ? AND ifnull('=' || rule, '') = ifnull('=' || ?, '')`;

@@ -4,7 +4,7 @@ import { StoreError } from "./errors.js";
 import { classifyWriteError, isStoreWide } from "./faults.js";
 import { SqliteReader } from "./reader.js";
 import { SharedCalls } from "./shared-calls.js";
-import { DIRECTION_CODE } from "./rows.js";
+import { DIRECTION_CODE, INSERT_CALL_KEY, SELECT_CALL_KEY } from "./rows.js";
 import { type BindValue, type QueuedWrite, WriteQueue } from "./write-queue.js";
 import type {
   RecordedDecision,
@@ -131,16 +131,8 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
          shadow_counts, call_key)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertKey = db.prepare<[BindValue[]]>(
-      `INSERT OR IGNORE INTO call_keys (session, identity, tool, decision, code, rule)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    );
-    this.selectKey = db
-      .prepare<BindValue[], number>(
-        `SELECT id FROM call_keys WHERE session = ? AND identity = ? AND tool = ?
-           AND decision = ? AND code = ? AND ifnull('=' || rule, '') = ifnull('=' || ?, '')`,
-      )
-      .pluck();
+    this.insertKey = db.prepare<[BindValue[]]>(INSERT_CALL_KEY);
+    this.selectKey = db.prepare<BindValue[], number>(SELECT_CALL_KEY).pluck();
     this.updateApproval = db.prepare<[BindValue[]]>("UPDATE calls SET approval = ? WHERE id = ?");
     this.updateOutcome = db.prepare<[BindValue[]]>(
       "UPDATE calls SET outcome = ?, latency_ms = ? WHERE id = ?",

@@ -46,6 +46,11 @@ export async function latency(): Promise<void> {
 
 const IN_REDIS = "relay+sqlite, counters in Redis";
 const PROXY_REDIS = "proxy, counters in Redis";
+const IN_REDIS_SOCKET = "relay+sqlite, counters in Redis over its Unix socket";
+const PROXY_REDIS_SOCKET = "proxy, counters in Redis over its Unix socket";
+/** The benchmark's Redis's Unix socket, if it listens on one: its path. */
+const REDIS_SOCKET = process.env.BENCH_REDIS_SOCKET;
+const REDIS_FLOOR = "relay+sqlite, counters in memory after a Redis PING";
 const REDIS_SHADOW = "relay+sqlite, counters in Redis, shadow policy";
 const PROXY_REDIS_SHADOW = "proxy, counters in Redis, --shadow";
 const SHARED = "relay+sqlite, shared counters";
@@ -130,6 +135,9 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
         everything,
         "stdio",
       ]),
+      await inProcessRelay(REDIS_FLOOR, openStore(join(tmp, "latency-redis-floor.sqlite")), (c) =>
+        redis.pingThenMemory(c),
+      ),
       // The same with a shadow policy, its counters in Redis too (the same policy: each call
       // is decided under both in the one script run).
       await inProcessRelay(
@@ -157,6 +165,29 @@ async function latencyRounds(redis: BenchRedis | null, skipped = ""): Promise<vo
         "stdio",
       ]),
     );
+    // The same Redis over its Unix socket, when BENCH_REDIS_SOCKET names it.
+    if (REDIS_SOCKET)
+      variants.push(
+        await inProcessRelay(IN_REDIS_SOCKET, openStore(join(tmp, "latency-socket.sqlite")), (c) =>
+          redis.relayCounters(c, { url: `unix://${REDIS_SOCKET}` }),
+        ),
+        await overStdio(PROXY_REDIS_SOCKET, process.execPath, [
+          bin,
+          "record",
+          "--policy",
+          policyFile,
+          "--db",
+          join(tmp, "latency-socket-proxy.sqlite"),
+          "--counters",
+          `unix://${REDIS_SOCKET}`,
+          "--counters-prefix",
+          redis.prefix,
+          "--",
+          process.execPath,
+          everything,
+          "stdio",
+        ]),
+      );
     const decider = await redis.counters(compile(loadPolicyFile(policyFile).policy));
     const limited = { tool: "echo", identity: "bench", session: "bench-decide-script" };
     probes.push(
@@ -334,9 +365,22 @@ function reportRedis(
   );
   const byLabel = (label: string): Variant => variants.find((v) => v.label === label)!;
   const direct = byLabel("direct").blockMedians;
+  const perCall = (label: string): string => {
+    const ns = ownCpu.get(label);
+    return ns === undefined ? "?" : us(ns / byLabel(label).times.length);
+  };
   const paired = byLabel(IN_REDIS).blockMedians.map((m, i) => m - direct[i]!);
   report("  same p50, paired by round (median of block differences)", us(median(paired)), "", null);
   report("  same, p99 over direct p99", us(added(IN_REDIS, 0.99)), "", null);
+  const floorPaired = byLabel(REDIS_FLOOR).blockMedians.map((m, i) => m - direct[i]!);
+  report(
+    "  floor: counters in memory after a bare Redis PING in the call's path, p50 / paired",
+    `${us(added(REDIS_FLOOR, 0.5))} / ${us(median(floorPaired))}`,
+    "",
+    null,
+  );
+  const overFloor = pct(sorted.get(IN_REDIS)!, 0.5) - pct(sorted.get(REDIS_FLOOR)!, 0.5);
+  report("  counters in Redis: p50 over that floor", us(overFloor), "", null);
   const overMemory = pct(sorted.get(IN_REDIS)!, 0.5) - pct(sorted.get("relay+sqlite")!, 0.5);
   report("  counters in Redis: p50 over counters in memory", us(overMemory), "", null);
   const shadowOver = pct(sorted.get(REDIS_SHADOW)!, 0.5) - pct(sorted.get(IN_REDIS)!, 0.5);
@@ -352,13 +396,9 @@ function reportRedis(
     "",
     null,
   );
-  const perCall = (label: string): string => {
-    const ns = ownCpu.get(label);
-    return ns === undefined ? "?" : us(ns / byLabel(label).times.length);
-  };
   report(
-    "  this process's CPU per call, relay + SQLite: counters in memory / in Redis",
-    `${perCall("relay+sqlite")} / ${perCall(IN_REDIS)}`,
+    "  this process's CPU per call, relay + SQLite: counters in memory / that floor / in Redis",
+    `${perCall("relay+sqlite")} / ${perCall(REDIS_FLOOR)} / ${perCall(IN_REDIS)}`,
     "",
     null,
   );
@@ -376,4 +416,18 @@ function reportRedis(
     const s = sorted.get(label)!;
     report(`  ${what}, p50 / p99`, `${us(pct(s, 0.5))} / ${us(pct(s, 0.99))}`, "", null);
   }
+  if (!REDIS_SOCKET) return;
+  const socketPaired = byLabel(IN_REDIS_SOCKET).blockMedians.map((m, i) => m - direct[i]!);
+  report(
+    "  over Redis's Unix socket (unix://): relay + SQLite added p50 / paired; CPU per call",
+    `${us(added(IN_REDIS_SOCKET, 0.5))} / ${us(median(socketPaired))}; ${perCall(IN_REDIS_SOCKET)}`,
+    "",
+    null,
+  );
+  report(
+    "  over Redis's Unix socket: proxy process added p50 / p99 over direct",
+    `${us(added(PROXY_REDIS_SOCKET, 0.5))} / ${us(added(PROXY_REDIS_SOCKET, 0.99))}`,
+    "",
+    null,
+  );
 }

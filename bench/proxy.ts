@@ -10,7 +10,9 @@
 //    the store's own cost, without the extra pipe hops), with counters in memory, shared
 //    through the recording, and in Redis (a real one, BENCH_REDIS_URL, default
 //    redis://127.0.0.1:6379, on a key prefix of the run's own, deleted at the end; when it does
-//    not answer, that case is skipped and the report says why), beside Redis's bare round trip.
+//    not answer, that case is skipped and the report says why), beside Redis's bare round trip
+//    and its floor: counters in memory after a bare PING in each call's path. With
+//    BENCH_REDIS_SOCKET (the path of the same Redis's Unix socket), also over that socket.
 // 2. Sustained recording: the store alone, messages and decisions as fast as it takes them,
 //    then every row counted; and end to end, many calls in flight through the proxy process
 //    (the SDK's client and the fixture server, then a raw client and a near-free server so

@@ -3,13 +3,29 @@
 // trips to hold the relay's cost against.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import type { Call, CompiledPolicy } from "../src/engine/index.js";
-import { RedisCounters, RedisRelayCounters } from "../src/proxy/redis-counters.js";
+import type { Call, CompiledPolicy, Decision } from "../src/engine/index.js";
+import { type Counters, type LookedUp, MemoryCounters } from "../src/proxy/counters.js";
+import {
+  RedisCounters,
+  type RedisCountersOptions,
+  RedisRelayCounters,
+} from "../src/proxy/redis-counters.js";
 
 /** Where the benchmark looks for Redis: BENCH_REDIS_URL, else the local default port. */
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 const TRIVIAL_SCRIPT = "return 1";
+
+/** What the floor's lookup passes on; decide() decides again in memory and ignores it. */
+const allowed: Decision = {
+  decision: "allow",
+  code: "rule_allow",
+  rule: "echo",
+  reason: null,
+  limit: null,
+  retry_after_ms: null,
+  inexact: false,
+};
 
 /** A connection to the benchmark's Redis and the counters it made there; close() cleans up. */
 export class BenchRedis {
@@ -51,16 +67,36 @@ export class BenchRedis {
   }
 
   /** Counters in Redis on this run's prefix, connected, as the relay takes them. */
-  async relayCounters(compiled: CompiledPolicy): Promise<RedisRelayCounters> {
-    return new RedisRelayCounters(await this.counters(compiled));
+  async relayCounters(
+    compiled: CompiledPolicy,
+    extra: Partial<RedisCountersOptions> = {},
+  ): Promise<RedisRelayCounters> {
+    return new RedisRelayCounters(await this.counters(compiled, extra));
   }
 
   /** The counters alone: decide() is one run of the decide script, as the relay's lookup. */
-  async counters(compiled: CompiledPolicy): Promise<RedisCounters> {
-    const c = new RedisCounters(compiled, { url: this.url, prefix: this.prefix });
+  async counters(
+    compiled: CompiledPolicy,
+    extra: Partial<RedisCountersOptions> = {},
+  ): Promise<RedisCounters> {
+    const c = new RedisCounters(compiled, { url: this.url, prefix: this.prefix, ...extra });
     this.made.push(c);
     if (!(await c.connect())) throw new Error(`Redis at ${this.url} stopped answering`);
     return c;
+  }
+
+  /**
+   * Counters in memory with a bare PING in each call's path where the lookup would be: the
+   * floor of any counters in Redis, one round trip and no script, no key, no argument built.
+   */
+  pingThenMemory(compiled: CompiledPolicy): Counters {
+    const memory = new MemoryCounters(compiled);
+    const found: LookedUp = { decision: allowed, ts: 0, seq: null, counts: null };
+    return {
+      where: "memory",
+      lookup: () => this.client.ping().then(() => found),
+      decide: (call, arrival, store, row) => memory.decide(call, arrival, store, row),
+    };
   }
 
   /** One PING: a round trip and nothing else. */

@@ -238,7 +238,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     )
     .option(
       "--counters <url>",
-      "share rate-limit counters with every proxy using this Redis (redis://HOST:PORT[/DB]) instead of the recording",
+      "share rate-limit counters with every proxy using this Redis (redis://HOST:PORT[/DB], or unix:///PATH[?db=N] on this machine) instead of the recording",
     )
     .option(
       "--counters-prefix <prefix>",

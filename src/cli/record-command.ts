@@ -49,7 +49,7 @@ export interface RecordCommandOptions {
   requestTimeoutMs?: number;
   /** HTTP: see HttpProxyOptions.idleTimeoutMs. */
   idleTimeoutMs?: number;
-  /** `redis://HOST:PORT[/DB]`: counters shared through Redis instead of the recording. */
+  /** `redis://HOST:PORT[/DB]` or `unix:///PATH[?db=N]`: counters shared through Redis. */
   counters?: string;
   /** The Redis key prefix (default "policy-replay"). */
   countersPrefix?: string;
@@ -288,7 +288,10 @@ export async function recordCommand(opts: RecordCommandOptions, io: Io): Promise
   }
 }
 
-/** `redis://[USER:PASS@]HOST:PORT[/DB]` (or rediss://), and how to name it without secrets. */
+/**
+ * `redis://[USER:PASS@]HOST:PORT[/DB]` (or rediss://), or `unix:///PATH[?db=N]` for a socket,
+ * and how to name it without secrets.
+ */
 export function parseCountersUrl(value: string): { url: string; shown: string } {
   let u: URL | null = null;
   try {
@@ -296,6 +299,14 @@ export function parseCountersUrl(value: string): { url: string; shown: string } 
   } catch {
     // Said below.
   }
+  if (
+    u?.protocol === "unix:" &&
+    !u.host &&
+    u.pathname.length > 1 &&
+    /^(\?db=\d+)?$/.test(u.search) &&
+    !u.hash
+  )
+    return { url: value, shown: value };
   if (
     !u ||
     (u.protocol !== "redis:" && u.protocol !== "rediss:") ||
@@ -305,7 +316,7 @@ export function parseCountersUrl(value: string): { url: string; shown: string } 
     u.hash
   ) {
     throw new UsageError(
-      `--counters: expected a Redis URL such as redis://127.0.0.1:6379 or redis://HOST:PORT/DB, not "${value}"`,
+      `--counters: expected a Redis URL such as redis://127.0.0.1:6379, redis://HOST:PORT/DB or unix:///PATH/redis.sock, not "${value}"`,
     );
   }
   return { url: value, shown: `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}` };

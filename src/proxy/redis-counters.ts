@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Command, Redis } from "ioredis";
+import { Command, Redis, type RedisOptions } from "ioredis";
 import {
   type Call,
   type CompiledPolicy,
@@ -98,7 +98,7 @@ export interface Plan {
 export type RedisDecided = LookedUp;
 
 export interface RedisCountersOptions {
-  /** `redis://HOST:PORT[/DB]`. */
+  /** `redis://HOST:PORT[/DB]`, or `unix:///PATH[?db=N]` for a Redis on this machine's socket. */
   url: string;
   /** Every key starts with `<prefix>:`; proxies that share counters share the prefix. */
   prefix?: string;
@@ -114,6 +114,16 @@ export interface RedisCountersOptions {
 }
 
 const SCOPE_KINDS = ["grant", "session", "global"] as const;
+
+/**
+ * A `unix:///PATH[?db=N]` URL as ioredis's socket options; null for any other URL, which
+ * ioredis reads itself. A local socket skips the TCP stack on both sides of every lookup.
+ */
+export function unixSocket(url: string): { path: string; db: number } | null {
+  if (!url.startsWith("unix:")) return null;
+  const u = new URL(url);
+  return { path: decodeURIComponent(u.pathname), db: Number(u.searchParams.get("db") ?? 0) };
+}
 
 /** Colons and percents escaped, so that a key reads back into one counter and one scope. */
 function escapeName(name: string): string {
@@ -153,14 +163,16 @@ export class RedisCounters {
     this.clock = opts.clock ?? "redis";
     this.onStatus = opts.onStatus;
     this.plans = new KeyPlans(compiled, this.prefix);
-    this.client = new Redis(opts.url, {
+    const options: RedisOptions = {
       // Fail at once while disconnected rather than queue: a pending call holds its session.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: opts.connectTimeoutMs ?? 1000,
       commandTimeout: opts.commandTimeoutMs ?? 500,
       retryStrategy: (times) => Math.min(50 * times, 2000),
-    });
+    };
+    const socket = unixSocket(opts.url);
+    this.client = socket ? new Redis({ ...socket, ...options }) : new Redis(opts.url, options);
     this.client.on("error", (err: Error) => this.status(false, err));
     this.client.on("ready", () => this.status(true));
     this.client.on("close", () => this.scriptsSent.clear());

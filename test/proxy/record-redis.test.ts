@@ -92,7 +92,19 @@ describe("parseCountersUrl", () => {
       shown: "redis://h:6379/2",
     });
     expect(parseCountersUrl("redis://:secret@h:6379").shown).toBe("redis://h:6379");
-    for (const bad of ["http://h:1", "redis://h:1/x", "h:6379", "redis://h:1/0?x=1"])
+    expect(parseCountersUrl("unix:///run/redis/redis.sock?db=2")).toEqual({
+      url: "unix:///run/redis/redis.sock?db=2",
+      shown: "unix:///run/redis/redis.sock?db=2",
+    });
+    for (const bad of [
+      "http://h:1",
+      "redis://h:1/x",
+      "h:6379",
+      "redis://h:1/0?x=1",
+      "unix://host/run/redis.sock",
+      "unix:///",
+      "unix:///run/redis.sock?x=1",
+    ])
       expect(() => parseCountersUrl(bad)).toThrow(/--counters: expected a Redis URL/);
   });
 });

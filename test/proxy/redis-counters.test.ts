@@ -2,7 +2,10 @@
 // deciding every call in order, for one proxy or several sharing a prefix.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -439,6 +442,39 @@ describe.skipIf(!haveRedisServer)("RedisCounters and the script in Redis", () =>
       admin.disconnect();
       server.kill("SIGTERM");
       await once(server, "exit");
+    }
+  });
+});
+
+describe.skipIf(!haveRedisServer)("RedisCounters over a Unix socket", () => {
+  it("decides through unix:///PATH?db=N, keeping its keys in that database", async () => {
+    const compiled = compile(
+      load({ version: "1", tools: { t: { limits: [{ counter: "c", window: 1, max: 2 }] } } }),
+    );
+    const dir = mkdtempSync(join(tmpdir(), "policy-replay-socket-"));
+    const socket = join(dir, "redis.sock");
+    // A Redis of this test's own, listening on its socket only.
+    const server = spawn(
+      "redis-server",
+      ["--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
+    const admin = new Redis({ path: socket, db: 3, retryStrategy: () => 100 });
+    admin.on("error", () => {}); // refused until the server listens; it retries
+    try {
+      await admin.ping();
+      const prefix = freshPrefix();
+      const rc = await counters(compiled, prefix, { url: `unix://${socket}?db=3` });
+      const call = { tool: "t", identity: "a", session: "s" };
+      const codes: string[] = [];
+      for (let i = 1; i <= 3; i++) codes.push((await rc.decide(call, i)).decision.code);
+      expect(codes).toEqual(["rule_allow", "rule_allow", "rate_limited"]);
+      expect(await admin.hget(`${prefix}:~clock`, "seq")).toBe("3");
+    } finally {
+      admin.disconnect();
+      server.kill("SIGTERM");
+      await once(server, "exit");
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

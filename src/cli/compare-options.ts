@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import { addConfigOptions, CONFIG_FILE, readConfig } from "./config-options.js";
 import type { Io } from "./io.js";
 
 // The compare command's options, added from here so that main.ts needs one line for it.
@@ -22,8 +23,11 @@ export function addCompareCommand(
     .description(
       "Prove that a policy grants no new access over another: every identity, tool, argument and run of calls NEW allows and OLD did not.",
     )
-    .requiredOption("--policy <file>", "NEW: the policy about to roll out")
-    .requiredOption("--baseline <file>", "OLD: the policy in force")
+    .option(
+      "--policy <file>",
+      `NEW: the policy about to roll out; default: "policy" in ${CONFIG_FILE}`,
+    )
+    .option("--baseline <file>", `OLD: the policy in force; default: "baseline" in ${CONFIG_FILE}`)
     .addOption(format)
     .option(
       "--identity <name>",
@@ -37,8 +41,9 @@ export function addCompareCommand(
     .exitOverride()
     .action(
       async (opts: {
-        policy: string;
-        baseline: string;
+        policy?: string;
+        baseline?: string;
+        config?: string | false;
         format: (typeof FORMATS)[number];
         identity?: string[];
         seed?: string;
@@ -50,12 +55,23 @@ export function addCompareCommand(
             throw new UsageError(`--seed: expected a whole number, not "${opts.seed}"`);
           }
         }
+        const config =
+          opts.policy === undefined || opts.baseline === undefined
+            ? await readConfig(opts.config, io)
+            : null;
+        const policy = opts.policy ?? config?.policy;
+        const baseline = opts.baseline ?? config?.baseline;
+        const file = config?.file ?? CONFIG_FILE;
+        if (policy === undefined)
+          throw new UsageError(`no policy: pass --policy FILE, or set "policy" in ${file}`);
+        if (baseline === undefined)
+          throw new UsageError(`no baseline: pass --baseline FILE, or set "baseline" in ${file}`);
         const { compareCommand } = await import("./compare-command.js");
         setExitCode(
           await compareCommand(
             {
-              policy: opts.policy,
-              baseline: opts.baseline,
+              policy,
+              baseline,
               format: opts.format,
               ...(opts.identity ? { identities: opts.identity } : {}),
               ...(seed !== undefined ? { seed } : {}),
@@ -65,4 +81,5 @@ export function addCompareCommand(
         );
       },
     );
+  addConfigOptions(cmd);
 }

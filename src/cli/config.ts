@@ -33,7 +33,9 @@ export const ConfigSchema = z
     {
       $schema: z.string({ error: "must be a string" }).optional(),
       policy: path("the policy file")
-        .meta({ description: "The policy to replay and check, as --policy." })
+        .meta({
+          description: "The policy to replay, check, eval and compare (as NEW), as --policy.",
+        })
         .optional(),
       recordings: z
         .union(
@@ -49,11 +51,13 @@ export const ConfigSchema = z
         )
         .meta({
           description:
-            "Recordings, or directories of them (every *.sqlite file in one), for replay, check, export and tui, as --db.",
+            "Recordings, or directories of them (every *.sqlite file in one), for replay, check, export, tui, shadow and suggest, as --db.",
         })
         .optional(),
       baseline: path("the baseline policy file")
-        .meta({ description: "The policy a replay compares with, as --baseline." })
+        .meta({
+          description: "The policy a replay compares with, and compare's OLD, as --baseline.",
+        })
         .optional(),
       accept: path("the accept list")
         .meta({ description: "The accept list: changes that never fail the gate, as --accept." })

@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { addConfigOptions, CONFIG_FILE, readConfig } from "./config-options.js";
 import type { Io } from "./io.js";
 
 // `policy-replay eval`'s options, kept in a module of their own; the command itself (and the
@@ -16,7 +18,7 @@ export function addEvalCommand(
     .description(
       "Decide one call under a policy, with empty counters, and show the code, rule, reason and the policy line that decided it.",
     )
-    .requiredOption("--policy <file>", "the policy to decide under")
+    .option("--policy <file>", `the policy to decide under; default: the one ${CONFIG_FILE} names`)
     .requiredOption("--tool <name>", "the tool called");
   cmd
     .option("--identity <name>", "who calls (for grants and limits)", "anonymous")
@@ -28,15 +30,20 @@ export function addEvalCommand(
     .exitOverride()
     .action(
       async (opts: {
-        policy: string;
+        policy?: string;
+        config?: string | false;
         tool: string;
         identity: string;
         session: string;
         args?: string;
         format: "text" | "json";
       }) => {
+        const policy = opts.policy ?? (await readConfig(opts.config, io))?.policy;
+        if (policy === undefined)
+          throw new UsageError(`no policy: pass --policy FILE, or set "policy" in ${CONFIG_FILE}`);
         const { evalCommand } = await import("./eval-command.js");
-        setExitCode(await evalCommand(opts, io));
+        setExitCode(await evalCommand({ ...opts, policy }, io));
       },
     );
+  addConfigOptions(cmd);
 }

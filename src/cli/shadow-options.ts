@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { addConfigOptions, readConfig } from "./config-options.js";
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 import type { Io } from "./io.js";
 import { addReportOptions, type Format, parseFailOn, parseOnly, parseShow } from "./options.js";
@@ -17,7 +18,7 @@ export function addShadowCommand(
   io: Io,
   setExitCode: (code: number) => void,
 ): void {
-  addFilterOptions(
+  const cmd = addFilterOptions(
     addReportOptions(
       program
         .command("shadow")
@@ -47,13 +48,15 @@ export function addShadowCommand(
           only?: string;
           out?: string;
           policy?: string;
+          config?: string | false;
         } & FilterFlags,
       ) => {
+        const db = opts.db ?? (await readConfig(opts.config, io))?.recordings;
         const { shadowCommand } = await import("./shadow-command.js");
         setExitCode(
           await shadowCommand(
             {
-              ...(opts.db !== undefined ? { db: opts.db } : {}),
+              ...(db !== undefined ? { db } : {}),
               format: opts.format,
               failOn: parseFailOn(opts.failOn),
               show: parseShow(opts.show),
@@ -67,4 +70,5 @@ export function addShadowCommand(
         );
       },
     );
+  addConfigOptions(cmd);
 }

@@ -1,5 +1,5 @@
 // A config file (policy-replay.config.json in the working directory, or --config FILE) gives
-// replay, check, export and tui their policy, recordings, baseline, accept list and --fail-on,
+// replay, check, export, tui, eval, compare, shadow and suggest their policy, recordings, baseline, accept list and --fail-on,
 // so that a CI job and a person run the same thing with no flags. Flags override it; paths in
 // it are relative to it; a fault in it is one located line, exit 2.
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -78,6 +78,25 @@ describe("the config file in the working directory", () => {
     expect(r.stdout.trimEnd().split("\n").length).toBeGreaterThan(0);
     expect(r.stdout).toContain('"identity":"ci-bot"');
     expect(r.stdout).not.toContain('"identity":"agent-ops"');
+  });
+
+  it("compare, shadow and suggest take the config's policies and recordings", async () => {
+    const dir = project(CONFIG);
+    const flags = ["--no-config", ...["--policy", CONFIG.policy, "--baseline", CONFIG.baseline]];
+    const compared = await cli(["compare", "--seed", "1"], dir);
+    expect(compared.stdout).not.toBe("");
+    expect(compared).toEqual(await cli(["compare", "--seed", "1", ...flags], dir));
+    const noBaseline = await cli(["compare", "--no-config", "--policy", CONFIG.policy], dir);
+    expect(noBaseline.code).toBe(2);
+    expect(noBaseline.stderr).toBe(
+      'policy-replay: no baseline: pass --baseline FILE, or set "baseline" in policy-replay.config.json\n',
+    );
+    const shadow = await cli(["shadow"], dir);
+    expect(shadow).toEqual(await cli(["shadow", "--db", "data"], dir));
+    expect(shadow.stderr).toContain("data");
+    const suggested = await cli(["suggest"], dir);
+    expect(suggested.code).toBe(0);
+    expect(suggested).toEqual(await cli(["suggest", "--no-config", "--db", "data"], dir));
   });
 
   it("tui opens the config's one recording; several are one line, exit 2", async () => {

@@ -1,9 +1,12 @@
 // `policy-replay eval`: one call decided through the CLI, as text and JSON, and bad input as a
 // one-line located error with exit 2.
+import { copyFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cli, policyPath } from "./support.js";
+import { cli, policyPath, tempRoot } from "./support.js";
 
 const FLEET = policyPath("fleet");
+const tempDir = tempRoot("eval");
 
 describe("policy-replay eval", () => {
   it("prints the decision, code, rule, reason and deciding line", async () => {
@@ -103,6 +106,22 @@ describe("policy-replay eval", () => {
     const noTool = await cli(["eval", "--policy", FLEET]);
     expect(noTool.code).toBe(2);
     expect(noTool.stderr).toContain("required option '--tool <name>' not specified");
+  });
+
+  it("takes the policy the config file names when --policy is absent", async () => {
+    const dir = tempDir();
+    copyFileSync(FLEET, join(dir, "gateway.json"));
+    writeFileSync(join(dir, "policy-replay.config.json"), '{ "policy": "gateway.json" }\n');
+    const args = ["eval", "--tool", "fleet_status", "--format", "json"];
+    const r = await cli(args, dir);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ decision: "allow" });
+    const ignored = await cli([...args, "--no-config"], dir);
+    expect(ignored.code).toBe(2);
+    expect(ignored.stderr).toBe(
+      'policy-replay: no policy: pass --policy FILE, or set "policy" in policy-replay.config.json\n',
+    );
   });
 });
 

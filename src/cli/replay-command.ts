@@ -91,7 +91,8 @@ async function replay(
     compiledCandidate.needsArguments || (compiledBaseline?.needsArguments ?? false);
   const read = async (f: CallFilter): Promise<Iterable<TraceCall>> => {
     if (!recordings) {
-      const trace = readTrace(resolve(io.cwd, opts.calls!), callsName);
+      // Each call is done with before the next is read (reports keep copies).
+      const trace = readTrace(resolve(io.cwd, opts.calls!), callsName, true);
       return isEmptyFilter(f) ? trace : filterCalls(trace, f);
     }
     // The SQLite reader is loaded only for recordings: JSONL replays never pay for it.
@@ -114,6 +115,7 @@ async function replay(
     ...(compiledBaseline ? { baseline: compiledBaseline } : {}),
     file: source,
     ...(warmUp ? { warmUp } : {}),
+    reuse: true,
   });
   const builder = new SummaryBuilder(baseline ? "baseline" : "recorded", opts.failOn);
   const report = openReport(

@@ -35,28 +35,26 @@ export function isChangeClass(c: GateClass): c is ChangeClass {
 /**
  * Apply a recorded approval answer (SPEC section 5): a call sent to approval for which the
  * recording holds a human answer is decided by that answer; the code still says it went
- * through approval.
+ * through approval. With `into`, that outcome is refilled and returned instead of a new one.
  */
 export function withApproval(
   d: Decision | RecordedDecision,
   answer: ApprovalAnswer | null,
+  into?: Outcome,
 ): Outcome {
-  if (d.decision === "approval_required" && answer !== null) {
-    return {
-      decision: answer === "approved" ? "allow" : "deny",
-      code: d.code,
-      rule: d.rule,
-      retry_after_ms: null,
-      approval: answer,
-    };
+  const answered = d.decision === "approval_required" && answer !== null;
+  const decision = answered ? (answer === "approved" ? "allow" : "deny") : d.decision;
+  const retry = answered ? null : d.retry_after_ms;
+  const approval = answered ? answer : null;
+  if (into === undefined) {
+    return { decision, code: d.code, rule: d.rule, retry_after_ms: retry, approval };
   }
-  return {
-    decision: d.decision,
-    code: d.code,
-    rule: d.rule,
-    retry_after_ms: d.retry_after_ms,
-    approval: null,
-  };
+  into.decision = decision;
+  into.code = d.code;
+  into.rule = d.rule;
+  into.retry_after_ms = retry;
+  into.approval = approval;
+  return into;
 }
 
 const STRICTNESS: Record<DecisionKind, number> = { allow: 0, approval_required: 1, deny: 2 };

@@ -9,6 +9,7 @@ import {
 import { InputError } from "../errors.js";
 import { agentSees, type ChangeClass, classify, type Outcome, withApproval } from "./diff.js";
 import { GroupMemo } from "./memo.js";
+import { keptTraceCall } from "./trace.js";
 import type { TraceCall } from "./types.js";
 
 /** What a replayed call is compared against. */
@@ -54,6 +55,11 @@ export interface ReplayOptions {
    * (see warmUpSince), so the range's first calls do not meet counters that started empty.
    */
   warmUp?: Iterable<TraceCall>;
+  /**
+   * Refill one result (and its outcomes) for every call instead of making new ones: for a
+   * caller that keeps none past the next call, or keeps a keptResult() copy.
+   */
+  reuse?: boolean;
 }
 
 /**
@@ -92,6 +98,9 @@ export function createReplayer(opts: ReplayOptions): Replayer {
     }
   }
   const memo = new GroupMemo(candidate, baseline ?? null);
+  const reused = opts.reuse ? emptyResult() : null;
+  const afterInto = reused ? reused.after : undefined;
+  const beforeInto = reused ? blankOutcome() : undefined;
   return (tc) => {
     const call = tc.call;
     // Calls read from recordings belong to a group: its rules are resolved once.
@@ -111,8 +120,8 @@ export function createReplayer(opts: ReplayOptions): Replayer {
       throw timeOrder(tc, err);
     }
     const against = base ?? tc.recorded;
-    const after = withApproval(decision, tc.approval);
-    const before = against ? withApproval(against, tc.approval) : null;
+    const after = withApproval(decision, tc.approval, afterInto);
+    const before = against ? withApproval(against, tc.approval, beforeInto) : null;
     const change = before ? classify(before, after) : null;
     const seen = e ? e.seen : memo.session(call.session);
     const first = seen.calls === 0;
@@ -122,18 +131,68 @@ export function createReplayer(opts: ReplayOptions): Replayer {
       seen.changed = true;
     }
     const ordinal = ++seen.calls;
-    return {
-      source: tc,
-      decision,
-      after,
-      before,
-      change,
-      counterfactual,
-      inexact: decision.inexact || (base?.inexact ?? false),
-      firstInSession: first,
-      ordinal,
-      accepted: false,
-    };
+    const inexact = decision.inexact || (base?.inexact ?? false);
+    if (reused === null) {
+      return {
+        source: tc,
+        decision,
+        after,
+        before,
+        change,
+        counterfactual,
+        inexact,
+        firstInSession: first,
+        ordinal,
+        accepted: false,
+      };
+    }
+    reused.source = tc;
+    reused.decision = decision;
+    reused.before = before;
+    reused.change = change;
+    reused.counterfactual = counterfactual;
+    reused.inexact = inexact;
+    reused.firstInSession = first;
+    reused.ordinal = ordinal;
+    reused.accepted = false;
+    return reused;
+  };
+}
+
+const blankOutcome = (): Outcome => ({
+  decision: "allow",
+  code: "",
+  rule: null,
+  retry_after_ms: null,
+  approval: null,
+});
+
+/** A result to refill, its fields in the order of a new one's (the first two set by each call). */
+function emptyResult(): CallResult {
+  return {
+    source: null as unknown as TraceCall,
+    decision: null as unknown as Decision,
+    after: blankOutcome(),
+    before: null,
+    change: null,
+    counterfactual: false,
+    inexact: false,
+    firstInSession: false,
+    ordinal: 0,
+    accepted: false,
+  };
+}
+
+/**
+ * A copy of `r` to keep past the next call, when results (or the calls they came from) may be
+ * refilled: its own outcomes and, from a refilled trace reader, its own call.
+ */
+export function keptResult(r: CallResult): CallResult {
+  return {
+    ...r,
+    source: keptTraceCall(r.source),
+    after: { ...r.after },
+    before: r.before && { ...r.before },
   };
 }
 

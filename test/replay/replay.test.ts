@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { compile, type CompiledPolicy } from "../../src/engine/index.js";
 import { InputError } from "../../src/errors.js";
 import { loadPolicyFile, parsePolicyText } from "../../src/policy/load.js";
-import { type CallResult, replay } from "../../src/replay/replay.js";
+import { type CallResult, keptResult, replay } from "../../src/replay/replay.js";
 import { readTrace } from "../../src/replay/trace.js";
 import type {
   ApprovalAnswer,
@@ -411,6 +411,39 @@ describe("replay: ordinals (a call's 1-based position in its session)", () => {
     );
     counting(sqlite);
     expect([...sqlite.values()].reduce((n, l) => n + l.length, 0)).toBe(60);
+  });
+});
+
+describe("refilled calls and results (reuse)", () => {
+  const load = (name: string) =>
+    compile(loadPolicyFile(join(root, "fixtures/policies", `${name}.json`)).policy);
+
+  it.each([
+    ["fleet.tightened", "fleet", "fleet-loop"],
+    ["fleet.tightened", null, "fleet-loop.recorded"],
+    ["game.loosened", "game", "game-session"],
+    ["secrets.tightened", "secrets", "secrets-session"],
+  ])("%s against %s over %s: kept copies equal fresh results", (cand, base, trace) => {
+    const file = join(root, "fixtures/traces", `${trace}.jsonl`);
+    const opts = () => ({
+      candidate: load(cand),
+      ...(base === null ? {} : { baseline: load(base) }),
+      file,
+    });
+    const fresh = [...replay(readTrace(file), opts())];
+    const kept: CallResult[] = [];
+    let same = 0;
+    let last: CallResult | null = null;
+    for (const r of replay(readTrace(file, file, true), { ...opts(), reuse: true })) {
+      if (r === last) same++;
+      last = r;
+      kept.push(keptResult(r));
+    }
+    expect(fresh.length).toBeGreaterThan(100);
+    // One object refilled for every call, and each copy unchanged by the calls after it.
+    expect(same).toBe(fresh.length - 1);
+    expect(kept).toEqual(fresh);
+    expect(kept.some((r) => r.change !== null)).toBe(true);
   });
 });
 

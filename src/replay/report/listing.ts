@@ -1,5 +1,5 @@
 import { CHANGE_CLASSES, type ChangeClass, type GateClass, isChangeClass } from "../diff.js";
-import type { CallResult } from "../replay.js";
+import { type CallResult, keptResult } from "../replay.js";
 import type { Summary } from "../summary.js";
 import type { ReportContext } from "./context.js";
 import { n } from "./words.js";
@@ -75,8 +75,9 @@ export class ChangedCalls {
   }
 
   add(r: CallResult): void {
+    // A copy: the replay may refill `r` for the next call.
     if (r.change !== null && this.only.includes(r.change))
-      this.listing.add(r, listRank(r, this.ctx.failOn));
+      this.listing.add(keptResult(r), listRank(r, this.ctx.failOn));
   }
 
   items(): CallResult[] {

@@ -155,6 +155,7 @@ class ReaderThread {
         index: p.index,
         pageRows,
         withArgs,
+        argumentTools: withArgs ? (query.argumentTools ?? null) : null,
         withSeq: totalParts > 1,
         everyRow: isUnfiltered(query),
         ...callsSql(query, withArgs, totalParts > 1),
@@ -423,6 +424,8 @@ function load(c: CallCursor, s: Source, p: Page, i: number): void {
     c.argsStart = p.spans[i * 2]!;
     c.argsEnd = p.spans[i * 2 + 1]!;
   } else {
+    // Not the page's text: a call kept (a report's listing) would keep it alive.
+    c.argsText = "";
     c.argsStart = -1;
     c.argsEnd = -1;
   }

@@ -89,8 +89,14 @@ export interface Page {
   spans: Int32Array | null;
   /** The arguments sent, one after another (only when the arguments are read). */
   text: string | null;
-  /** The keys first used in this page, numbered on from the previous pages'. */
-  newKeys: CallKey[];
+  /** The strings first used by this page's new keys, numbered on from the previous pages'. */
+  newStrings: string[];
+  /**
+   * The keys first used in this page, numbered on from the previous pages': six numbers each,
+   * their fields' strings (-1: a null rule). Strings rather than each key's own copies: a
+   * recording's tens of thousands of keys share a few thousand strings (sessions, tools...).
+   */
+  newKeys: Int32Array;
 }
 
 /** What a reader thread posts on its port. */

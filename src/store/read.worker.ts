@@ -88,6 +88,8 @@ interface Cursor {
   keyIds: Int32Array;
   /** Keys of rows read from their columns, by JSON text -> dense id. */
   dict: Map<string, number>;
+  /** The strings of the keys sent so far, numbered in order of first use. */
+  strings: Map<string, number>;
   nextKey: number;
   side: Side | null;
   produced: number;
@@ -159,6 +161,7 @@ function newCursor(f: ReadFile): Cursor {
     last: null,
     keyIds: new Int32Array(1024),
     dict: new Map(),
+    strings: new Map(),
     nextKey: 0,
     side: null,
     produced: 0,
@@ -265,10 +268,33 @@ function int(s: string, p: number): number {
   return neg ? -v : v;
 }
 
-function keyId(c: Cursor, text: string, fields: CallKey, newKeys: CallKey[]): number {
+/** The keys first met in a page, for the main thread: see Page.newKeys. */
+interface NewKeys {
+  strings: string[];
+  fields: number[];
+}
+
+/** Add a key's fields to `out`, each as the number of its string (-1 for a null rule). */
+function sendKey(c: Cursor, key: CallKey, out: NewKeys): void {
+  for (const s of key) {
+    if (s === null) {
+      out.fields.push(-1);
+      continue;
+    }
+    let n = c.strings.get(s);
+    if (n === undefined) {
+      n = c.strings.size;
+      c.strings.set(s, n);
+      out.strings.push(s);
+    }
+    out.fields.push(n);
+  }
+}
+
+function keyId(c: Cursor, text: string, fields: CallKey, newKeys: NewKeys): number {
   const id = c.nextKey++;
   c.dict.set(text, id);
-  newKeys.push(fields);
+  sendKey(c, fields, newKeys);
   noteKey(c, id, fields[1], fields[2]);
   return id;
 }
@@ -307,7 +333,7 @@ const keyFields = (r: KeyRow, at: number): CallKey => [
 
 // The dense id (0, 1, 2, ... in order of first use) of call_keys row k; undefined if there is
 // no such row. New ones go to newKeys, for the main thread.
-function tableKey(c: Cursor, k: number, newKeys: CallKey[]): number | undefined {
+function tableKey(c: Cursor, k: number, newKeys: NewKeys): number | undefined {
   const map = c.keyIds;
   if (k < map.length && map[k] !== 0) return map[k]! - 1;
   let r: KeyRow | undefined;
@@ -329,7 +355,7 @@ function tableKey(c: Cursor, k: number, newKeys: CallKey[]): number | undefined 
   if (r === undefined) return undefined;
   const id = c.nextKey++;
   const fields = keyFields(r, at);
-  newKeys.push(fields);
+  sendKey(c, fields, newKeys);
   noteKey(c, id, fields[1], fields[2]);
   if (k >= c.keyIds.length) {
     const grown = new Int32Array(Math.max(k + 1, c.keyIds.length * 2));
@@ -354,7 +380,7 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
   const approvals = new Uint8Array(left);
   const seqs = c.f.withSeq ? new Float64Array(left) : null;
   const spans = withArgs ? new Int32Array(left * 2) : null;
-  const newKeys: CallKey[] = [];
+  const newKeys: NewKeys = { strings: [], fields: [] };
   // The arguments sent, and the length of their text so far.
   const parts: string[] = [];
   let base = 0;
@@ -445,6 +471,8 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
   const buffers: ArrayBuffer[] = [nums.buffer, keys.buffer, approvals.buffer];
   if (seqs) buffers.push(seqs.buffer);
   if (spans) buffers.push(spans.buffer);
+  const keyNumbers = Int32Array.from(newKeys.fields);
+  buffers.push(keyNumbers.buffer);
   return {
     message: {
       n,
@@ -454,7 +482,8 @@ function page(c: Cursor): { message: Page; buffers: ArrayBuffer[] } | null {
       seqs,
       spans,
       text: spans ? parts.join("") : null,
-      newKeys,
+      newStrings: newKeys.strings,
+      newKeys: keyNumbers,
     },
     buffers,
   };

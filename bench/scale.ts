@@ -35,6 +35,9 @@ const SIZES = (process.env.BENCH_SCALE_SIZES ?? "100000,1000000")
   .map(Number)
   .concat(process.env.BENCH_SCALE_3M === "1" ? [3_000_000] : []);
 const ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
+// Another build's launcher (bin/policy-replay.js of a copy of the tree), replayed --no-save in
+// the same rounds: a change measured against the build before it, in the same minutes.
+const BEFORE = process.env.BENCH_SCALE_BEFORE;
 // The unfamiliar shape. 12 tools a session make about 42,000 distinct call keys at 1M calls.
 const shape: Omit<RecordingOptions, "calls"> = {
   sessions: 3000,
@@ -53,7 +56,7 @@ const report = (what: string, value: string, target: string, ok: boolean | null)
 const loadavg = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
 const int = (n: number): string => Math.round(n).toLocaleString("en-US");
 const signed = (x: number): string => `${x < 0 ? "" : "+"}${(x * 100).toFixed(0)}%`;
-/** One run: wall seconds and peak RSS (KB, from GNU time; 0 without it). */
+/** One run: wall seconds, peak RSS (KB) and CPU seconds (from GNU time; 0 and NaN without). */
 const run = (script: string, args: string[]) => timedRun(script, args);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -88,40 +91,54 @@ for (const calls of SIZES) {
     { label: "naive read", script: naive, args: [file] },
     { label: "--no-save", script: bin, args: replay(file, "--no-save") },
     { label: "saving", script: bin, args: replay(saving) },
+    ...(BEFORE ? [{ label: "before", script: BEFORE, args: replay(file, "--no-save") }] : []),
   ];
   const times = cases.map((): number[] => []);
+  const cpus = cases.map((): number[] => []);
   const peaks = cases.map(() => 0);
   const loads: string[] = [];
   // The cases take turns round by round: this machine's speed drifts over minutes.
   for (let r = 0; r < ROUNDS; r++) {
     loads.push(loadavg());
     cases.forEach((c, i) => {
-      const { s, kb } = run(c.script, c.args);
+      const { s, kb, cpu } = run(c.script, c.args);
       times[i]!.push(s);
+      cpus[i]!.push(cpu);
       peaks[i] = Math.max(peaks[i]!, kb);
     });
   }
   rmSync(saving, { force: true });
   rmSync(`${saving}.runs`, { force: true });
   const [base, noSave, saved] = times.map(median) as [number, number, number];
+  const cpu = cpus.map(median);
+  const cpuText = (i: number) => (Number.isNaN(cpu[i]) ? "" : `, CPU ${cpu[i]!.toFixed(2)} s`);
   const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
   const size = `${int(calls)} calls, ${int(keys)} keys, ${(statSync(file).size / 1e6).toFixed(0)} MB`;
   process.stderr.write(`(${size}; load average per round ${loads.join(", ")})\n`);
   report(
     `naive read (better-sqlite3 raw rows + JSON.parse), ${int(calls)} calls, median of ${ROUNDS}`,
-    `${base.toFixed(2)} s, ${mb(peaks[0]!)}`,
+    `${base.toFixed(2)} s, ${mb(peaks[0]!)}${cpuText(0)}`,
     "(baseline)",
     null,
   );
-  for (const [label, t, kb] of [
-    ["--no-save", noSave, peaks[1]!],
-    ["saving", saved, peaks[2]!],
+  for (const [label, t, kb, i] of [
+    ["--no-save", noSave, peaks[1]!, 1],
+    ["saving", saved, peaks[2]!, 2],
   ] as const) {
     report(
-      `replay ${label}, ${int(calls)} calls: time, x naive, calls/s, peak RSS`,
-      `${t.toFixed(2)} s, ${(t / base).toFixed(2)}x, ${int(calls / t)}/s, ${mb(kb)}`,
+      `replay ${label}, ${int(calls)} calls: time, x naive, calls/s, peak RSS, CPU`,
+      `${t.toFixed(2)} s, ${(t / base).toFixed(2)}x, ${int(calls / t)}/s, ${mb(kb)}${cpuText(i)}`,
       label === "--no-save" ? "<= 0.9x, >= 500,000/s" : "<= 0.9x",
       t / base <= 0.9 && (label !== "--no-save" || calls / t >= 500_000),
+    );
+  }
+  if (BEFORE) {
+    const t = median(times[3]!);
+    report(
+      `  the build before (${BEFORE}), --no-save, ${int(calls)} calls`,
+      `${t.toFixed(2)} s, ${(t / base).toFixed(2)}x, ${mb(peaks[3]!)}${cpuText(3)}`,
+      "",
+      null,
     );
   }
   report(

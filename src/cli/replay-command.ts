@@ -101,6 +101,7 @@ async function replay(
       filter: f,
       onUpgrade: upgradeNotice(io),
       arguments: needsArguments,
+      argumentsFor: baseline ? [candidate.policy, baseline.policy] : [candidate.policy],
     });
   };
   // A range that starts later than the recording: the calls of the preceding longest window

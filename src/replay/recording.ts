@@ -1,6 +1,8 @@
 import { type Call, type CompiledPolicy, compile, type DecisionKind } from "../engine/index.js";
 import { PolicyError } from "../errors.js";
 import { type LoadedPolicy, parsePolicyText } from "../policy/load.js";
+import type { Policy, Rule } from "../policy/schema.js";
+import type { ArgumentTools } from "../store/types.js";
 import { StoreError } from "../store/errors.js";
 import { openStoreReadOnly, type ReadOpenOptions, type StoreReader } from "../store/sqlite.js";
 import { type CallFilter, toolMatcher, toQuery } from "./filter.js";
@@ -97,6 +99,41 @@ export interface ReadRecordingsOptions {
   onUpgrade?: ReadOpenOptions["onUpgrade"];
   /** Read the arguments (default true); false when no decision can look at them. */
   arguments?: boolean;
+  /**
+   * The policies that will decide the calls: only the arguments of calls whose tools their
+   * rules with conditions name are read (argumentTools); none when no rule has conditions.
+   */
+  argumentsFor?: readonly Policy[];
+}
+
+/** A rule that may look at a call's arguments: decide() reads them only for these. */
+const looksAtArguments = (r: Rule): boolean =>
+  (r.action ?? "allow") === "allow" && !!(r.deny_if?.length || r.require?.length);
+
+/**
+ * The tool patterns of the rules of `policies` that may look at a call's arguments, top-level and
+ * per grant; null when there are none. A call resolves to a rule of its identity's grant or of
+ * the top level, so a call whose tool none of these patterns names (for its identity) is decided
+ * without its arguments. More specific rules and hidden tools are not worked out: a call named
+ * here whose tool resolves elsewhere only has its arguments read for nothing.
+ */
+export function argumentTools(policies: readonly Policy[]): ArgumentTools | null {
+  const tools = new Set<string>();
+  const grants = new Map<string, Set<string>>();
+  for (const p of policies) {
+    for (const [pattern, rule] of Object.entries(p.tools ?? {}))
+      if (looksAtArguments(rule)) tools.add(pattern);
+    for (const [identity, grant] of Object.entries(p.grants ?? {})) {
+      for (const [pattern, rule] of Object.entries(grant.tools ?? {})) {
+        if (!looksAtArguments(rule)) continue;
+        let set = grants.get(identity);
+        if (set === undefined) grants.set(identity, (set = new Set()));
+        set.add(pattern);
+      }
+    }
+  }
+  if (tools.size === 0 && grants.size === 0) return null;
+  return { tools: [...tools], grants: [...grants].map(([id, set]) => [id, [...set]]) };
 }
 
 /**
@@ -116,6 +153,11 @@ export function* readRecordings(
   const filter = opts.filter ?? {};
   const query = toQuery(filter);
   if (opts.arguments === false) query.arguments = false;
+  if (opts.argumentsFor !== undefined) {
+    const tools = argumentTools(opts.argumentsFor);
+    if (tools === null) query.arguments = false;
+    else query.argumentTools = tools;
+  }
   const tool = filter.tools ? toolMatcher(filter.tools) : null;
   const groups: CallGroup[][] = files.map(() => []);
   let index = 0;

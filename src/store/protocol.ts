@@ -1,5 +1,5 @@
 import type { MessagePort } from "node:worker_threads";
-import type { RunRecord } from "./types.js";
+import type { ArgumentTools, RunRecord } from "./types.js";
 
 // The messages between the store's threads and the main thread, one union per direction,
 // discriminated by `type`. Both sides import these, so a message is checked where it is made
@@ -26,6 +26,8 @@ export interface ReadFile {
   paged: boolean;
   pageRows: number;
   withArgs: boolean;
+  /** With withArgs: send only these calls' arguments (null: every call's). */
+  argumentTools: ArgumentTools | null;
   /** Read each row's counter_seq too (merging several files: see CallStream). */
   withSeq: boolean;
   /** No filter: every row is read, so keys are read in runs of ids rather than one by one. */
@@ -83,12 +85,18 @@ export interface Page {
   approvals: Uint8Array;
   /** Per row (only when the file's withSeq): its counter_seq, -1 for none. */
   seqs: Float64Array | null;
-  /** Per row: where its arguments are in `text`; start -1 for none. */
+  /** Per row: where its arguments are in `text`; start -1 for none (or not sent). */
   spans: Int32Array | null;
-  /** The rows' text joined by U+001E (only when the arguments are read). */
+  /** The arguments sent, one after another (only when the arguments are read). */
   text: string | null;
-  /** The keys first used in this page, numbered on from the previous pages'. */
-  newKeys: CallKey[];
+  /** The strings first used by this page's new keys, numbered on from the previous pages'. */
+  newStrings: string[];
+  /**
+   * The keys first used in this page, numbered on from the previous pages': six numbers each,
+   * their fields' strings (-1: a null rule). Strings rather than each key's own copies: a
+   * recording's tens of thousands of keys share a few thousand strings (sessions, tools...).
+   */
+  newKeys: Int32Array;
 }
 
 /** What a reader thread posts on its port. */

@@ -61,10 +61,11 @@ const AHEAD = 8;
  * of them for a million calls). Half of AHEAD, so the reader is woken with pages still ready.
  */
 const WAKE_EVERY = AHEAD / 2;
-// Rows a page: its text (about 150 bytes a row) stays under V8's large-object size (128 KiB),
-// so a spent page is freed by the cheap young-generation collection. With 4,096-row pages,
-// each one a large object that only a full collection frees, peak memory grew with the
-// recording (171 MB at 250,000 calls, 212 MB at 1,000,000; 151 and 160 MB with 512).
+// Rows a page: its text stays under V8's large-object size (128 KiB), so a spent page is freed
+// by the cheap young-generation collection. With 4,096-row pages, each one a large object that
+// only a full collection frees, peak memory grew with the recording (171 MB at 250,000 calls,
+// 212 MB at 1,000,000; 151 and 160 MB with 512). The text holds only the arguments a decision
+// may look at, and a page ends sooner when they are long (TEXT_BUDGET in read.worker.ts).
 const PAGE_ROWS = 512;
 const THREADS = 2;
 /** How long a reader thread may take to start before we stop waiting for it. */
@@ -155,6 +156,7 @@ class ReaderThread {
         index: p.index,
         pageRows,
         withArgs,
+        argumentTools: withArgs ? (query.argumentTools ?? null) : null,
         withSeq: totalParts > 1,
         everyRow: isUnfiltered(query),
         ...callsSql(query, withArgs, totalParts > 1),
@@ -212,6 +214,8 @@ class ReaderThread {
 /** One file's pages as they arrive, and the row it is at. */
 class Source {
   readonly keys: CallKey[] = [];
+  /** The strings of the file's keys, as the reader numbers them (Page.newStrings). */
+  private readonly strings: string[] = [];
   private readonly queue: Page[] = [];
   private finished = false;
   page: Page | null = null;
@@ -244,15 +248,17 @@ class Source {
     }
     const page = this.queue.shift()!;
     this.thread.taken(this.index);
-    const intern = this.intern;
-    for (const k of page.newKeys) {
+    const strings = this.strings;
+    for (const s of page.newStrings) strings.push(this.intern(s));
+    const f = page.newKeys;
+    for (let i = 0; i < f.length; i += 6) {
       this.keys.push([
-        intern(k[0]),
-        intern(k[1]),
-        intern(k[2]),
-        intern(k[3]),
-        intern(k[4]),
-        k[5] === null ? null : intern(k[5]),
+        strings[f[i]!]!,
+        strings[f[i + 1]!]!,
+        strings[f[i + 2]!]!,
+        strings[f[i + 3]!]!,
+        strings[f[i + 4]!]!,
+        f[i + 5]! < 0 ? null : strings[f[i + 5]!]!,
       ]);
     }
     this.page = page;
@@ -423,6 +429,8 @@ function load(c: CallCursor, s: Source, p: Page, i: number): void {
     c.argsStart = p.spans[i * 2]!;
     c.argsEnd = p.spans[i * 2 + 1]!;
   } else {
+    // Not the page's text: a call kept (a report's listing) would keep it alive.
+    c.argsText = "";
     c.argsStart = -1;
     c.argsEnd = -1;
   }

@@ -219,6 +219,23 @@ export interface CallQuery {
   identities?: readonly string[];
   /** Read the arguments too (default true); false when no decision looks at them. */
   arguments?: boolean;
+  /**
+   * Read the arguments only of the calls these tool patterns name (when `arguments` is not
+   * false): a replay's decisions look at a call's arguments only when its tool's rule has
+   * conditions, and most calls' rules have none.
+   */
+  argumentTools?: ArgumentTools;
+}
+
+/**
+ * Which calls' arguments a reader sends: those whose tool is named by one of `tools` (exact
+ * names or globs, as a policy's rules spell them), or by one of `grants`' patterns for the
+ * call's own identity. Other calls come without arguments (as if none were recorded).
+ */
+export interface ArgumentTools {
+  tools: string[];
+  /** [identity, patterns] pairs. */
+  grants: [string, string[]][];
 }
 
 /** How a saved run's result differs from what it was compared with (SPEC section 6). */

@@ -2,7 +2,12 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compile, createState, decide, limitCounts } from "../../src/engine/index.js";
-import { type RecordedCall, readRecording, readRecordings } from "../../src/replay/recording.js";
+import {
+  argumentTools,
+  type RecordedCall,
+  readRecording,
+  readRecordings,
+} from "../../src/replay/recording.js";
 import { createReplayer } from "../../src/replay/replay.js";
 import { openStore } from "../../src/store/sqlite.js";
 import { load, policyArb, policyWindows, startArb, toCalls, traceArb } from "../engine/support.js";
@@ -78,48 +83,122 @@ describe("readRecording", () => {
   });
 });
 
-describe("readRecordings: several recordings of one shared state", () => {
-  /**
-   * Record `calls` as proxies sharing one counter service would: one state decides them in
-   * order, numbering those it counts (as Redis does), and call i is written into the
-   * recording `owner[i]`. Returns the files.
-   */
-  function recordShared(
-    dir: string,
-    policy: Parameters<typeof load>[0],
-    calls: ReturnType<typeof toCalls>,
-    owner: readonly number[],
-    n: number,
-  ): string[] {
-    const compiled = compile(load(policy));
-    const state = createState(compiled);
-    const files = Array.from({ length: n }, (_, i) => join(dir, `p${i}.sqlite`));
-    const stores = files.map((f) => openStore(f, { bulk: true }));
-    let seq = 0;
-    try {
-      stores.forEach((s, i) => s.startSession({ ...session(`p${i}`), counters: "redis" }));
-      calls.forEach((call, i) => {
-        const d = decide(compiled, call, state);
-        const counts = limitCounts(compiled, call, d, state);
-        stores[owner[i] ?? 0]!.recordDecision({
-          ...decision(i + 1, {
-            session: call.session,
-            identity: call.identity,
-            tool: call.tool,
-            ts: call.ts,
-            arguments: call.arguments ?? null,
-          }),
-          decision: d,
-          counts,
-          counterSeq: counts === null ? null : ++seq,
-        });
+/**
+ * Record `calls` as proxies sharing one counter service would: one state decides them in
+ * order, numbering those it counts (as Redis does), and call i is written into the
+ * recording `owner[i]`. Returns the files.
+ */
+function recordShared(
+  dir: string,
+  policy: Parameters<typeof load>[0],
+  calls: ReturnType<typeof toCalls>,
+  owner: readonly number[],
+  n: number,
+): string[] {
+  const compiled = compile(load(policy));
+  const state = createState(compiled);
+  const files = Array.from({ length: n }, (_, i) => join(dir, `p${i}.sqlite`));
+  const stores = files.map((f) => openStore(f, { bulk: true }));
+  let seq = 0;
+  try {
+    stores.forEach((s, i) => s.startSession({ ...session(`p${i}`), counters: "redis" }));
+    calls.forEach((call, i) => {
+      const d = decide(compiled, call, state);
+      const counts = limitCounts(compiled, call, d, state);
+      stores[owner[i] ?? 0]!.recordDecision({
+        ...decision(i + 1, {
+          session: call.session,
+          identity: call.identity,
+          tool: call.tool,
+          ts: call.ts,
+          arguments: call.arguments ?? null,
+        }),
+        decision: d,
+        counts,
+        counterSeq: counts === null ? null : ++seq,
       });
-    } finally {
-      for (const s of stores) s.close();
-    }
-    return files;
+    });
+  } finally {
+    for (const s of stores) s.close();
   }
+  return files;
+}
 
+describe("readRecordings: the arguments of the calls the policies' conditions name", () => {
+  it("names the tools of allow rules with conditions, top-level and per grant", () => {
+    const policy = load({
+      version: "1",
+      tools: {
+        ab: { deny_if: [{ path: "args.n", op: "gt", value: 1 }] },
+        "b*": { action: "allow", require: [{ path: "args.ok", op: "eq", value: true }] },
+        // Not allow: decided without looking at the arguments.
+        c: { action: "deny", deny_if: [{ path: "args.n", op: "gt", value: 1 }] },
+        abc: {},
+      },
+      grants: { bob: { tools: { "a?c": { deny_if: [{ path: "args.n", op: "gt", value: 1 }] } } } },
+    });
+    expect(argumentTools([policy])).toEqual({ tools: ["ab", "b*"], grants: [["bob", ["a?c"]]] });
+    expect(argumentTools([load({ version: "1", tools: { ab: {} } })])).toBeNull();
+  });
+
+  it("only those calls come with their arguments; the rest decide the same without", () => {
+    const file = join(tempDir(), "args.sqlite");
+    const store = openStore(file, { checkpointWorker: false });
+    store.transaction(() => {
+      store.startSession(session("s1"));
+      // Big arguments, so pages end at their text budget before their row count.
+      const big = "x".repeat(3000);
+      for (let i = 1; i <= 300; i++) {
+        const tool = ["ab", "abc", "ba"][i % 3]!;
+        store.recordDecision(decision(i, { tool, arguments: { n: i % 5, pad: big } }));
+      }
+    });
+    store.close();
+    const policy = load({
+      version: "1",
+      tools: { "a?": { deny_if: [{ path: "args.n", op: "gt", value: 2 }] } },
+    });
+    const calls = [...readRecordings([file], { argumentsFor: [policy] })];
+    expect(calls.map((c) => c.line)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    for (const c of calls) {
+      const text = (c.call as RecordedCall).argumentsText;
+      if (c.call.tool === "ab")
+        expect(JSON.parse(text!)).toEqual({ n: c.line % 5, pad: "x".repeat(3000) });
+      else expect(text).toBeNull();
+    }
+  });
+
+  it("replays every decision as it does with every call's arguments", () => {
+    fc.assert(
+      fc.property(
+        policyArb(),
+        policyArb(),
+        fc.option(policyArb(), { nil: undefined }),
+        startArb,
+        traceArb,
+        (recorded, candidate, baseline, start, specs) => {
+          const calls = toCalls(specs, start, policyWindows(recorded));
+          const [file] = recordShared(tempDir(), recorded, calls, [], 1);
+          const replay = (argumentsFor?: ReturnType<typeof load>[]) => {
+            const step = createReplayer({
+              candidate: compile(load(candidate)),
+              ...(baseline ? { baseline: compile(load(baseline)) } : {}),
+              file: file!,
+            });
+            return [...readRecordings([file!], argumentsFor ? { argumentsFor } : {})]
+              .map(step)
+              .map((r) => [r.before, r.after, r.change]);
+          };
+          const policies = [load(candidate), ...(baseline ? [load(baseline)] : [])];
+          expect(replay(policies)).toEqual(replay());
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe("readRecordings: several recordings of one shared state", () => {
   it("replayed merged under the recorded policy, every decision comes out as recorded", () => {
     fc.assert(
       fc.property(

@@ -10,11 +10,14 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import Database from "better-sqlite3";
 
 const root = process.cwd();
-const bin = join(root, "bin", "policy-replay.js");
 const fixtureServer = join(root, "dist", "scripts", "fixture-server.js");
 const CALLS = Number(process.env.BENCH_BURST_CALLS ?? 20_000);
 const IN_FLIGHT = Number(process.env.BENCH_BURST_IN_FLIGHT ?? 256);
 const ROUNDS = Number(process.env.BENCH_BURST_ROUNDS ?? 3);
+/** Another checkout's root, built: its proxy runs too, in the same rounds, to hold this one against. */
+const BEFORE = process.env.BENCH_BURST_BEFORE;
+/** A directory for a CPU profile of each proxy process (node --cpu-prof). */
+const PROFILE = process.env.BENCH_BURST_PROFILE;
 const tmp = mkdtempSync(join(tmpdir(), "policy-replay-burst-"));
 const policyFile = join(tmp, "allow-all.json");
 // A limit that never trips, so the engine counts every call as it would in production.
@@ -56,41 +59,59 @@ async function burst(command: string, args: string[]): Promise<number> {
   return s;
 }
 
-const direct: number[] = [];
-const proxied: number[] = [];
-const checks: string[] = [];
-const loads: string[] = [];
+/** `record` from the checkout at `root`, recording into `file`. */
+const recordArgs = (root: string, file: string): string[] => [
+  ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : []),
+  join(root, "bin", "policy-replay.js"),
+  "record",
+  "--policy",
+  policyFile,
+  "--db",
+  file,
+  "--",
+  process.execPath,
+  fixtureServer,
+];
+
 let complete = true;
 let messageRows = 0;
+
+/** Counts a recording's rows against the calls sent; removes it. */
+function check(file: string): string {
+  const db = new Database(file, { readonly: true });
+  const count = (sql: string): number => db.prepare(sql).pluck().get() as number;
+  const calls = count("SELECT count(*) FROM calls WHERE tool = 'fleet_status'");
+  const messages = count("SELECT count(*) FROM messages");
+  db.close();
+  // initialize, its answer, notifications/initialized; then each call's request and answer.
+  const expected = 3 + 2 * CALLS;
+  complete &&= calls === CALLS && messages === expected;
+  messageRows = messages;
+  rmSync(file, { force: true });
+  return `${int(calls)} / ${int(CALLS)} calls, ${int(messages)} / ${int(expected)} msgs`;
+}
+
+const direct: number[] = [];
+const proxied: number[] = [];
+const before: number[] = [];
+const checks: string[] = [];
+const loads: string[] = [];
 try {
   for (let r = 0; r < ROUNDS; r++) {
     loads.push(loadavg());
     direct.push(await burst(process.execPath, [fixtureServer]));
     const file = join(tmp, `burst-${r}.sqlite`);
-    proxied.push(
-      await burst(process.execPath, [
-        bin,
-        "record",
-        "--policy",
-        policyFile,
-        "--db",
-        file,
-        "--",
-        process.execPath,
-        fixtureServer,
-      ]),
-    );
-    const db = new Database(file, { readonly: true });
-    const count = (sql: string): number => db.prepare(sql).pluck().get() as number;
-    const calls = count("SELECT count(*) FROM calls WHERE tool = 'fleet_status'");
-    const messages = count("SELECT count(*) FROM messages");
-    db.close();
-    // initialize, its answer, notifications/initialized; then each call's request and answer.
-    const expected = 3 + 2 * CALLS;
-    complete &&= calls === CALLS && messages === expected;
-    messageRows = messages;
-    checks.push(`${int(calls)} / ${int(CALLS)} calls, ${int(messages)} / ${int(expected)} msgs`);
-    rmSync(file, { force: true });
+    const other = join(tmp, `burst-before-${r}.sqlite`);
+    const runBefore = async (): Promise<void> => {
+      if (!BEFORE) return;
+      before.push(await burst(process.execPath, recordArgs(BEFORE, other)));
+      checks.push(`${check(other)} (${BEFORE})`);
+    };
+    // Each goes first every other round: neither always follows the direct burst.
+    if (r % 2 === 1) await runBefore();
+    proxied.push(await burst(process.execPath, recordArgs(root, file)));
+    checks.push(check(file));
+    if (r % 2 === 0) await runBefore();
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
@@ -117,13 +138,32 @@ const rows: [string, string, string, boolean | null][] = [
     ">= 50,000",
     messageRows / p >= 50_000,
   ],
+  ...(BEFORE
+    ? [
+        [
+          `  through ${BEFORE}'s proxy: calls/s, x direct's time, x this proxy's time`,
+          `${int(CALLS / median(before))}/s, ${median(before).toFixed(2)} s, ${(median(before) / d).toFixed(2)}x, ${(median(before) / p).toFixed(2)}x`,
+          "",
+          null,
+        ] as [string, string, string, boolean | null],
+      ]
+    : []),
   ...checks.map((c, i): [string, string, string, boolean | null] => [
-    `  round ${i + 1}, rows in the recording / sent`,
+    `  recording ${i + 1}, rows in it / sent`,
     c,
     "none lost",
     complete,
   ]),
 ];
+if (BEFORE) {
+  const secs = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(" ");
+  rows.push([
+    "  per round, s: direct | this proxy | the other",
+    `${secs(direct)} | ${secs(proxied)} | ${secs(before)}`,
+    "",
+    null,
+  ]);
+}
 console.log(
   `\npolicy-replay recording burst — node ${process.version}, medians of ${ROUNDS}, load average per round ${loads.join(", ")}\n`,
 );

@@ -10,7 +10,7 @@ import {
   type LimitHit,
   uncount,
 } from "../engine/index.js";
-import type { DecisionRecord, ShadowRecord, Store } from "../store/types.js";
+import type { DecisionRecord, RecordedDecision, ShadowRecord, Store } from "../store/types.js";
 import type { Shadow } from "./shadow.js";
 
 /** A call decided, counted and written: its decision, the time it was decided at, its row. */
@@ -65,9 +65,10 @@ export interface Counters {
   /**
    * decide() for calls that arrived together, in their order, their rows in one commit
    * (group commit). All stand or fall together: when the rows cannot be written it throws and
-   * none is counted. Only counters that decide without a round trip have it.
+   * none is counted. null when `store` cannot take several rows at once (nothing is decided).
+   * Only counters that decide without a round trip have it.
    */
-  decideBatch?(calls: readonly BatchCall[], store: Store): DecidedCall[];
+  decideBatch?(calls: readonly BatchCall[], store: Store): DecidedCall[] | null;
 }
 
 /** One of several calls decided and written at once (Counters.decideBatch). */
@@ -115,8 +116,8 @@ export class MemoryCounters implements Counters {
     }
   }
 
-  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] {
-    if (!store.recordDecisions) throw new Error("group commit needs a store that can take it");
+  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] | null {
+    if (!store.recordDecisions) return null;
     const done: Decided[] = [];
     try {
       const records = calls.map((c) => decideOne(this, c.call, c.arrival, c.row, done));
@@ -206,13 +207,27 @@ export class RecordingCounters implements Counters {
   }
 
   decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
-    return this.decideBatch([{ call, arrival, row }], store)[0]!;
+    if (!store.recordDecisionShared)
+      throw new Error("counters in the recording need a store that several proxies can share");
+    const done: Decided[] = [];
+    try {
+      const id = store.recordDecisionShared(
+        arrival - this.horizonMs,
+        (others) => {
+          this.countOthers(others);
+          return decideOne(this, call, arrival, row, done);
+        },
+        this.shadow?.policyHash ?? null,
+      );
+      return decidedCalls(done, [id])[0]!;
+    } catch (err) {
+      undoAll(this, done);
+      throw err;
+    }
   }
 
-  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] {
-    if (!store.recordDecisionsShared)
-      throw new Error("counters in the recording need a store that several proxies can share");
-    const { compiled, state, shadow } = this;
+  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] | null {
+    if (!store.recordDecisionsShared) return null;
     let first = Infinity;
     for (const c of calls) first = Math.min(first, c.arrival);
     const done: Decided[] = [];
@@ -220,20 +235,26 @@ export class RecordingCounters implements Counters {
       const ids = store.recordDecisionsShared(
         first - this.horizonMs,
         (others) => {
-          for (const o of others) {
-            // A proxy of an older version may have written out of time order: count it now.
-            const ts = Math.max(o.ts, state.lastTs);
-            countDecided(compiled, { ...o, ts }, o.decision, state);
-            shadow?.countOther(o);
-          }
+          this.countOthers(others);
           return calls.map((c) => decideOne(this, c.call, c.arrival, c.row, done));
         },
-        shadow?.policyHash ?? null,
+        this.shadow?.policyHash ?? null,
       );
       return decidedCalls(done, ids);
     } catch (err) {
       undoAll(this, done);
       throw err;
+    }
+  }
+
+  /** Count the calls other proxies decided since this one last looked. */
+  private countOthers(others: readonly RecordedDecision[]): void {
+    const { compiled, state, shadow } = this;
+    for (const o of others) {
+      // A proxy of an older version may have written out of time order: count it now.
+      const ts = Math.max(o.ts, state.lastTs);
+      countDecided(compiled, { ...o, ts }, o.decision, state);
+      shadow?.countOther(o);
     }
   }
 }

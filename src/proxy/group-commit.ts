@@ -32,17 +32,24 @@ export class DecisionGroup {
     this.entries = [];
     const { counters, store } = this;
     const first = entries[0]!;
-    let decided: DecidedCall[];
-    try {
-      decided = first.mustWrite(() =>
-        entries.length === 1
-          ? [counters.decide(first.call, first.arrival, store, first.row)]
-          : counters.decideBatch(entries, store),
-      );
-    } catch (failed) {
-      return settleAll(entries, () => ({ failed }));
+    let decided: DecidedCall[] | null = null;
+    if (entries.length > 1) {
+      try {
+        decided = first.mustWrite(() => counters.decideBatch(entries, store));
+      } catch (failed) {
+        return settleAll(entries, () => ({ failed }));
+      }
     }
-    settleAll(entries, (i) => ({ decided: decided[i]! }));
+    if (decided !== null) return settleAll(entries, (i) => ({ decided: decided[i]! }));
+    // One call, or a store that takes one row at a time: each on its own.
+    settleAll(entries, (i) => {
+      const e = entries[i]!;
+      try {
+        return { decided: e.mustWrite(() => counters.decide(e.call, e.arrival, store, e.row)) };
+      } catch (failed) {
+        return { failed };
+      }
+    });
   };
 }
 

@@ -39,11 +39,34 @@ const int = (n: number): string => Math.round(n).toLocaleString("en-US");
 const loadavg = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** CALLS calls, IN_FLIGHT at a time, through a fresh client on `command`: seconds taken. */
-async function burst(command: string, args: string[]): Promise<number> {
+/** CPU seconds (user and system) a process of ours has used so far, from /proc; 0 elsewhere. */
+function cpuSeconds(pid: number | null): number {
+  try {
+    // The fields after the command's closing parenthesis: utime and stime are 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** What one burst took: seconds of wall time, and the CPU seconds of the process it spoke to. */
+interface Taken {
+  s: number;
+  cpu: number;
+  /** This process's CPU seconds: the SDK's client. */
+  client: number;
+}
+
+/** CALLS calls, IN_FLIGHT at a time, through a fresh client on `command`. */
+async function burst(command: string, args: string[]): Promise<Taken> {
   const client = new Client({ name: "bench-burst", version: "1.0.0" }, { capabilities: {} });
-  await client.connect(new StdioClientTransport({ command, args, stderr: "ignore" }));
+  const transport = new StdioClientTransport({ command, args, stderr: "ignore" });
+  await client.connect(transport);
   let next = 0;
+  const cpu0 = cpuSeconds(transport.pid);
+  const client0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const worker = async (): Promise<void> => {
     while (next < CALLS) {
@@ -54,9 +77,11 @@ async function burst(command: string, args: string[]): Promise<number> {
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = cpuSeconds(transport.pid) - cpu0;
+  const used = process.cpuUsage(client0);
   // Closing ends the proxy, which commits what it still holds before it exits.
   await client.close();
-  return s;
+  return { s, cpu, client: (used.user + used.system) / 1e6 };
 }
 
 /** `record` from the checkout at `root`, recording into `file`. */
@@ -91,9 +116,9 @@ function check(file: string): string {
   return `${int(calls)} / ${int(CALLS)} calls, ${int(messages)} / ${int(expected)} msgs`;
 }
 
-const direct: number[] = [];
-const proxied: number[] = [];
-const before: number[] = [];
+const direct: Taken[] = [];
+const proxied: Taken[] = [];
+const before: Taken[] = [];
 const checks: string[] = [];
 const loads: string[] = [];
 try {
@@ -117,8 +142,12 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-const d = median(direct);
-const p = median(proxied);
+const d = median(direct.map((t) => t.s));
+const p = median(proxied.map((t) => t.s));
+const b = median(before.map((t) => t.s));
+/** Median CPU per call, in µs, of the process spoken to. */
+const cpuPerCall = (ts: Taken[], of: (t: Taken) => number = (t) => t.cpu): string =>
+  `${int((median(ts.map(of)) / CALLS) * 1e6)} µs`;
 const rows: [string, string, string, boolean | null][] = [
   [
     `SDK client, ${IN_FLIGHT} in flight, ${int(CALLS)} calls, direct: calls/s (baseline)`,
@@ -133,6 +162,12 @@ const rows: [string, string, string, boolean | null][] = [
     null,
   ],
   [
+    "  CPU per call: the client | the server alone (direct) | the proxy process",
+    `${cpuPerCall(proxied, (t) => t.client)} | ${cpuPerCall(direct)} | ${cpuPerCall(proxied)}`,
+    "",
+    null,
+  ],
+  [
     "  through the proxy: message rows/s recorded",
     `${int(messageRows / p)}/s`,
     ">= 50,000",
@@ -142,7 +177,13 @@ const rows: [string, string, string, boolean | null][] = [
     ? [
         [
           `  through ${BEFORE}'s proxy: calls/s, x direct's time, x this proxy's time`,
-          `${int(CALLS / median(before))}/s, ${median(before).toFixed(2)} s, ${(median(before) / d).toFixed(2)}x, ${(median(before) / p).toFixed(2)}x`,
+          `${int(CALLS / b)}/s, ${b.toFixed(2)} s, ${(b / d).toFixed(2)}x, ${(b / p).toFixed(2)}x`,
+          "",
+          null,
+        ] as [string, string, string, boolean | null],
+        [
+          `  ${BEFORE}'s proxy process: CPU per call, x this proxy's`,
+          `${cpuPerCall(before)}, ${(median(before.map((t) => t.cpu)) / median(proxied.map((t) => t.cpu))).toFixed(2)}x`,
           "",
           null,
         ] as [string, string, string, boolean | null],
@@ -156,7 +197,7 @@ const rows: [string, string, string, boolean | null][] = [
   ]),
 ];
 if (BEFORE) {
-  const secs = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(" ");
+  const secs = (xs: Taken[]): string => xs.map((x) => x.s.toFixed(2)).join(" ");
   rows.push([
     "  per round, s: direct | this proxy | the other",
     `${secs(direct)} | ${secs(proxied)} | ${secs(before)}`,

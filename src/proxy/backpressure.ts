@@ -53,8 +53,9 @@ export function linkBackpressure(client: Transport, server: Transport): void {
  * Writes to one peer's stream, telling `onchange` when what waits there passes the high-water
  * mark (true) and when the stream has drained (false), and `onoverflow` past MAX_HELD_BYTES.
  * What is written in one turn of the event loop goes to the stream as one write at its end
- * (each pipe write costs a system call and wakes the peer), or sooner near the high-water mark. Each write's promise settles when
- * the stream has taken it (at the end of the turn, or on drain).
+ * (each pipe write costs a system call and wakes the peer), or sooner near the high-water
+ * mark. Each write's promise settles when the stream has taken it (at the end of the turn, or
+ * on drain).
  */
 export class WriteGate {
   private blocked = false;

@@ -52,11 +52,18 @@ export function linkBackpressure(client: Transport, server: Transport): void {
 /**
  * Writes to one peer's stream, telling `onchange` when what waits there passes the high-water
  * mark (true) and when the stream has drained (false), and `onoverflow` past MAX_HELD_BYTES.
- * Each write's promise settles when the stream has taken it (at once, or on drain).
+ * What is written in one turn of the event loop goes to the stream as one write at its end
+ * (each pipe write costs a system call and wakes the peer), or sooner near the high-water
+ * mark. Each write's promise settles when the stream has taken it (at the end of the turn, or
+ * on drain).
  */
 export class WriteGate {
   private blocked = false;
   private waiting: (() => void)[] = [];
+  /** What was written this turn, not yet given to the stream. */
+  private pending = "";
+  /** Settles when `pending` has been taken; null while nothing is pending. */
+  private taken: { promise: Promise<void>; resolve: () => void } | null = null;
 
   constructor(
     private readonly out: Writable,
@@ -72,20 +79,38 @@ export class WriteGate {
   }
 
   write(text: string): Promise<void> {
-    if (this.out.write(text)) return Promise.resolve();
+    this.pending += text;
+    if (this.taken === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.taken = { promise, resolve };
+      queueMicrotask(this.flush);
+    }
+    const promise = this.taken.promise;
+    // Near the high-water mark it goes now, so that backpressure is told at once as before.
+    if (this.pending.length + this.out.writableLength >= this.highWater) this.flush();
+    return promise;
+  }
+
+  /** Give the stream what was written this turn, now (before ending it, say). */
+  readonly flush = (): void => {
+    const taken = this.taken;
+    if (taken === null) return;
+    const text = this.pending;
+    this.pending = "";
+    this.taken = null;
+    if (this.out.write(text)) return taken.resolve();
     const held = this.out.writableLength;
     if (held > this.maxHeld) this.onoverflow(held);
     if (!this.blocked && held >= this.highWater) {
       this.blocked = true;
       this.onchange(true);
     }
-    return new Promise((resolve) => {
-      if (this.waiting.push(resolve) === 1) {
-        this.out.once("drain", this.release);
-        this.out.once("close", this.release);
-      }
-    });
-  }
+    if (this.waiting.push(taken.resolve) === 1) {
+      this.out.once("drain", this.release);
+      this.out.once("close", this.release);
+    }
+  };
 
   private readonly release = (): void => {
     this.out.off("drain", this.release).off("close", this.release);

@@ -10,7 +10,7 @@ import {
   type LimitHit,
   uncount,
 } from "../engine/index.js";
-import type { DecisionRecord, ShadowRecord, Store } from "../store/types.js";
+import type { DecisionRecord, RecordedDecision, ShadowRecord, Store } from "../store/types.js";
 import type { Shadow } from "./shadow.js";
 
 /** A call decided, counted and written: its decision, the time it was decided at, its row. */
@@ -62,6 +62,20 @@ export interface Counters {
     row: DecisionRow,
     looked?: LookedUp,
   ): DecidedCall;
+  /**
+   * decide() for calls that arrived together, in their order, their rows in one commit
+   * (group commit). All stand or fall together: when the rows cannot be written it throws and
+   * none is counted. null when `store` cannot take several rows at once (nothing is decided).
+   * Only counters that decide without a round trip have it.
+   */
+  decideBatch?(calls: readonly BatchCall[], store: Store): DecidedCall[] | null;
+}
+
+/** One of several calls decided and written at once (Counters.decideBatch). */
+export interface BatchCall {
+  call: Omit<Call, "ts">;
+  arrival: number;
+  row: DecisionRow;
 }
 
 /** What a counter service decided for a call: the decision, at its time, its sequence. */
@@ -80,7 +94,7 @@ export class MemoryCounters implements Counters {
   readonly state: CounterState;
 
   constructor(
-    private readonly compiled: CompiledPolicy,
+    readonly compiled: CompiledPolicy,
     state?: CounterState,
     readonly shadow: Shadow | null = null,
   ) {
@@ -88,22 +102,80 @@ export class MemoryCounters implements Counters {
   }
 
   decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
-    const { compiled, state, shadow } = this;
-    const ts = Math.max(arrival, state.lastTs);
-    const full: Call = { ...call, ts };
-    const decision = decide(compiled, full, state);
-    const counts = limitCounts(compiled, full, decision, state);
-    const shadowed = shadow ? shadow.decide(call, ts) : null;
+    const done: Decided[] = [];
     try {
-      const record = row(ts, decision, counts, null);
-      if (shadow) record.shadow = shadowed;
-      return { decision, ts, callId: store.recordDecision(record) };
+      const record = decideOne(this, call, arrival, row, done);
+      return {
+        decision: done[0]!.decision,
+        ts: done[0]!.full.ts,
+        callId: store.recordDecision(record),
+      };
     } catch (err) {
-      if (decision.decision === "allow") uncount(compiled, full, state);
-      shadow?.undo(call, ts, shadowed);
+      undoAll(this, done);
       throw err;
     }
   }
+
+  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] | null {
+    if (!store.recordDecisions) return null;
+    const done: Decided[] = [];
+    try {
+      const records = calls.map((c) => decideOne(this, c.call, c.arrival, c.row, done));
+      return decidedCalls(done, store.recordDecisions(records));
+    } catch (err) {
+      undoAll(this, done);
+      throw err;
+    }
+  }
+}
+
+/** A call decided and counted, not yet known to be written: what undoing it needs. */
+interface Decided {
+  call: Omit<Call, "ts">;
+  full: Call;
+  decision: Decision;
+  shadowed: ShadowRecord | null;
+}
+
+/** The state a call is decided on: the policy, its counters, and a shadow's. */
+interface Deciding {
+  readonly compiled: CompiledPolicy;
+  readonly state: CounterState;
+  readonly shadow: Shadow | null;
+}
+
+/**
+ * Decide and count one call, at its arrival or the state's last time if later (time never
+ * goes backwards), noting it in `done` (for undoAll); its decision row.
+ */
+function decideOne(
+  on: Deciding,
+  call: Omit<Call, "ts">,
+  arrival: number,
+  row: DecisionRow,
+  done: Decided[],
+): DecisionRecord {
+  const { compiled, state, shadow } = on;
+  const full: Call = { ...call, ts: Math.max(arrival, state.lastTs) };
+  const decision = decide(compiled, full, state);
+  const shadowed = shadow ? shadow.decide(call, full.ts) : null;
+  done.push({ call, full, decision, shadowed });
+  const record = row(full.ts, decision, limitCounts(compiled, full, decision, state), null);
+  if (shadow) record.shadow = shadowed;
+  return record;
+}
+
+/** The rows could not be written: nothing that was counted for them stays counted. */
+function undoAll(on: Deciding, done: readonly Decided[]): void {
+  for (let i = done.length - 1; i >= 0; i--) {
+    const d = done[i]!;
+    if (d.decision.decision === "allow") uncount(on.compiled, d.full, on.state);
+    on.shadow?.undo(d.call, d.full.ts, d.shadowed);
+  }
+}
+
+function decidedCalls(done: readonly Decided[], ids: readonly number[]): DecidedCall[] {
+  return done.map((d, i) => ({ decision: d.decision, ts: d.full.ts, callId: ids[i]! }));
 }
 
 /**
@@ -123,7 +195,7 @@ export class RecordingCounters implements Counters {
    * that decided under the same shadow policy (by its hash).
    */
   constructor(
-    private readonly compiled: CompiledPolicy,
+    readonly compiled: CompiledPolicy,
     readonly shadow: Shadow | null = null,
   ) {
     this.state = createState(compiled);
@@ -137,33 +209,52 @@ export class RecordingCounters implements Counters {
   decide(call: Omit<Call, "ts">, arrival: number, store: Store, row: DecisionRow): DecidedCall {
     if (!store.recordDecisionShared)
       throw new Error("counters in the recording need a store that several proxies can share");
-    const { compiled, state, shadow } = this;
-    let decided: { decision: Decision; full: Call; shadowed: ShadowRecord | null } | undefined;
+    const done: Decided[] = [];
     try {
-      const callId = store.recordDecisionShared(
+      const id = store.recordDecisionShared(
         arrival - this.horizonMs,
         (others) => {
-          for (const o of others) {
-            // A proxy of an older version may have written out of time order: count it now.
-            const ts = Math.max(o.ts, state.lastTs);
-            countDecided(compiled, { ...o, ts }, o.decision, state);
-            shadow?.countOther(o);
-          }
-          const full: Call = { ...call, ts: Math.max(arrival, state.lastTs) };
-          const decision = decide(compiled, full, state);
-          const shadowed = shadow ? shadow.decide(call, full.ts) : null;
-          decided = { decision, full, shadowed };
-          const record = row(full.ts, decision, limitCounts(compiled, full, decision, state), null);
-          if (shadow) record.shadow = shadowed;
-          return record;
+          this.countOthers(others);
+          return decideOne(this, call, arrival, row, done);
         },
-        shadow?.policyHash ?? null,
+        this.shadow?.policyHash ?? null,
       );
-      return { decision: decided!.decision, ts: decided!.full.ts, callId };
+      return decidedCalls(done, [id])[0]!;
     } catch (err) {
-      if (decided?.decision.decision === "allow") uncount(compiled, decided.full, state);
-      if (decided) shadow?.undo(call, decided.full.ts, decided.shadowed);
+      undoAll(this, done);
       throw err;
+    }
+  }
+
+  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] | null {
+    if (!store.recordDecisionsShared) return null;
+    let first = Infinity;
+    for (const c of calls) first = Math.min(first, c.arrival);
+    const done: Decided[] = [];
+    try {
+      const ids = store.recordDecisionsShared(
+        first - this.horizonMs,
+        (others) => {
+          this.countOthers(others);
+          return calls.map((c) => decideOne(this, c.call, c.arrival, c.row, done));
+        },
+        this.shadow?.policyHash ?? null,
+      );
+      return decidedCalls(done, ids);
+    } catch (err) {
+      undoAll(this, done);
+      throw err;
+    }
+  }
+
+  /** Count the calls other proxies decided since this one last looked. */
+  private countOthers(others: readonly RecordedDecision[]): void {
+    const { compiled, state, shadow } = this;
+    for (const o of others) {
+      // A proxy of an older version may have written out of time order: count it now.
+      const ts = Math.max(o.ts, state.lastTs);
+      countDecided(compiled, { ...o, ts }, o.decision, state);
+      shadow?.countOther(o);
     }
   }
 }

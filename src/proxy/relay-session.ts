@@ -10,7 +10,8 @@ import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { approvalPrompt, redactHead } from "./redact-message.js";
 import type { RelayOptions } from "./relay-options.js";
 import type { BadInput } from "./bad-input.js";
-import type { LookedUp } from "./counters.js";
+import type { DecidedCall, DecisionRow, LookedUp } from "./counters.js";
+import { type DecisionGroup, decisionGroup } from "./group-commit.js";
 import { realTimers } from "./timers.js";
 import { ToolLists } from "./tool-lists.js";
 import { readToolsCall, type ReadCall, type RefusedCall } from "./tools-call.js";
@@ -44,6 +45,15 @@ export class RelaySession {
   private ended = false;
   /** The agent's messages that came while a call's decision was pending; null when none is. */
   private held: { message: JSONRPCMessage; direction: Direction; ts: number }[] | null = null;
+  /** Where calls wait to be decided and committed with the others of their turn; null: at once. */
+  private readonly group: DecisionGroup | null;
+  /**
+   * While calls of this session wait for their group's commit: what goes on after it, in the
+   * order it came (those calls, and every message bound for the server); null otherwise.
+   */
+  private afterCommit: (() => void)[] | null = null;
+  /** Calls of this session in the group not yet told their decision. */
+  private inGroup = 0;
 
   constructor(private readonly opts: RelayOptions) {
     this.client = opts.client;
@@ -58,6 +68,7 @@ export class RelaySession {
       this.toClient(request, "proxy_to_client"),
     );
     this.toolLists = new ToolLists(opts.compiled, opts.session.identity);
+    this.group = decisionGroup(opts.counters, opts.store);
   }
 
   /** A message from the agent. `direction` is the proxy's own when it answers for the agent. */
@@ -227,6 +238,8 @@ export class RelaySession {
     seq: number,
     pending: Promise<LookedUp> | null,
   ): void {
+    if (pending === null && this.group !== null)
+      return this.joinGroup(this.group, call, arrival, seq);
     if (pending === null) return this.decideCall(call, arrival, seq);
     // The agent's later messages wait for this decision, so the server sees them in its order.
     this.held = [];
@@ -252,10 +265,52 @@ export class RelaySession {
     if (this.held !== null) this.held = held;
   }
 
+  /** The call goes with the others of this turn: decided and committed at its end. */
+  private joinGroup(group: DecisionGroup, call: ReadCall, arrival: number, seq: number): void {
+    let result: { decided: DecidedCall } | { failed: unknown } | undefined;
+    this.inGroup++;
+    this.afterCommit ??= [];
+    this.afterCommit.push(() => {
+      if (result === undefined || "failed" in result)
+        return this.auditError(call.id, result?.failed);
+      this.decided(call, result.decided);
+    });
+    group.add({
+      call: this.callInput(call),
+      arrival,
+      row: this.decisionRow(call, seq),
+      mustWrite: (write) => this.audit.mustWrite(write),
+      settle: (r) => {
+        result = r;
+        if (--this.inGroup > 0) return;
+        const after = this.afterCommit ?? [];
+        this.afterCommit = null;
+        for (const go of after) go();
+      },
+    });
+  }
+
+  /** The row that records `call`'s decision (see Counters.decide). */
+  private decisionRow(call: ReadCall, seq: number): DecisionRow {
+    const { opts } = this;
+    const { session } = opts;
+    return (ts, decision, counts, counterSeq) => ({
+      session: session.id,
+      seq,
+      ts,
+      identity: session.identity,
+      tool: call.tool,
+      arguments: opts.redactor.redact(call.arguments ?? null),
+      jsonrpcId: idKey(call.id),
+      mode: opts.mode,
+      decision,
+      counts,
+      counterSeq,
+    });
+  }
+
   private decideCall(call: ReadCall, arrival: number, seq: number, looked?: LookedUp): void {
     const { opts } = this;
-    const { tool, id } = call;
-    const { session } = opts;
     let decided;
     try {
       // Decided, counted and written in one step; write-ahead: the decision is on disk before
@@ -265,26 +320,22 @@ export class RelaySession {
           this.callInput(call),
           arrival,
           opts.store,
-          (ts, decision, counts, counterSeq) => ({
-            session: session.id,
-            seq,
-            ts,
-            identity: session.identity,
-            tool,
-            arguments: opts.redactor.redact(call.arguments ?? null),
-            jsonrpcId: idKey(id),
-            mode: opts.mode,
-            decision,
-            counts,
-            counterSeq,
-          }),
+          this.decisionRow(call, seq),
           looked,
         ),
       );
     } catch (err) {
-      return this.auditError(id, err);
+      return this.auditError(call.id, err);
     }
-    // The session ended while Redis was deciding: recorded, but nobody is left to answer.
+    this.decided(call, decided);
+  }
+
+  /** A call's decision is committed: forward it, ask for approval, or deny it. */
+  private decided(call: ReadCall, decided: DecidedCall): void {
+    const { opts } = this;
+    const { tool, id } = call;
+    // The session ended while Redis or the group commit was deciding: recorded, but nobody is
+    // left to answer.
     if (this.ended) return;
     const { decision, callId, ts } = decided;
     const forward = (): void => this.forward(call.forward as Request, { callId, ts });
@@ -409,6 +460,11 @@ export class RelaySession {
   }
 
   private toServer(message: JSONRPCMessage): void {
+    // Nothing overtakes a call waiting for its commit: the server sees the agent's order.
+    if (this.afterCommit !== null) {
+      this.afterCommit.push(() => this.toServer(message));
+      return;
+    }
     this.server
       .send(message)
       .catch((err: unknown) => this.opts.log(`sending to the server failed: ${String(err)}`));

@@ -368,6 +368,8 @@ export class StdioServerProcess implements Transport, FlowControl {
     const { process: child, exited, closed, group } = spawned;
     const grace = this.opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
     const running = (): boolean => child.exitCode === null && child.signalCode === null;
+    // What was written this turn goes before the end.
+    this.writing?.flush();
     child.stdin?.end();
     // Read on, so that a server blocked writing to a paused pipe can see its stdin end.
     child.stdout?.resume();

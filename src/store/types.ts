@@ -175,6 +175,18 @@ export interface Store {
     step: (others: RecordedDecision[]) => DecisionRecord,
     shadowPolicyHash?: string | null,
   ): number;
+  /**
+   * recordDecision() for several calls at once, in one commit: all their rows are written or
+   * none is (then it throws as recordDecision does, and none may be forwarded). Row ids in
+   * the given order.
+   */
+  recordDecisions?(ds: readonly DecisionRecord[]): number[];
+  /** recordDecisionShared() for several calls at once: `step` returns their rows, in order. */
+  recordDecisionsShared?(
+    sinceTs: number,
+    step: (others: RecordedDecision[]) => readonly DecisionRecord[],
+    shadowPolicyHash?: string | null,
+  ): number[];
   /** Committed at once, like recordDecision, and throws as it does. */
   recordApproval(callId: number, answer: ApprovalAnswer): void;
   recordOutcome(callId: number, outcome: CallOutcome): void;

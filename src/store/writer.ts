@@ -4,7 +4,8 @@ import { StoreError } from "./errors.js";
 import { classifyWriteError, isStoreWide } from "./faults.js";
 import { SqliteReader } from "./reader.js";
 import { SharedCalls } from "./shared-calls.js";
-import { DIRECTION_CODE, INSERT_CALL_KEY, SELECT_CALL_KEY } from "./rows.js";
+import { DecisionRows } from "./decision-rows.js";
+import { DIRECTION_CODE } from "./rows.js";
 import { type BindValue, type QueuedWrite, WriteQueue } from "./write-queue.js";
 import type {
   RecordedDecision,
@@ -74,19 +75,16 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   private readonly insertSession;
   private readonly updateSessionStmt;
   private readonly insertMessage;
-  private readonly insertCall;
-  private readonly insertKey;
-  private readonly selectKey;
-  /** call_keys ids this connection has written or looked up, by the key's JSON text. */
-  private readonly keyIds = new Map<string, number>();
+  private readonly rows: DecisionRows;
   /** Calls other proxies wrote, for counters shared through this file (made on first use). */
   private shared: SharedCalls | undefined;
-  /** Past this many keys the map starts again: a proxy may run for months. */
-  private static readonly KEY_CACHE_LIMIT = 50_000;
   private readonly updateApproval;
   private readonly updateOutcome;
   private readonly updateShadow;
   private readonly writeBatch;
+  private readonly insertDecisions;
+  /** Counters shared through the file: the calls decided inside the transaction that writes them. */
+  private readonly decideShared;
 
   constructor(
     file: string,
@@ -124,15 +122,7 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     this.insertMessage = db.prepare<[BindValue[]]>(
       "INSERT INTO messages (session, seq, ts, direction, method, jsonrpc_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
-    this.insertCall = db.prepare<[BindValue[]]>(
-      `INSERT INTO calls (session, seq, ts, identity, tool, arguments, jsonrpc_id, mode, decision,
-         code, rule, reason, counter, limit_json, retry_after_ms, inexact, counts, counter_seq,
-         shadow_decision, shadow_code, shadow_rule, shadow_reason, shadow_retry_after_ms,
-         shadow_counts, call_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.insertKey = db.prepare<[BindValue[]]>(INSERT_CALL_KEY);
-    this.selectKey = db.prepare<BindValue[], number>(SELECT_CALL_KEY).pluck();
+    this.rows = new DecisionRows(db);
     this.updateApproval = db.prepare<[BindValue[]]>("UPDATE calls SET approval = ? WHERE id = ?");
     this.updateOutcome = db.prepare<[BindValue[]]>(
       "UPDATE calls SET outcome = ?, latency_ms = ? WHERE id = ?",
@@ -143,6 +133,17 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     this.writeBatch = db.transaction((writes: QueuedWrite[]) => {
       for (const w of writes) w.stmt.run(bind(w));
     });
+    // Made once: a transaction function costs more to make than a small one takes to run.
+    this.insertDecisions = db.transaction((ds: readonly DecisionRecord[]) =>
+      ds.map((d) => this.rows.insert(d)),
+    );
+    this.decideShared = db.transaction(
+      (
+        shared: SharedCalls,
+        sinceTs: number,
+        step: (others: RecordedDecision[]) => readonly DecisionRecord[],
+      ) => step(shared.others(sinceTs)).map((d) => this.rows.insert(d)),
+    );
   }
 
   health(): StoreHealth {
@@ -205,14 +206,17 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
   }
 
   recordDecision(d: DecisionRecord): number {
-    const { call, key, keyText, keyId } = this.decisionWrite(d);
+    const { call, keyId } = this.rows.write(d);
     // Alone in its commit: the queued messages would add their pages to the write-ahead path
     // of this call (measured: ~60 us against ~20 us at p50). They follow in the next batch.
-    // A key not seen yet (a session's first call of a tool and outcome) is numbered in the
-    // same commit; another process may have numbered it already, hence OR IGNORE and a look.
-    const result =
-      keyId !== undefined ? this.writeAlone(call) : this.writeWithNewKey(call, key, keyText);
-    return Number(result.lastInsertRowid);
+    if (keyId !== undefined) return Number(this.writeAlone(call).lastInsertRowid);
+    // A key not seen yet is numbered in the same commit.
+    return this.recordDecisions([d])[0]!;
+  }
+
+  recordDecisions(ds: readonly DecisionRecord[]): number[] {
+    this.checkWritable();
+    return this.decisionsCommit(() => this.insertDecisions(ds));
   }
 
   recordDecisionShared(
@@ -220,96 +224,29 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
     step: (others: RecordedDecision[]) => DecisionRecord,
     shadowPolicyHash: string | null = null,
   ): number {
+    return this.recordDecisionsShared(sinceTs, (others) => [step(others)], shadowPolicyHash)[0]!;
+  }
+
+  recordDecisionsShared(
+    sinceTs: number,
+    step: (others: RecordedDecision[]) => readonly DecisionRecord[],
+    shadowPolicyHash: string | null = null,
+  ): number[] {
     this.checkWritable();
     const shared = (this.shared ??= new SharedCalls(this.db, shadowPolicyHash));
-    let id: number;
+    const ids = this.decisionsCommit(() => this.decideShared.immediate(shared, sinceTs, step));
+    for (const id of ids) shared.wrote(id);
+    return ids;
+  }
+
+  /** commit() for writes that may number keys: a rolled-back transaction forgets them. */
+  private decisionsCommit<T>(write: () => T): T {
     try {
-      id = this.commit(() =>
-        this.db
-          .transaction(() => {
-            const { call, key, keyText, keyId } = this.decisionWrite(step(shared.others(sinceTs)));
-            const result =
-              keyId !== undefined
-                ? call.stmt.run(bind(call))
-                : this.writeWithNewKey(call, key, keyText);
-            return Number(result.lastInsertRowid);
-          })
-          .immediate(),
-      );
+      return this.commit(write);
     } catch (err) {
-      // A key numbered inside the transaction was rolled back with it.
-      this.keyIds.clear();
+      this.rows.forget();
       throw err;
     }
-    shared.wrote(id);
-    return id;
-  }
-
-  /** The calls row of a decision, and the key that numbers its (session, tool, outcome). */
-  private decisionWrite(d: DecisionRecord): {
-    call: QueuedWrite;
-    key: BindValue[];
-    keyText: string;
-    keyId: number | undefined;
-  } {
-    const dec = d.decision;
-    const sh = d.shadow?.decision;
-    const key: BindValue[] = [d.session, d.identity, d.tool, dec.decision, dec.code, dec.rule];
-    const keyText = JSON.stringify(key);
-    const keyId = this.keyIds.get(keyText);
-    const call: QueuedWrite = {
-      stmt: this.insertCall,
-      params: [
-        d.session,
-        d.seq,
-        d.ts,
-        d.identity,
-        d.tool,
-        json(d.arguments),
-        d.jsonrpcId,
-        d.mode,
-        dec.decision,
-        dec.code,
-        dec.rule,
-        dec.reason,
-        dec.limit?.counter ?? null,
-        json(dec.limit ?? undefined),
-        dec.retry_after_ms,
-        dec.inexact ? 1 : 0,
-        d.counts ? JSON.stringify(d.counts) : null,
-        d.counterSeq ?? null,
-        sh?.decision ?? null,
-        sh?.code ?? null,
-        sh?.rule ?? null,
-        sh?.reason ?? null,
-        sh?.retry_after_ms ?? null,
-        d.shadow?.counts ? JSON.stringify(d.shadow.counts) : null,
-        // Last: writeWithNewKey fills it in.
-        keyId ?? null,
-      ],
-    };
-    return { call, key, keyText, keyId };
-  }
-
-  private writeWithNewKey(
-    call: QueuedWrite,
-    key: BindValue[],
-    keyText: string,
-  ): Database.RunResult {
-    this.checkWritable();
-    let id: number | undefined;
-    const result = this.commit(() =>
-      this.db.transaction(() => {
-        this.insertKey.run(key);
-        id = this.selectKey.get(...key);
-        if (id === undefined) throw new Error("call_keys: the key just written is not there");
-        call.params[call.params.length - 1] = id;
-        return call.stmt.run(bind(call));
-      })(),
-    );
-    if (this.keyIds.size >= SqliteStore.KEY_CACHE_LIMIT) this.keyIds.clear();
-    this.keyIds.set(keyText, id!);
-    return result;
   }
 
   recordApproval(callId: number, answer: ApprovalAnswer): void {
@@ -355,7 +292,7 @@ export class SqliteStore extends SqliteReader implements RecordingStore {
       return this.db.transaction(fn).immediate();
     } catch (err) {
       // Keys numbered inside the transaction were rolled back with it.
-      this.keyIds.clear();
+      this.rows.forget();
       // The caller's own errors (a bad input line, a bug) pass through as they are.
       throw err instanceof Database.SqliteError ? classifyWriteError(this.file, err) : err;
     } finally {

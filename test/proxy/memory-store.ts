@@ -66,6 +66,10 @@ export class MemoryStore implements Store {
     this.decisions.push({ ...d });
     return this.decisions.length;
   }
+  recordDecisions(ds: readonly DecisionRecord[]): number[] {
+    if (this.fault) throw this.fault;
+    return ds.map((d) => this.recordDecision(d));
+  }
   recordApproval(callId: number, answer: ApprovalAnswer): void {
     if (this.fault) throw this.fault;
     this.decisions[callId - 1]!.approval = answer;

@@ -2,6 +2,7 @@
 // over stdio with BENCH_BURST_IN_FLIGHT (256) calls in flight until BENCH_BURST_CALLS (20,000)
 // are answered, directly (the baseline) and through `policy-replay record`, in alternating
 // rounds; then every proxy recording's rows are counted against the calls sent.
+// BENCH_BURST_COUNTERS=redis://… runs the proxies with their counters in that Redis.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,9 @@ const ROUNDS = Number(process.env.BENCH_BURST_ROUNDS ?? 3);
 const BEFORE = process.env.BENCH_BURST_BEFORE;
 /** A directory for a CPU profile of each proxy process (node --cpu-prof). */
 const PROFILE = process.env.BENCH_BURST_PROFILE;
+/** A Redis URL: every proxy keeps its counters there (record --counters), under a prefix of its own. */
+const COUNTERS = process.env.BENCH_BURST_COUNTERS;
+let runs = 0;
 const tmp = mkdtempSync(join(tmpdir(), "policy-replay-burst-"));
 const policyFile = join(tmp, "allow-all.json");
 // A limit that never trips, so the engine counts every call as it would in production.
@@ -93,6 +97,9 @@ const recordArgs = (root: string, file: string): string[] => [
   policyFile,
   "--db",
   file,
+  ...(COUNTERS
+    ? ["--counters", COUNTERS, "--counters-prefix", `bench-burst-${process.pid}-${runs++}`]
+    : []),
   "--",
   process.execPath,
   fixtureServer,
@@ -206,7 +213,7 @@ if (BEFORE) {
   ]);
 }
 console.log(
-  `\npolicy-replay recording burst — node ${process.version}, medians of ${ROUNDS}, load average per round ${loads.join(", ")}\n`,
+  `\npolicy-replay recording burst — node ${process.version}, medians of ${ROUNDS}, load average per round ${loads.join(", ")}${COUNTERS ? `, counters in ${COUNTERS}` : ""}\n`,
 );
 for (const [what, value, target, ok] of rows) {
   const mark = ok === null ? "  " : ok ? "ok" : "!!";

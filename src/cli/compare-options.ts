@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { addConfigOptions, CONFIG_FILE, readConfig } from "./config-options.js";
+import { addConfigOptions, CONFIG_FILE, missingSetting, readConfig } from "./config-options.js";
 import type { Io } from "./io.js";
 
 // The compare command's options, added from here so that main.ts needs one line for it.
@@ -61,11 +61,8 @@ export function addCompareCommand(
             : null;
         const policy = opts.policy ?? config?.policy;
         const baseline = opts.baseline ?? config?.baseline;
-        const file = config?.file ?? CONFIG_FILE;
-        if (policy === undefined)
-          throw new UsageError(`no policy: pass --policy FILE, or set "policy" in ${file}`);
-        if (baseline === undefined)
-          throw new UsageError(`no baseline: pass --baseline FILE, or set "baseline" in ${file}`);
+        if (policy === undefined) throw missingSetting("policy", config);
+        if (baseline === undefined) throw missingSetting("baseline", config);
         const { compareCommand } = await import("./compare-command.js");
         setExitCode(
           await compareCommand(

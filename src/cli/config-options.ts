@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { UsageError } from "../errors.js";
 import type { GateClass } from "../replay/diff.js";
 import type { Io } from "./io.js";
 
@@ -38,4 +39,11 @@ export async function readConfig(
   if (named === undefined && !existsSync(join(io.cwd, CONFIG_FILE))) return null;
   const { loadConfig } = await import("./config.js");
   return loadConfig(named, io.cwd);
+}
+
+/** A policy neither its flag nor the config file names: where one goes, in one line. */
+export function missingSetting(key: "policy" | "baseline", config: Config | null): UsageError {
+  return new UsageError(
+    `no ${key}: pass --${key} FILE, or set "${key}" in ${config?.file ?? CONFIG_FILE}`,
+  );
 }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
-import { addConfigOptions, CONFIG_FILE, readConfig } from "./config-options.js";
+import { addConfigOptions, CONFIG_FILE, missingSetting, readConfig } from "./config-options.js";
 import type { Io } from "./io.js";
 
 // `policy-replay eval`'s options, kept in a module of their own; the command itself (and the
@@ -38,9 +37,9 @@ export function addEvalCommand(
         args?: string;
         format: "text" | "json";
       }) => {
-        const policy = opts.policy ?? (await readConfig(opts.config, io))?.policy;
-        if (policy === undefined)
-          throw new UsageError(`no policy: pass --policy FILE, or set "policy" in ${CONFIG_FILE}`);
+        const config = opts.policy === undefined ? await readConfig(opts.config, io) : null;
+        const policy = opts.policy ?? config?.policy;
+        if (policy === undefined) throw missingSetting("policy", config);
         const { evalCommand } = await import("./eval-command.js");
         setExitCode(await evalCommand({ ...opts, policy }, io));
       },

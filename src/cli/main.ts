@@ -14,7 +14,7 @@ import {
 import { addFilterOptions, type FilterFlags, toFilter } from "./filter-options.js";
 import { addHelp, checkCommandWord, unknownCommand } from "./help.js";
 import { oneRecording } from "./sources.js";
-import { addConfigOptions, CONFIG_FILE, type Config, readConfig } from "./config-options.js";
+import { addConfigOptions, missingSetting, readConfig } from "./config-options.js";
 import { addCompareCommand } from "./compare-options.js";
 import { addSuggestCommand } from "./suggest-options.js";
 import { addEvalCommand } from "./eval-options.js";
@@ -91,7 +91,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
         // Flags first, then the config file's settings.
         const config = await readConfig(opts.config, io);
         const policy = opts.policy ?? config?.policy;
-        if (policy === undefined) throw missingPolicy(config);
+        if (policy === undefined) throw missingSetting("policy", config);
         const db = opts.db ?? (opts.calls === undefined ? config?.recordings : undefined);
         const baseline = opts.baseline ?? config?.baseline;
         const accept = opts.accept ?? config?.accept;
@@ -351,7 +351,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       }) => {
         const config = await readConfig(opts.config, io);
         const policy = opts.policy ?? config?.policy;
-        if (policy === undefined) throw missingPolicy(config);
+        if (policy === undefined) throw missingSetting("policy", config);
         const db = opts.db ?? config?.recordings;
         const { checkCommand } = await import("./check-command.js");
         exitCode = await checkCommand(
@@ -408,13 +408,6 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   } catch (err) {
     return reportError(err, io, CommanderError);
   }
-}
-
-/** No --policy, and none in the config file either. */
-function missingPolicy(config: Config | null): UsageError {
-  return new UsageError(
-    `no policy: pass --policy FILE, or set "policy" in ${config?.file ?? CONFIG_FILE}`,
-  );
 }
 
 /** The program's commands, by name. */

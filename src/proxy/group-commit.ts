@@ -59,14 +59,14 @@ function settleAll(
   result: (i: number) => { decided: DecidedCall } | { failed: unknown },
 ): void {
   let thrown: { err: unknown } | null = null;
-  entries.forEach((e, i) => {
+  for (let i = 0; i < entries.length; i++) {
     try {
-      e.settle(result(i));
+      entries[i]!.settle(result(i));
     } catch (err) {
       thrown ??= { err };
     }
-  });
-  if (thrown) throw (thrown as { err: unknown }).err;
+  }
+  if (thrown) throw thrown.err;
 }
 
 const groups = new WeakMap<Counters, WeakMap<Store, DecisionGroup>>();

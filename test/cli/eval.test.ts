@@ -117,6 +117,12 @@ describe("policy-replay eval", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ decision: "allow" });
+    writeFileSync(join(dir, "other.json"), '{ "recordings": "." }\n');
+    const named = await cli([...args, "--config", "other.json"], dir);
+    expect(named.code).toBe(2);
+    expect(named.stderr).toBe(
+      'policy-replay: no policy: pass --policy FILE, or set "policy" in other.json\n',
+    );
     const ignored = await cli([...args, "--no-config"], dir);
     expect(ignored.code).toBe(2);
     expect(ignored.stderr).toBe(

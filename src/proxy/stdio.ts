@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { type FlowControl, PeerNotReadingError, ReadGate, WriteGate } from "./backpressure.js";
 import { BAD_INPUT_HEAD_CHARS, type BadInput, BadInputError } from "./bad-input.js";
 import { forgetGroup, killGroupOnExit, OWN_PROCESS_GROUP, signalGroup } from "./process-group.js";
@@ -21,6 +21,7 @@ import {
   tooDeep,
   topLevelKeys,
 } from "./inspect.js";
+import { jsonRpcMessage } from "./message-shape.js";
 
 /** Largest message the agent may send over stdio: the same as --listen's body limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -124,8 +125,8 @@ export class LineReader {
         notJson: true,
       });
     }
-    const parsed = JSONRPCMessageSchema.safeParse(value);
-    if (parsed.success) return this.onMessage(parsed.data);
+    const message = jsonRpcMessage(value);
+    if (message !== null) return this.onMessage(message);
     const obj = (value !== null && typeof value === "object" ? value : {}) as Record<
       string,
       unknown

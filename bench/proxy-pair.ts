@@ -8,6 +8,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import {
   BLOCK,
+  cpuNs,
   CALLS,
   everything,
   median,
@@ -69,6 +70,9 @@ const call = async (v: Variant): Promise<number> => {
   return nowNs() - t0;
 };
 for (const v of variants) for (let i = 0; i < WARMUP; i++) await call(v);
+// Each process's CPU over the measured calls (its main thread: the relay's work, not SQLite's
+// checkpointer): steadier than wall time on a loaded machine.
+const cpu0 = variants.map((v) => cpuNs(v.pid, true));
 // Blocks in turn, each round starting with the next variant, so none always goes first.
 for (let round = 0; round * BLOCK < CALLS; round++)
   for (let k = 0; k < variants.length; k++) {
@@ -78,6 +82,10 @@ for (let round = 0; round * BLOCK < CALLS; round++)
     v.times.push(...block);
     v.blockMedians.push(median(block));
   }
+const cpu = variants.map((v, i) => {
+  const [a, b] = [cpu0[i], cpuNs(v.pid, true)];
+  return a == null || b == null ? null : (b - a) / v.times.length;
+});
 for (const v of variants) await v.close();
 
 // Every call made it into each proxy's recording.
@@ -93,6 +101,8 @@ const sorted = new Map(variants.map((v) => [v.label, [...v.times].sort((a, b) =>
 const at = (label: string, p: number): number => pct(sorted.get(label)!, p);
 const line = variants.map((v) => `${v.label} ${us(at(v.label, 0.5))}/${us(at(v.label, 0.99))}`);
 process.stdout.write(`load ${load0}-${loadavg()}  p50/p99 µs: ${line.join("  ")}\n`);
+const cpuLine = variants.map((v, i) => `${v.label} ${cpu[i] == null ? "?" : us(cpu[i])}`);
+process.stdout.write(`  process CPU per call, main thread, µs: ${cpuLine.join("  ")}\n`);
 for (const label of ["after", ...(BEFORE ? ["before"] : [])]) {
   const paired = sorted.get(label)!.length
     ? median(

@@ -122,7 +122,10 @@ describe("jsonRpcMessage", () => {
           params: fc.oneof(fc.dictionary(key, value, { maxKeys: 4 }), value),
           result: fc.oneof(fc.dictionary(key, value, { maxKeys: 4 }), value),
           error: fc.oneof(
-            fc.record({ code: fc.integer(), message: fc.string(), data: value }, { requiredKeys: [] }),
+            fc.record(
+              { code: fc.integer(), message: fc.string(), data: value },
+              { requiredKeys: [] },
+            ),
             value,
           ),
           x: value,
@@ -143,11 +146,18 @@ describe("jsonRpcMessage", () => {
       .map((entries) => JSON.stringify(Object.fromEntries(entries)));
     let common = 0;
     fc.assert(
-      fc.property(fc.oneof(near, ordered, value.map((v) => JSON.stringify(v) ?? "null")), (line) => {
-        const { schema, ours } = both(line);
-        expect(ours).toEqual(schema);
-        if (commonShape(JSON.parse(line)) !== null) common++;
-      }),
+      fc.property(
+        fc.oneof(
+          near,
+          ordered,
+          value.map((v) => JSON.stringify(v) ?? "null"),
+        ),
+        (line) => {
+          const { schema, ours } = both(line);
+          expect(ours).toEqual(schema);
+          if (commonShape(JSON.parse(line)) !== null) common++;
+        },
+      ),
       { numRuns: 3000, seed: 20261208 },
     );
     // The generator reaches the shapes taken without the schema, not only the others.

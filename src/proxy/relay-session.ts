@@ -66,6 +66,8 @@ export class RelaySession {
   private afterCommit: (() => void)[] | null = null;
   /** Calls of this session in the group not yet told their decision. */
   private inGroup = 0;
+  /** Told when the session's calls in the group have all been told (see settled()). */
+  private groupDone: (() => void)[] = [];
 
   constructor(private readonly opts: RelayOptions) {
     this.client = opts.client;
@@ -266,9 +268,11 @@ export class RelaySession {
    * Resolves once the calls whose lookups were out at the end have their decisions recorded
    * (each was counted at the service), and written. Never rejects.
    */
-  settled(): Promise<void> {
-    if (this.queue.size === 0) return Promise.resolve();
-    return this.queue.idle().then(() => this.audit.flush());
+  async settled(): Promise<void> {
+    if (this.queue.size === 0 && this.inGroup === 0) return;
+    await this.queue.idle();
+    if (this.inGroup > 0) await new Promise<void>((resolve) => this.groupDone.push(resolve));
+    this.audit.flush();
   }
 
   private callInput(call: ReadCall): Omit<Call, "ts"> {
@@ -283,13 +287,18 @@ export class RelaySession {
 
   /** `looked`: what the counter service found for the call, when it was asked. */
   private onToolsCall(call: ReadCall, arrival: number, seq: number, looked?: LookedUp): void {
-    if (looked === undefined && this.group !== null)
-      return this.joinGroup(this.group, call, arrival, seq);
+    if (this.group !== null) return this.joinGroup(this.group, call, arrival, seq, looked);
     this.decideCall(call, arrival, seq, looked);
   }
 
   /** The call goes with the others of this turn: decided and committed at its end. */
-  private joinGroup(group: DecisionGroup, call: ReadCall, arrival: number, seq: number): void {
+  private joinGroup(
+    group: DecisionGroup,
+    call: ReadCall,
+    arrival: number,
+    seq: number,
+    looked: LookedUp | undefined,
+  ): void {
     let result: { decided: DecidedCall } | { failed: unknown } | undefined;
     this.inGroup++;
     this.afterCommit ??= [];
@@ -302,6 +311,7 @@ export class RelaySession {
       call: this.callInput(call),
       arrival,
       row: this.decisionRow(call, seq),
+      looked,
       mustWrite: (write) => this.audit.mustWrite(write),
       settle: (r) => {
         result = r;
@@ -309,6 +319,7 @@ export class RelaySession {
         const after = this.afterCommit ?? [];
         this.afterCommit = null;
         for (const go of after) go();
+        for (const resolve of this.groupDone.splice(0)) resolve();
       },
     });
   }

@@ -326,6 +326,44 @@ describe.skipIf(!redisUp)(`a burst of calls with counters in Redis at ${REDIS_UR
     await r.close();
   });
 
+  it("commits the rows of the calls whose answers came together as one group", async () => {
+    const counters = redisCounters(REDIS_URL, []);
+    expect(await counters.redis.connect()).toBe(true);
+    const r = await start(counters);
+    const groups: number[] = [];
+    const recordDecisions = r.store.recordDecisions.bind(r.store);
+    r.store.recordDecisions = (ds) => {
+      groups.push(ds.length);
+      return recordDecisions(ds);
+    };
+    for (let i = 1; i <= 30; i++) void r.send(call(i, "limited"));
+    await until(() => r.atAgent.length === 30);
+    expect(groups.some((n) => n > 1)).toBe(true);
+    expect(r.store.decisions.map((d) => d.jsonrpcId)).toEqual(
+      Array.from({ length: 30 }, (_, i) => String(i + 1)),
+    );
+    await r.close();
+  });
+
+  it("fails every call of a group that cannot be written closed, and counts none", async () => {
+    const counters = redisCounters(REDIS_URL, []);
+    expect(await counters.redis.connect()).toBe(true);
+    const r = await start(counters);
+    r.store.failWith("store_busy");
+    for (let i = 1; i <= 5; i++) void r.send(call(i, "limited"));
+    await until(() => r.atAgent.length === 5);
+    expect(r.atAgent.map((m) => (m as { error?: { code: number } }).error?.code)).toEqual(
+      Array<number>(5).fill(-32000),
+    );
+    expect(r.atServer).toEqual([]);
+    r.store.fault = null;
+    // Nothing stayed counted: the limit's one unit is still there.
+    await r.send(call(6, "limited"));
+    await until(() => r.atAgent.length === 6);
+    expect(ids(r.atServer)).toEqual([6]);
+    await r.close();
+  });
+
   it("ends with a decision recorded for every call Redis counted", async () => {
     const counters = redisCounters(REDIS_URL, []);
     expect(await counters.redis.connect()).toBe(true);

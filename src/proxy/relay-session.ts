@@ -10,6 +10,7 @@ import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { approvalPrompt, redactHead } from "./redact-message.js";
 import type { RelayOptions } from "./relay-options.js";
 import type { BadInput } from "./bad-input.js";
+import type { FlowControl } from "./backpressure.js";
 import type { DecidedCall, DecisionRow, LookedUp } from "./counters.js";
 import { type DecisionGroup, decisionGroup } from "./group-commit.js";
 import { type Looked, SessionQueue } from "./session-queue.js";
@@ -22,6 +23,12 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
 /** JSON-RPC error code (implementation-defined server error) for a call the store could not log. */
 export const AUDIT_UNAVAILABLE = -32000;
+
+/**
+ * Messages a session may hold behind its calls' lookups before the agent is no longer read
+ * (backpressure, as toward a peer that does not read); read again at half.
+ */
+export const MAX_QUEUED = 4096;
 
 /** JSON-RPC error code for a request that timed out (the MCP SDK's RequestTimeout). */
 const REQUEST_TIMEOUT = -32001;
@@ -57,6 +64,8 @@ export class RelaySession {
    * server sees the agent's order while the calls' lookups are out together.
    */
   private readonly queue: SessionQueue<Arrived, LookedUp>;
+  /** Whether the agent is not read because the queue is over MAX_QUEUED. */
+  private readingPaused = false;
   /** Where calls wait to be decided and committed with the others of their turn; null: at once. */
   private readonly group: DecisionGroup | null;
   /**
@@ -103,10 +112,24 @@ export class RelaySession {
       // Asked first when its turn has come, so the message is recorded while the service answers.
       const looking = lookup && this.queue.canAsk ? lookup() : lookup;
       const seq = this.audit.message(direction, message, ts);
-      return this.queue.add({ message, call: read, ts, seq }, looking);
+      this.queue.add({ message, call: read, ts, seq }, looking);
+    } else {
+      this.audit.message(direction, message, ts);
+      this.queue.add({ message, call: undefined, ts, seq: 0 });
     }
-    this.audit.message(direction, message, ts);
-    this.queue.add({ message, call: undefined, ts, seq: 0 });
+    // An agent far ahead of the counter service is not read until the session catches up.
+    if (this.queue.size > MAX_QUEUED) {
+      this.readingPaused = true;
+      (this.client as Partial<FlowControl>).pauseReading?.();
+    }
+  }
+
+  /** Read the agent again once its queue is down to half, unless the server is not reading. */
+  private caughtUp(): void {
+    if (this.queue.size > MAX_QUEUED / 2) return;
+    this.readingPaused = false;
+    if ((this.server as { writesBlocked?: boolean }).writesBlocked !== true)
+      (this.client as Partial<FlowControl>).resumeReading?.();
   }
 
   /**
@@ -125,6 +148,7 @@ export class RelaySession {
    * recorded.
    */
   private inTurn(m: Arrived, looked: Looked<LookedUp>): void {
+    if (this.readingPaused) this.caughtUp();
     const { message, call } = m;
     if (call) {
       if ("failed" in looked) {

@@ -13,7 +13,9 @@ import {
   MemoryCounters,
 } from "../../src/proxy/counters.js";
 import { RedisCounters, RedisRelayCounters } from "../../src/proxy/redis-counters.js";
+import type { FlowControl } from "../../src/proxy/backpressure.js";
 import { relay } from "../../src/proxy/relay.js";
+import { MAX_QUEUED } from "../../src/proxy/relay-session.js";
 import { MAX_LOOKUPS_OUT } from "../../src/proxy/session-queue.js";
 import { MemoryStore } from "./memory-store.js";
 import { deletePrefix, REDIS_URL, redisUp } from "./redis-available.js";
@@ -69,7 +71,16 @@ async function start(counters: Counters) {
     log: (l) => logs.push(l),
   });
   const send = (m: object): Promise<void> => agent.send(m as JSONRPCMessage);
-  return { store, atServer, atAgent, send, logs, closed, close: () => agent.close() };
+  return {
+    store,
+    atServer,
+    atAgent,
+    send,
+    logs,
+    closed,
+    agentSide: proxyAgentSide as typeof proxyAgentSide & Partial<FlowControl>,
+    close: () => agent.close(),
+  };
 }
 
 const call = (id: number, name: string) => ({
@@ -227,6 +238,30 @@ describe("pending decisions", () => {
       ["4", "default_allow"],
     ]);
     expect(r.store.decisions.map((d) => d.outcome?.outcome)).toEqual(["no_answer", "no_answer"]);
+  });
+
+  it(`stop the agent being read past ${MAX_QUEUED} messages behind them, until half have gone`, async () => {
+    const slow = new SlowCounters();
+    const r = await start(slow);
+    const flow: string[] = [];
+    r.agentSide.pauseReading = () => flow.push("pause");
+    r.agentSide.resumeReading = () => flow.push("resume");
+    await r.send(call(1, "limited"));
+    for (let i = 0; i < MAX_QUEUED - 1; i++)
+      await r.send({ jsonrpc: "2.0", id: `p${i}`, method: "ping" });
+    expect(flow).toEqual([]);
+    await r.send({ jsonrpc: "2.0", id: "last", method: "ping" });
+    expect(flow).toEqual(["pause"]);
+    await r.send(call(2, "limited"));
+    await r.send({ jsonrpc: "2.0", id: "after", method: "ping" });
+    slow.waiting[0]!.answer();
+    await settle();
+    // Read again once half had gone, and everything up to the next pending call went on.
+    expect(flow).toEqual(["pause", "pause", "pause", "resume"]);
+    expect(r.atServer).toHaveLength(MAX_QUEUED + 1);
+    slow.waiting[1]!.answer();
+    await until(() => r.atServer.length === MAX_QUEUED + 3);
+    await r.close();
   });
 
   it(`are at most ${MAX_LOOKUPS_OUT} out at once; the rest are asked in order as they answer`, async () => {

@@ -63,10 +63,10 @@ export interface Counters {
     looked?: LookedUp,
   ): DecidedCall;
   /**
-   * decide() for calls that arrived together, in their order, their rows in one commit
-   * (group commit). All stand or fall together: when the rows cannot be written it throws and
-   * none is counted. null when `store` cannot take several rows at once (nothing is decided).
-   * Only counters that decide without a round trip have it.
+   * decide() for calls that arrived together, or whose lookups answered together, in their
+   * order, their rows in one commit (group commit). All stand or fall together: when the rows
+   * cannot be written it throws and none is counted. null when `store` cannot take several rows
+   * at once (nothing is decided).
    */
   decideBatch?(calls: readonly BatchCall[], store: Store): DecidedCall[] | null;
 }
@@ -76,6 +76,8 @@ export interface BatchCall {
   call: Omit<Call, "ts">;
   arrival: number;
   row: DecisionRow;
+  /** What lookup() found, when it was asked. */
+  looked?: LookedUp | undefined;
 }
 
 /** What a counter service decided for a call: the decision, at its time, its sequence. */

@@ -12,8 +12,9 @@ export interface GroupEntry extends BatchCall {
  * Group commit of decision rows: the calls that arrive in one turn of the event loop (one
  * chunk read from a pipe holds many) are decided in arrival order, so counters stay exact,
  * and their rows committed together at the end of that turn, before any of them is forwarded.
- * The end of the turn, not a delay: a lone call waits for nothing. When the commit fails,
- * every call of the group fails closed and none is counted.
+ * The end of the turn, not a delay: a lone call waits for nothing. With a counter service,
+ * the calls whose lookups answered in one turn form a group the same way. When the commit
+ * fails, every call of the group fails closed and none is counted.
  */
 export class DecisionGroup {
   private entries: GroupEntry[] = [];
@@ -45,7 +46,9 @@ export class DecisionGroup {
     settleAll(entries, (i) => {
       const e = entries[i]!;
       try {
-        return { decided: e.mustWrite(() => counters.decide(e.call, e.arrival, store, e.row)) };
+        return {
+          decided: e.mustWrite(() => counters.decide(e.call, e.arrival, store, e.row, e.looked)),
+        };
       } catch (failed) {
         return { failed };
       }
@@ -73,7 +76,7 @@ const groups = new WeakMap<Counters, WeakMap<Store, DecisionGroup>>();
 
 /**
  * The group that the calls decided by `counters` into `store` share (every session of a
- * proxy); null when the counters cannot decide calls together (they ask a counter service).
+ * proxy); null when the counters cannot decide calls together.
  */
 export function decisionGroup(counters: Counters, store: Store): DecisionGroup | null {
   if (!hasBatch(counters)) return null;

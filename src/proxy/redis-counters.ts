@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Socket as NetStream } from "node:net";
 import { Command, Redis, type RedisOptions } from "ioredis";
 import {
   type Call,
@@ -13,7 +14,7 @@ import {
 } from "../engine/index.js";
 import type { CompiledRule } from "../engine/index.js";
 import type { Store } from "../store/types.js";
-import type { Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js";
+import type { BatchCall, Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js";
 
 /**
  * Decide-and-consume for one call, atomic in Redis (SPEC section 2, step 5, and "one state per
@@ -152,6 +153,8 @@ export class RedisCounters {
    * which also caches it in Redis), then only its SHA. A new connection may reach a new Redis.
    */
   private readonly scriptsSent = new Set<string>();
+  /** Whether this turn's commands are being gathered into one write. */
+  private corked = false;
 
   constructor(
     readonly compiled: CompiledPolicy,
@@ -290,8 +293,22 @@ export class RedisCounters {
     });
   }
 
-  /** One command, without the client's per-name wrappers (argument flattening, callbacks). */
+  /**
+   * One command, without the client's per-name wrappers (argument flattening, callbacks). The
+   * commands of one turn of the event loop (a chunk of calls from a pipe) leave in one write.
+   */
   private command(name: string, args: string[]): Promise<unknown> {
+    if (!this.corked) {
+      const stream = this.client.stream as NetStream | undefined;
+      if (stream !== undefined) {
+        stream.cork();
+        this.corked = true;
+        queueMicrotask(() => {
+          this.corked = false;
+          stream.uncork();
+        });
+      }
+    }
     return this.client.sendCommand(new Command(name, args)) as Promise<unknown>;
   }
 
@@ -431,6 +448,21 @@ export class RedisRelayCounters implements Counters {
       };
     } catch (err) {
       void this.redis.uncount(call, d);
+      throw err;
+    }
+  }
+
+  /** The rows of calls whose lookups answered in one turn, in one commit. */
+  decideBatch(calls: readonly BatchCall[], store: Store): DecidedCall[] | null {
+    if (!store.recordDecisions) return null;
+    const ds = calls.map((c) => c.looked ?? this.redis.decideHere(c.call, c.arrival));
+    try {
+      const ids = store.recordDecisions(
+        calls.map((c, i) => c.row(ds[i]!.ts, ds[i]!.decision, ds[i]!.counts, ds[i]!.seq)),
+      );
+      return ds.map((d, i) => ({ decision: d.decision, ts: d.ts, callId: ids[i]! }));
+    } catch (err) {
+      for (let i = 0; i < calls.length; i++) void this.redis.uncount(calls[i]!.call, ds[i]!);
       throw err;
     }
   }

@@ -10,8 +10,10 @@ import { isErrorResponse, isRequest, isResult } from "./guards.js";
 import { approvalPrompt, redactHead } from "./redact-message.js";
 import type { RelayOptions } from "./relay-options.js";
 import type { BadInput } from "./bad-input.js";
+import type { FlowControl } from "./backpressure.js";
 import type { DecidedCall, DecisionRow, LookedUp } from "./counters.js";
 import { type DecisionGroup, decisionGroup } from "./group-commit.js";
+import { type Looked, SessionQueue } from "./session-queue.js";
 import { realTimers } from "./timers.js";
 import { ToolLists } from "./tool-lists.js";
 import { readToolsCall, type ReadCall, type RefusedCall } from "./tools-call.js";
@@ -22,10 +24,24 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 /** JSON-RPC error code (implementation-defined server error) for a call the store could not log. */
 export const AUDIT_UNAVAILABLE = -32000;
 
+/**
+ * Messages a session may hold behind its calls' lookups before the agent is no longer read
+ * (backpressure, as toward a peer that does not read); read again at half.
+ */
+export const MAX_QUEUED = 4096;
+
 /** JSON-RPC error code for a request that timed out (the MCP SDK's RequestTimeout). */
 const REQUEST_TIMEOUT = -32001;
 
 type Request = JSONRPCMessage & { id: RequestId; method: string; params?: unknown };
+
+/** A message from the agent, recorded as message `seq`; `call`: what a tools/call asks for. */
+interface Arrived {
+  message: JSONRPCMessage;
+  call: ReadCall | undefined;
+  ts: number;
+  seq: number;
+}
 
 /**
  * One MCP session between an agent and a server: every message is recorded and passed on,
@@ -43,8 +59,13 @@ export class RelaySession {
   private readonly requestTimeoutMs: number;
   private clientCanElicit = false;
   private ended = false;
-  /** The agent's messages that came while a call's decision was pending; null when none is. */
-  private held: { message: JSONRPCMessage; direction: Direction; ts: number }[] | null = null;
+  /**
+   * The agent's messages in their order: each goes on once the calls before it have, so the
+   * server sees the agent's order while the calls' lookups are out together.
+   */
+  private readonly queue: SessionQueue<Arrived, LookedUp>;
+  /** Whether the agent is not read because the queue is over MAX_QUEUED. */
+  private readingPaused = false;
   /** Where calls wait to be decided and committed with the others of their turn; null: at once. */
   private readonly group: DecisionGroup | null;
   /**
@@ -54,6 +75,8 @@ export class RelaySession {
   private afterCommit: (() => void)[] | null = null;
   /** Calls of this session in the group not yet told their decision. */
   private inGroup = 0;
+  /** Told when the session's calls in the group have all been told (see settled()). */
+  private groupDone: (() => void)[] = [];
 
   constructor(private readonly opts: RelayOptions) {
     this.client = opts.client;
@@ -69,6 +92,10 @@ export class RelaySession {
     );
     this.toolLists = new ToolLists(opts.compiled, opts.session.identity);
     this.group = decisionGroup(opts.counters, opts.store);
+    this.queue = new SessionQueue(
+      (m, looked) => this.inTurn(m, looked),
+      (err) => opts.log(`relaying the agent's message failed: ${String(err)}`),
+    );
   }
 
   /** A message from the agent. `direction` is the proxy's own when it answers for the agent. */
@@ -78,21 +105,61 @@ export class RelaySession {
     arrivedAt?: number,
   ): void {
     const ts = arrivedAt ?? this.opts.clock.now();
-    if (this.held !== null) {
-      this.held.push({ message, direction, ts });
-      return;
-    }
-    let call: ReadCall | undefined;
-    let pending: Promise<LookedUp> | null = null;
     if ("method" in message && message.method === "tools/call") {
       const read = readToolsCall(message);
       if (!read.ok) return this.refuseCall(message, read, ts);
-      call = read;
-      // Asked first, so that the message is recorded while the counter service answers.
-      pending = this.opts.counters.lookup?.(this.callInput(call), ts) ?? null;
+      const lookup = this.lookupOf(read, ts);
+      // Asked first when its turn has come, so the message is recorded while the service answers.
+      const looking = lookup && this.queue.canAsk ? lookup() : lookup;
+      const seq = this.audit.message(direction, message, ts);
+      this.queue.add({ message, call: read, ts, seq }, looking);
+    } else {
+      this.audit.message(direction, message, ts);
+      this.queue.add({ message, call: undefined, ts, seq: 0 });
     }
-    const seq = this.audit.message(direction, message, ts);
-    if (call) return this.onToolsCall(call, ts, seq, pending);
+    // An agent far ahead of the counter service is not read until the session catches up.
+    if (this.queue.size > MAX_QUEUED) {
+      this.readingPaused = true;
+      (this.client as Partial<FlowControl>).pauseReading?.();
+    }
+  }
+
+  /** Read the agent again once its queue is down to half, unless the server is not reading. */
+  private caughtUp(): void {
+    if (this.queue.size > MAX_QUEUED / 2) return;
+    this.readingPaused = false;
+    if ((this.server as { writesBlocked?: boolean }).writesBlocked !== true)
+      (this.client as Partial<FlowControl>).resumeReading?.();
+  }
+
+  /**
+   * The call's lookup at the counter service, started when its turn comes (in arrival order);
+   * undefined when the counters need none. Once the session has ended nothing more is counted.
+   */
+  private lookupOf(call: ReadCall, ts: number): (() => Promise<LookedUp> | null) | undefined {
+    const { counters } = this.opts;
+    if (counters.lookup === undefined) return undefined;
+    return () => (this.ended ? null : (counters.lookup?.(this.callInput(call), ts) ?? null));
+  }
+
+  /**
+   * The agent's message in its turn: everything before it has gone, and a call's lookup has
+   * answered. After the session's end only a call counted at the service goes on, to be
+   * recorded.
+   */
+  private inTurn(m: Arrived, looked: Looked<LookedUp>): void {
+    if (this.readingPaused) this.caughtUp();
+    const { message, call } = m;
+    if (call) {
+      if ("failed" in looked) {
+        // A lookup never rejects; should one, the call fails closed.
+        this.opts.log(`the counter service failed: ${String(looked.failed)}`);
+        return this.ended ? undefined : this.auditError(call.id, looked.failed);
+      }
+      if (this.ended && looked.looked === null) return;
+      return this.onToolsCall(call, m.ts, m.seq, looked.looked ?? undefined);
+    }
+    if (this.ended) return;
     if (isRequest(message)) {
       if (message.method === "initialize") {
         const p = message.params as
@@ -221,6 +288,17 @@ export class RelaySession {
     this.audit.flush();
   }
 
+  /**
+   * Resolves once the calls whose lookups were out at the end have their decisions recorded
+   * (each was counted at the service), and written. Never rejects.
+   */
+  async settled(): Promise<void> {
+    if (this.queue.size === 0 && this.inGroup === 0) return;
+    await this.queue.idle();
+    if (this.inGroup > 0) await new Promise<void>((resolve) => this.groupDone.push(resolve));
+    this.audit.flush();
+  }
+
   private callInput(call: ReadCall): Omit<Call, "ts"> {
     const { session } = this.opts;
     return {
@@ -231,42 +309,20 @@ export class RelaySession {
     };
   }
 
-  /** `pending`: what the counter service was asked for the call, or null when it was not. */
-  private onToolsCall(
-    call: ReadCall,
-    arrival: number,
-    seq: number,
-    pending: Promise<LookedUp> | null,
-  ): void {
-    if (pending === null && this.group !== null)
-      return this.joinGroup(this.group, call, arrival, seq);
-    if (pending === null) return this.decideCall(call, arrival, seq);
-    // The agent's later messages wait for this decision, so the server sees them in its order.
-    this.held = [];
-    void pending.then((looked) => {
-      try {
-        this.decideCall(call, arrival, seq, looked);
-      } finally {
-        this.release();
-      }
-    });
-  }
-
-  /** Go on with the agent's messages held while a decision was pending, in their order. */
-  private release(): void {
-    const held = this.held ?? [];
-    this.held = null;
-    // A session that ended meanwhile passes nothing on.
-    while (held.length > 0 && this.held === null && !this.ended) {
-      const m = held.shift()!;
-      this.onClientMessage(m.message, m.direction, m.ts);
-    }
-    // Another decision is pending now: what is left goes before anything arriving later.
-    if (this.held !== null) this.held = held;
+  /** `looked`: what the counter service found for the call, when it was asked. */
+  private onToolsCall(call: ReadCall, arrival: number, seq: number, looked?: LookedUp): void {
+    if (this.group !== null) return this.joinGroup(this.group, call, arrival, seq, looked);
+    this.decideCall(call, arrival, seq, looked);
   }
 
   /** The call goes with the others of this turn: decided and committed at its end. */
-  private joinGroup(group: DecisionGroup, call: ReadCall, arrival: number, seq: number): void {
+  private joinGroup(
+    group: DecisionGroup,
+    call: ReadCall,
+    arrival: number,
+    seq: number,
+    looked: LookedUp | undefined,
+  ): void {
     let result: { decided: DecidedCall } | { failed: unknown } | undefined;
     this.inGroup++;
     this.afterCommit ??= [];
@@ -279,6 +335,7 @@ export class RelaySession {
       call: this.callInput(call),
       arrival,
       row: this.decisionRow(call, seq),
+      looked,
       mustWrite: (write) => this.audit.mustWrite(write),
       settle: (r) => {
         result = r;
@@ -286,6 +343,7 @@ export class RelaySession {
         const after = this.afterCommit ?? [];
         this.afterCommit = null;
         for (const go of after) go();
+        for (const resolve of this.groupDone.splice(0)) resolve();
       },
     });
   }
@@ -334,10 +392,10 @@ export class RelaySession {
   private decided(call: ReadCall, decided: DecidedCall): void {
     const { opts } = this;
     const { tool, id } = call;
+    const { decision, callId, ts } = decided;
     // The session ended while Redis or the group commit was deciding: recorded, but nobody is
     // left to answer.
-    if (this.ended) return;
-    const { decision, callId, ts } = decided;
+    if (this.ended) return this.audit.outcome(callId, { outcome: "no_answer", latencyMs: null });
     const forward = (): void => this.forward(call.forward as Request, { callId, ts });
     if (opts.mode === "observe" || decision.decision === "allow") return forward();
     if (decision.decision === "approval_required" && this.clientCanElicit) {

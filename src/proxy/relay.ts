@@ -23,7 +23,10 @@ export async function relay(opts: RelayOptions): Promise<{ closed: Promise<void>
       if (ended) return;
       ended = true;
       session.end(reason);
-      void Promise.allSettled([client.close(), server.close()]).then(() => resolve());
+      // Calls whose lookups are still out were counted: closed waits for their rows.
+      void Promise.allSettled([client.close(), server.close(), session.settled()]).then(() =>
+        resolve(),
+      );
     };
     client.onclose = () => end("client_disconnected");
     server.onclose = () => end("server_exited");

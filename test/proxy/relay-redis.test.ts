@@ -4,7 +4,7 @@
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { compile, type Decision } from "../../src/engine/index.js";
+import { type Call, compile, type Decision } from "../../src/engine/index.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import {
   type Counters,
@@ -13,7 +13,10 @@ import {
   MemoryCounters,
 } from "../../src/proxy/counters.js";
 import { RedisCounters, RedisRelayCounters } from "../../src/proxy/redis-counters.js";
+import type { FlowControl } from "../../src/proxy/backpressure.js";
 import { relay } from "../../src/proxy/relay.js";
+import { MAX_QUEUED } from "../../src/proxy/relay-session.js";
+import { MAX_LOOKUPS_OUT } from "../../src/proxy/session-queue.js";
 import { MemoryStore } from "./memory-store.js";
 import { deletePrefix, REDIS_URL, redisUp } from "./redis-available.js";
 
@@ -54,7 +57,7 @@ async function start(counters: Counters) {
     policyHash: "h",
     startedAt: 0,
   });
-  await relay({
+  const { closed } = await relay({
     client: proxyAgentSide,
     server: proxyServerSide,
     compiled,
@@ -68,7 +71,16 @@ async function start(counters: Counters) {
     log: (l) => logs.push(l),
   });
   const send = (m: object): Promise<void> => agent.send(m as JSONRPCMessage);
-  return { store, atServer, atAgent, send, logs, close: () => agent.close() };
+  return {
+    store,
+    atServer,
+    atAgent,
+    send,
+    logs,
+    closed,
+    agentSide: proxyAgentSide as typeof proxyAgentSide & Partial<FlowControl>,
+    close: () => agent.close(),
+  };
 }
 
 const call = (id: number, name: string) => ({
@@ -82,14 +94,24 @@ const call = (id: number, name: string) => ({
 class SlowCounters implements Counters {
   readonly where = "redis";
   readonly inner = new MemoryCounters(compiled);
-  readonly waiting: (() => void)[] = [];
-  lookup(): Promise<LookedUp> {
-    return new Promise((resolve) =>
-      this.waiting.push(() => resolve({ decision: ALLOWED, ts: 0, seq: null, counts: null })),
+  readonly waiting: { tool: string; answer: (d?: Decision) => void; fail: () => void }[] = [];
+  lookup(call: Omit<Call, "ts">): Promise<LookedUp> | null {
+    if (call.tool === "free") return null;
+    return new Promise((resolve, reject) =>
+      this.waiting.push({
+        tool: call.tool,
+        answer: (decision = ALLOWED) => resolve({ decision, ts: 0, seq: null, counts: null }),
+        fail: () => reject(new Error("lookup lost")),
+      }),
     );
   }
-  decide(...[c, arrival, store, row]: Parameters<Counters["decide"]>): DecidedCall {
-    return this.inner.decide(c, arrival, store, row);
+  decide(...[c, arrival, store, row, looked]: Parameters<Counters["decide"]>): DecidedCall {
+    if (looked === undefined) return this.inner.decide(c, arrival, store, row);
+    return {
+      decision: looked.decision,
+      ts: arrival,
+      callId: store.recordDecision(row(arrival, looked.decision, null, null)),
+    };
   }
 }
 
@@ -113,31 +135,148 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 }
 
-describe("a pending decision", () => {
-  it("holds the agent's later messages, and passes them on in order once it is made", async () => {
+const ids = (ms: JSONRPCMessage[]): unknown[] => ms.map((m) => ("id" in m ? m.id : "note"));
+
+const DENIED: Decision = {
+  ...ALLOWED,
+  decision: "deny",
+  code: "rate_limited",
+  reason: "too many",
+};
+
+describe("pending decisions", () => {
+  it("are all asked as their calls arrive, and the agent's messages go on in its order", async () => {
     const slow = new SlowCounters();
     const r = await start(slow);
-    const ids = (ms: JSONRPCMessage[]): unknown[] => ms.map((m) => ("id" in m ? m.id : "note"));
     await r.send(call(1, "limited"));
     await r.send({ jsonrpc: "2.0", method: "notifications/initialized" });
     await r.send(call(2, "free"));
-    await r.send({ jsonrpc: "2.0", id: 3, method: "ping" });
+    await r.send(call(3, "limited"));
+    await r.send({ jsonrpc: "2.0", id: 4, method: "ping" });
     await settle();
     expect(r.atServer).toEqual([]);
-    expect(slow.waiting).toHaveLength(1);
-    slow.waiting.shift()!();
+    // Both lookups out at once, in the agent's order.
+    expect(slow.waiting.map((w) => w.tool)).toEqual(["limited", "limited"]);
+    // The later call's answer first: it waits for the one before it.
+    slow.waiting[1]!.answer();
     await settle();
-    // The second call's lookup now holds what came after it.
-    expect(ids(r.atServer)).toEqual([1, "note"]);
-    expect(slow.waiting).toHaveLength(1);
-    slow.waiting.shift()!();
+    expect(r.atServer).toEqual([]);
+    slow.waiting[0]!.answer();
     await settle();
-    expect(ids(r.atServer)).toEqual([1, "note", 2, 3]);
+    expect(ids(r.atServer)).toEqual([1, "note", 2, 3, 4]);
     const fromAgent = r.store.messages.filter((m) => m.direction === "client_to_server");
-    expect(fromAgent.map((m) => m.jsonrpcId)).toEqual(["1", null, "2", "3"]);
+    expect(fromAgent.map((m) => m.jsonrpcId)).toEqual(["1", null, "2", "3", "4"]);
     expect(fromAgent.map((m) => m.seq)).toEqual(
       [...fromAgent.map((m) => m.seq)].sort((a, b) => a - b),
     );
+    expect(r.store.decisions.map((d) => d.jsonrpcId)).toEqual(["1", "2", "3"]);
+    await r.close();
+  });
+
+  it("keep the agent's order through a denial and a failed lookup in the middle", async () => {
+    const slow = new SlowCounters();
+    const r = await start(slow);
+    await r.send(call(1, "limited"));
+    await r.send(call(2, "limited"));
+    await r.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    await r.send(call(3, "limited"));
+    await r.send({ jsonrpc: "2.0", id: 4, method: "ping" });
+    await r.send(call(5, "limited"));
+    await settle();
+    const [one, two, three, five] = slow.waiting;
+    five!.answer();
+    three!.fail();
+    two!.answer(DENIED);
+    await settle();
+    expect(r.atServer).toEqual([]);
+    one!.answer();
+    await settle();
+    expect(ids(r.atServer)).toEqual([1, "note", 4, 5]);
+    // The agent is answered for the denied call and, fail closed, for the one not looked up.
+    const byId = new Map(r.atAgent.map((m) => ["id" in m ? m.id : null, m]));
+    expect(answers([byId.get(2)!])).toEqual(["rate_limited"]);
+    expect((byId.get(3) as { error?: { code: number } }).error?.code).toBe(-32000);
+    expect(r.store.decisions.map((d) => [d.jsonrpcId, d.decision.code])).toEqual([
+      ["1", "default_allow"],
+      ["2", "rate_limited"],
+      ["5", "default_allow"],
+    ]);
+    expect(r.logs.some((l) => l.includes("lookup lost"))).toBe(true);
+    const fromAgent = r.store.messages.filter((m) => m.direction === "client_to_server");
+    expect(fromAgent.map((m) => m.jsonrpcId)).toEqual(["1", "2", null, "3", "4", "5"]);
+    expect(fromAgent.map((m) => m.seq)).toEqual(
+      [...fromAgent.map((m) => m.seq)].sort((a, b) => a - b),
+    );
+    await r.close();
+  });
+
+  it("still out when the session ends are recorded before it is closed, and nothing goes on", async () => {
+    const slow = new SlowCounters();
+    const r = await start(slow);
+    await r.send(call(1, "limited"));
+    await r.send({ jsonrpc: "2.0", id: 2, method: "ping" });
+    await r.send(call(3, "free"));
+    await r.send(call(4, "limited"));
+    await settle();
+    expect(slow.waiting).toHaveLength(2);
+    await r.close();
+    let closed = false;
+    void r.closed.then(() => (closed = true));
+    await settle();
+    // Counted at the service, not yet recorded: the session waits for them.
+    expect(closed).toBe(false);
+    slow.waiting[1]!.answer();
+    slow.waiting[0]!.answer(DENIED);
+    await r.closed;
+    expect(r.atServer).toEqual([]);
+    expect(r.atAgent).toEqual([]);
+    // Every message from the agent is recorded, each counted call with its decision.
+    const fromAgent = r.store.messages.filter((m) => m.direction === "client_to_server");
+    expect(fromAgent.map((m) => m.jsonrpcId)).toEqual(["1", "2", "3", "4"]);
+    expect(r.store.decisions.map((d) => [d.jsonrpcId, d.decision.code])).toEqual([
+      ["1", "rate_limited"],
+      ["4", "default_allow"],
+    ]);
+    expect(r.store.decisions.map((d) => d.outcome?.outcome)).toEqual(["no_answer", "no_answer"]);
+  });
+
+  it(`stop the agent being read past ${MAX_QUEUED} messages behind them, until half have gone`, async () => {
+    const slow = new SlowCounters();
+    const r = await start(slow);
+    const flow: string[] = [];
+    r.agentSide.pauseReading = () => flow.push("pause");
+    r.agentSide.resumeReading = () => flow.push("resume");
+    await r.send(call(1, "limited"));
+    for (let i = 0; i < MAX_QUEUED - 1; i++)
+      await r.send({ jsonrpc: "2.0", id: `p${i}`, method: "ping" });
+    expect(flow).toEqual([]);
+    await r.send({ jsonrpc: "2.0", id: "last", method: "ping" });
+    expect(flow).toEqual(["pause"]);
+    await r.send(call(2, "limited"));
+    await r.send({ jsonrpc: "2.0", id: "after", method: "ping" });
+    slow.waiting[0]!.answer();
+    await settle();
+    // Read again once half had gone, and everything up to the next pending call went on.
+    expect(flow).toEqual(["pause", "pause", "pause", "resume"]);
+    expect(r.atServer).toHaveLength(MAX_QUEUED + 1);
+    slow.waiting[1]!.answer();
+    await until(() => r.atServer.length === MAX_QUEUED + 3);
+    await r.close();
+  });
+
+  it(`are at most ${MAX_LOOKUPS_OUT} out at once; the rest are asked in order as they answer`, async () => {
+    const slow = new SlowCounters();
+    const r = await start(slow);
+    const n = MAX_LOOKUPS_OUT + 10;
+    for (let i = 1; i <= n; i++) await r.send(call(i, "limited"));
+    await settle();
+    expect(slow.waiting).toHaveLength(MAX_LOOKUPS_OUT);
+    for (let i = 0; i < 10; i++) slow.waiting[i]!.answer();
+    await settle();
+    expect(slow.waiting).toHaveLength(n);
+    for (let i = 10; i < n; i++) slow.waiting[i]!.answer();
+    await until(() => r.atServer.length === n);
+    expect(ids(r.atServer)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     await r.close();
   });
 });
@@ -191,6 +330,85 @@ describe.skipIf(!redisUp)(`the relay with counters in Redis at ${REDIS_URL}`, ()
     expect([third!.counts, third!.counterSeq]).toEqual([null, null]);
     expect(status).toEqual(["up"]);
     await r.close();
+  });
+});
+
+describe.skipIf(!redisUp)(`a burst of calls with counters in Redis at ${REDIS_URL}`, () => {
+  it("is counted in the agent's order, with the session's lookups out together", async () => {
+    const counters = redisCounters(REDIS_URL, []);
+    expect(await counters.redis.connect()).toBe(true);
+    const r = await start(counters);
+    const sent: unknown[] = [];
+    for (let i = 1; i <= 40; i++) {
+      void r.send(call(i, i % 3 === 0 ? "free" : "limited"));
+      if (i % 10 === 0) void r.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+      sent.push(i % 3 === 0 || i === 1 ? i : null, ...(i % 10 === 0 ? ["note"] : []));
+    }
+    await until(() => r.atAgent.length === 40);
+    // Only the first limited call fits its limit; the server sees the rest in the agent's order.
+    expect(ids(r.atServer)).toEqual(sent.filter((x) => x !== null));
+    const limited = r.store.decisions.filter((d) => d.tool === "limited");
+    expect(limited.map((d) => d.decision.code)).toEqual([
+      "rule_allow",
+      ...Array<string>(limited.length - 1).fill("rate_limited"),
+    ]);
+    // Redis's sequence follows the agent's order.
+    const seqs = limited.map((d) => d.counterSeq!);
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    expect(limited.map((d) => Number(d.jsonrpcId))).toEqual(
+      [...limited.map((d) => Number(d.jsonrpcId))].sort((a, b) => a - b),
+    );
+    await r.close();
+  });
+
+  it("commits the rows of the calls whose answers came together as one group", async () => {
+    const counters = redisCounters(REDIS_URL, []);
+    expect(await counters.redis.connect()).toBe(true);
+    const r = await start(counters);
+    const groups: number[] = [];
+    const recordDecisions = r.store.recordDecisions.bind(r.store);
+    r.store.recordDecisions = (ds) => {
+      groups.push(ds.length);
+      return recordDecisions(ds);
+    };
+    for (let i = 1; i <= 30; i++) void r.send(call(i, "limited"));
+    await until(() => r.atAgent.length === 30);
+    expect(groups.some((n) => n > 1)).toBe(true);
+    expect(r.store.decisions.map((d) => d.jsonrpcId)).toEqual(
+      Array.from({ length: 30 }, (_, i) => String(i + 1)),
+    );
+    await r.close();
+  });
+
+  it("fails every call of a group that cannot be written closed, and counts none", async () => {
+    const counters = redisCounters(REDIS_URL, []);
+    expect(await counters.redis.connect()).toBe(true);
+    const r = await start(counters);
+    r.store.failWith("store_busy");
+    for (let i = 1; i <= 5; i++) void r.send(call(i, "limited"));
+    await until(() => r.atAgent.length === 5);
+    expect(r.atAgent.map((m) => (m as { error?: { code: number } }).error?.code)).toEqual(
+      Array<number>(5).fill(-32000),
+    );
+    expect(r.atServer).toEqual([]);
+    r.store.fault = null;
+    // Nothing stayed counted: the limit's one unit is still there.
+    await r.send(call(6, "limited"));
+    await until(() => r.atAgent.length === 6);
+    expect(ids(r.atServer)).toEqual([6]);
+    await r.close();
+  });
+
+  it("ends with a decision recorded for every call Redis counted", async () => {
+    const counters = redisCounters(REDIS_URL, []);
+    expect(await counters.redis.connect()).toBe(true);
+    const r = await start(counters);
+    for (let i = 1; i <= 20; i++) void r.send(call(i, "limited"));
+    await r.close();
+    await r.closed;
+    expect(r.store.decisions).toHaveLength(20);
+    expect(r.store.decisions.map((d) => d.counterSeq)).not.toContain(null);
+    expect(r.store.messages.filter((m) => m.direction === "client_to_server")).toHaveLength(20);
   });
 });
 

@@ -155,19 +155,19 @@ describe("schema 8: the tools/list requests' index", () => {
     expect(listings(file)).toEqual([...EXPECTED.slice(0, 2), ["s1", 10, ["d"]], EXPECTED[2]]);
   });
 
-  it("a schema 7 recording imported into is upgraded with the import; an aborted one stays 7", () => {
+  it("a schema 7 recording imported into is upgraded with the import; an aborted one stays 7", async () => {
     const aborted = recording();
     toSchema7(aborted);
-    const a = startImport(aborted);
-    a.abort();
+    const a = await startImport(aborted);
+    await a.abort();
     expect([version(aborted), hasIndex(aborted)]).toEqual([7, false]);
 
     const file = recording();
     toSchema7(file);
-    const imp = startImport(file);
+    const imp = await startImport(file);
     imp.startSession(session("s3"));
-    imp.addCall(decision(1, { session: "s3" }), null);
-    imp.finish();
+    await imp.addCall(decision(1, { session: "s3" }), null);
+    await imp.finish();
     expect([version(file), hasIndex(file)]).toEqual([8, true]);
     expect(listings(file)).toEqual(EXPECTED);
   });

@@ -61,12 +61,12 @@ export async function importCommand(opts: ImportCommandOptions, io: Io): Promise
   const madeDir = mkdirSync(dirname(dbPath), { recursive: true });
   let done: Imported | null = null;
   try {
-    const into = startImport(dbPath);
+    const into = await startImport(dbPath);
     try {
-      done = importLines(callsPath, opts, into, decider);
-      into.finish();
+      done = await importLines(callsPath, opts, into, decider);
+      await into.finish();
     } catch (err) {
-      into.abort();
+      await into.abort();
       throw err;
     }
   } finally {
@@ -100,12 +100,12 @@ interface Imported {
 }
 
 /** Write the trace's calls through `into`; InputError at the first bad line. */
-function importLines(
+async function importLines(
   callsPath: string,
   opts: ImportCommandOptions,
   into: CallImport,
   decider: Decider | null,
-): Imported {
+): Promise<Imported> {
   const sessions = new Map<
     string,
     { identity: string; line: number; seq: number; lastTs: number }
@@ -170,7 +170,7 @@ function importLines(
     decided[decision.decision]++;
     // Kept as written, whatever the decision: it is the answer replay applies to this call
     // whenever a policy sends it to approval (SPEC section 5).
-    into.addCall(
+    const behind = into.addCall(
       {
         session: call.session,
         seq: s.seq,
@@ -185,6 +185,8 @@ function importLines(
       },
       tc.approval,
     );
+    // Once a batch at most: the import's thread is behind, or gone.
+    if (behind !== null) await behind;
   }
   for (const [id, s] of sessions) into.endSession(id, s.lastTs, "imported");
   return { calls, sessions: sessions.size, decided };

@@ -106,8 +106,11 @@ function openExisting(file: string): Importer {
   }
 }
 
+/** Where a new file is built until it is put in place; its process removes it if the thread dies. */
+export const importTempName = (file: string): string => `${file}.import-${process.pid}`;
+
 function openNew(file: string): Importer {
-  const temp = `${file}.import-${process.pid}`;
+  const temp = importTempName(file);
   rmSync(temp, { force: true });
   createRecordingFile(temp, false);
   let db: Database.Database | null = null;

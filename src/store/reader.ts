@@ -29,7 +29,8 @@ import type {
 /**
  * Each tools/list request of the agent joined to its answer (`r` the request, `a` the answer):
  * the first later message in its session from the server with the same id and no method. The
- * server's own requests may reuse the agent's ids, but they have a method.
+ * server's own requests may reuse the agent's ids, but they have a method. The requests are
+ * found through schema 8's partial index, which SQLite uses only while these terms name its own.
  */
 const TOOL_LIST_ANSWERS = `messages r JOIN messages a ON a.session = r.session AND a.seq = (
     SELECT b.seq FROM messages b
@@ -37,6 +38,13 @@ const TOOL_LIST_ANSWERS = `messages r JOIN messages a ON a.session = r.session A
        AND b.method IS NULL AND b.jsonrpc_id = r.jsonrpc_id
      ORDER BY b.seq LIMIT 1)`;
 const TOOL_LIST_REQUESTS = `r.direction = 0 AND r.method = 'tools/list' AND r.jsonrpc_id IS NOT NULL`;
+/** The answers as messages (toolListAnswers); exported for the query-plan test. */
+export const TOOL_LIST_ANSWERS_SQL = `SELECT a.session, a.seq, a.ts, a.direction, a.method, a.jsonrpc_id, a.body
+   FROM ${TOOL_LIST_ANSWERS} WHERE ${TOOL_LIST_REQUESTS} ORDER BY a.session, a.seq`;
+/** The answers with whom they were for (toolListings); exported for the query-plan test. */
+export const TOOL_LISTINGS_SQL = `SELECT a.session, s.identity, s.policy_hash, a.seq, a.ts, a.body
+   FROM ${TOOL_LIST_ANSWERS} JOIN sessions s ON s.id = a.session
+  WHERE ${TOOL_LIST_REQUESTS} ORDER BY a.session, a.seq`;
 
 export class SqliteReader implements StoreReader {
   protected readonly callsStmt;
@@ -74,19 +82,8 @@ export class SqliteReader implements StoreReader {
     this.policyStmt = db.prepare<[string], { text: string }>(
       "SELECT text FROM policies WHERE hash = ?",
     );
-    this.toolListAnswersStmt = db
-      .prepare<[], MessageRaw>(
-        `SELECT a.session, a.seq, a.ts, a.direction, a.method, a.jsonrpc_id, a.body
-           FROM ${TOOL_LIST_ANSWERS} WHERE ${TOOL_LIST_REQUESTS} ORDER BY a.session, a.seq`,
-      )
-      .raw();
-    this.toolListingsStmt = db
-      .prepare<[], ToolListingRaw>(
-        `SELECT a.session, s.identity, s.policy_hash, a.seq, a.ts, a.body
-           FROM ${TOOL_LIST_ANSWERS} JOIN sessions s ON s.id = a.session
-          WHERE ${TOOL_LIST_REQUESTS} ORDER BY a.session, a.seq`,
-      )
-      .raw();
+    this.toolListAnswersStmt = db.prepare<[], MessageRaw>(TOOL_LIST_ANSWERS_SQL).raw();
+    this.toolListingsStmt = db.prepare<[], ToolListingRaw>(TOOL_LISTINGS_SQL).raw();
   }
 
   calls(): IterableIterator<RecordedCall> {

@@ -129,8 +129,25 @@ export const TO_SCHEMA_6 = `
   PRAGMA user_version = 6;
 `;
 
+/** Schema 8's index, dropped: what takes a recording back to schema 7 as released. */
+export const TO_SCHEMA_7 = `
+  DROP INDEX messages_tool_list_requests;
+  PRAGMA user_version = 7;
+`;
+
+/** Take a recording back to schema 7 (see TO_SCHEMA_7); one at 7 or older stays as it is. */
+export function toSchema7(file: string): void {
+  const db = new Database(file);
+  try {
+    if ((db.pragma("user_version", { simple: true }) as number) >= 8) db.exec(TO_SCHEMA_7);
+  } finally {
+    db.close();
+  }
+}
+
 /** Take a recording back to schema 6 (see TO_SCHEMA_6); one at 6 or older stays as it is. */
 export function toSchema6(file: string): void {
+  toSchema7(file);
   const db = new Database(file);
   try {
     if ((db.pragma("user_version", { simple: true }) as number) >= 7) db.exec(TO_SCHEMA_6);

@@ -103,8 +103,8 @@ function throughWriter(file: string, p: ReturnType<typeof plan>): void {
   store.close();
 }
 
-function throughImport(file: string, p: ReturnType<typeof plan>): void {
-  const into = startImport(file);
+async function throughImport(file: string, p: ReturnType<typeof plan>): Promise<void> {
+  const into = await startImport(file);
   try {
     into.putPolicy(POLICY.hash, POLICY.text);
     for (const c of p.calls) {
@@ -112,12 +112,12 @@ function throughImport(file: string, p: ReturnType<typeof plan>): void {
         expect(into.hasSession(c.start.id)).toBe(false);
         into.startSession(c.start);
       }
-      into.addCall(c.record, c.approval);
+      await into.addCall(c.record, c.approval);
     }
     for (const [id, ts] of p.ends) into.endSession(id, ts, "imported");
-    into.finish();
+    await into.finish();
   } catch (err) {
-    into.abort();
+    await into.abort();
     throw err;
   }
 }
@@ -144,11 +144,11 @@ function rows(file: string): Record<string, unknown[]> {
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 describe("bulk import", () => {
-  it("into a new file: the same rows as the writer makes, and no file left beside it", () => {
+  it("into a new file: the same rows as the writer makes, and no file left beside it", async () => {
     const dir = tempDir();
     const p = plan(3000, 40, "s");
     throughWriter(join(dir, "writer.sqlite"), p);
-    throughImport(join(dir, "import.sqlite"), p);
+    await throughImport(join(dir, "import.sqlite"), p);
     const got = rows(join(dir, "import.sqlite"));
     expect(got.calls).toHaveLength(3000);
     expect(got).toEqual(rows(join(dir, "writer.sqlite")));
@@ -158,50 +158,50 @@ describe("bulk import", () => {
   it.each([
     ["small, indexes kept", 200],
     ["large, indexes rebuilt", 5000],
-  ])("into an existing file (%s): the same rows as the writer adds", (_what, n) => {
+  ])("into an existing file (%s): the same rows as the writer adds", async (_what, n) => {
     const dir = tempDir();
     const first = plan(1000, 20, "old");
     const second = plan(n, 30, "new");
     throughWriter(join(dir, "writer.sqlite"), first);
     copyFileSync(join(dir, "writer.sqlite"), join(dir, "import.sqlite"));
     throughWriter(join(dir, "writer.sqlite"), second);
-    throughImport(join(dir, "import.sqlite"), second);
+    await throughImport(join(dir, "import.sqlite"), second);
     expect(rows(join(dir, "import.sqlite"))).toEqual(rows(join(dir, "writer.sqlite")));
   });
 
-  it("knows the sessions an existing file holds", () => {
+  it("knows the sessions an existing file holds", async () => {
     const dir = tempDir();
     const file = join(dir, "rec.sqlite");
     throughWriter(file, plan(100, 5, "s"));
-    const into = startImport(file);
+    const into = await startImport(file);
     expect(into.hasSession("s-0")).toBe(true);
     expect(into.hasSession("t-0")).toBe(false);
-    into.abort();
+    await into.abort();
   });
 
-  it("aborted: an existing file is as it was, byte for byte, and a new one is not made", () => {
+  it("aborted: an existing file is as it was, byte for byte, and a new one is not made", async () => {
     const dir = tempDir();
     const file = join(dir, "rec.sqlite");
     throughWriter(file, plan(500, 10, "old"));
     const before = sha(file);
     for (const target of [file, join(dir, "new.sqlite")]) {
-      const into = startImport(target);
+      const into = await startImport(target);
       const p = plan(5000, 30, "new");
       into.putPolicy(POLICY.hash, POLICY.text);
       for (const c of p.calls) {
         if (c.start) into.startSession(c.start);
-        into.addCall(c.record, c.approval);
+        await into.addCall(c.record, c.approval);
       }
-      into.abort();
+      await into.abort();
     }
     expect(sha(file)).toBe(before);
     expect(readdirSync(dir)).toEqual(["rec.sqlite"]);
   });
 
-  it("a failed write is a StoreError, and nothing is written", () => {
+  it("a failed write is a StoreError, and nothing is written", async () => {
     const dir = tempDir();
     const file = join(dir, "rec.sqlite");
-    const into = startImport(file);
+    const into = await startImport(file);
     const start: SessionStart = {
       id: "s",
       identity: "a",
@@ -212,17 +212,17 @@ describe("bulk import", () => {
     };
     into.startSession(start);
     into.startSession(start);
-    expect(() => into.finish()).toThrow(StoreError);
+    await expect(into.finish()).rejects.toThrow(StoreError);
     expect(existsSync(file)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it("refuses a file that is not a recording", () => {
+  it("refuses a file that is not a recording", async () => {
     const dir = tempDir();
     const file = join(dir, "other.sqlite");
     const db = new Database(file);
     db.exec("CREATE TABLE t (x)");
     db.close();
-    expect(() => startImport(file)).toThrow(/not a policy-replay recording/);
+    await expect(startImport(file)).rejects.toThrow(/not a policy-replay recording/);
   });
 });

@@ -109,6 +109,7 @@ describe("opening", () => {
       "call_keys_by_value",
       "calls_by_session",
       "calls_by_ts",
+      "messages_tool_list_requests",
       "run_results_by_class",
       "sessions_by_start",
     ]);

@@ -7,6 +7,7 @@ import { migration004 } from "./004-call-keys.js";
 import { migration005 } from "./005-run-outcomes.js";
 import { migration006 } from "./006-counters.js";
 import { migration007 } from "./007-shadow.js";
+import { migration008 } from "./008-tool-list-requests.js";
 
 export { NUMBER_CALL_KEYS } from "./004-call-keys.js";
 
@@ -24,10 +25,11 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   migration005,
   migration006,
   migration007,
+  migration008,
 ];
 
 /** What the file's `PRAGMA user_version` is after opening: the number of migrations run. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** The file's schema version: the number of migrations it has had. */
 export function userVersion(db: Database.Database): number {

@@ -18,11 +18,13 @@ export interface GroupEntry {
   seen: SessionSeen;
 }
 
-// A group's record: the numbers of its candidate and baseline resolutions and of its session.
-// Four numbers, so that a record never straddles two cache lines.
+// A group's record: the numbers of its candidate and baseline resolutions and of its session,
+// and the read of the group it was made for (0: none yet). Four numbers, so that a record never
+// straddles two cache lines.
 const CANDIDATE = 0;
 const BASELINE = 1;
 const SESSION = 2;
+const READ = 3;
 const RECORD = 4;
 
 /**
@@ -37,8 +39,6 @@ const RECORD = 4;
  */
 export class GroupMemo {
   private records = new Int32Array(RECORD * 1024);
-  /** The group each record was made for: two reads' ids overlap. */
-  private readonly groups: (CallGroup | undefined)[] = [];
   /** Resolutions by number; 0 is "no baseline". */
   private readonly resolutions: (Resolution | null)[] = [null];
   private readonly resolutionNumbers = new Map<Resolution, number>();
@@ -61,8 +61,10 @@ export class GroupMemo {
    * The object is reused: it holds until the next call to entry().
    */
   entry(g: CallGroup): GroupEntry {
-    if (this.groups[g.id] !== g) this.meet(g);
     const at = g.id * RECORD;
+    // Two reads' ids overlap: the record says whose it is, in the line the call reads anyway
+    // (an array of the groups beside it was one more cache miss a call).
+    if (at >= this.records.length || this.records[at + READ] !== g.read) this.meet(g);
     const r = this.records;
     const e = this.current;
     e.candidate = this.resolutions[r[at + CANDIDATE]!]!;
@@ -77,9 +79,6 @@ export class GroupMemo {
   }
 
   private meet(g: CallGroup): void {
-    // Filled up to the id, so the array stays a plain list and never turns into a dictionary.
-    while (this.groups.length < g.id) this.groups.push(undefined);
-    this.groups[g.id] = g;
     const at = g.id * RECORD;
     if (at + RECORD > this.records.length) {
       const grown = new Int32Array(Math.max(at + RECORD, this.records.length * 2));
@@ -92,6 +91,7 @@ export class GroupMemo {
       ? this.resolutionNumber(resolve(this.baseline, g.identity, g.tool))
       : 0;
     r[at + SESSION] = this.sessionNumber(g.session);
+    r[at + READ] = g.read;
   }
 
   private resolutionNumber(res: Resolution): number {

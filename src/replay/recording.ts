@@ -93,6 +93,9 @@ export class RecordedCall implements TraceCall, Call {
 
 const DECISIONS = new Set(["allow", "deny", "approval_required"]);
 
+/** The last read's number (CallGroup.read); kept within an Int32Array's range, never 0. */
+let reads = 0;
+
 export interface ReadRecordingsOptions {
   filter?: CallFilter;
   /** Told before an older recording is upgraded in place (openStoreReadOnly). */
@@ -164,13 +167,15 @@ export function* readRecordings(
   // Groups are numbered across all the files read, so a stage can keep its own per-group
   // state in one array indexed by id.
   let nextId = 0;
+  reads = (reads % 0x3fffffff) + 1;
+  const read = reads;
   const stream = new CallStream(files, query, opts.onUpgrade ? { onUpgrade: opts.onUpgrade } : {});
   const c = stream.cursor;
   try {
     while (stream.next()) {
       const perFile = groups[c.file]!;
       const g =
-        perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(nextId++, files[c.file]!, c, tool));
+        perFile[c.keyId] ?? (perFile[c.keyId] = callGroup(nextId++, read, files[c.file]!, c, tool));
       if (!g.keep) continue;
       yield new RecordedCall(
         index++,
@@ -193,6 +198,7 @@ export function* readRecordings(
 
 function callGroup(
   id: number,
+  read: number,
   file: string,
   c: CallCursor,
   tool: ((t: string) => boolean) | null,
@@ -214,6 +220,7 @@ function callGroup(
   // One object shape for every group: the fields in one order.
   return {
     id,
+    read,
     keep: tool === null || tool(k[2]),
     recorded: r,
     session: k[0],

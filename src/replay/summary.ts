@@ -166,8 +166,8 @@ function visibilitySummary(v: Visibility): VisibilitySummary {
   return { ...v, hidden, unhidden: v.changes.length - hidden };
 }
 
-// A row of counts: its calls, their decisions, and how each compared. Eight numbers, so that a
-// row lies in one or two cache lines.
+// A row of counts: its calls, their decisions, and how each changed; in a group's row, the read
+// of the group it counts (0: none yet). Eight numbers, so that a row lies in one cache line.
 const CALLS = 0;
 const ALLOW = 1;
 const DENY = 2;
@@ -175,9 +175,10 @@ const APPROVAL = 3;
 const TIGHTENED = 4;
 const LOOSENED = 5;
 const CHANGED = 6;
-/** Unchanged, or nothing to compare with. */
-const SAME = 7;
+const READ = 7;
 const ROW = 8;
+/** Unchanged, or nothing to compare with: no column. */
+const SAME = -1;
 
 /** A decision's column in a row. Switches, not keyed lookups: they stay monomorphic. */
 function decisionColumn(d: DecisionKind): number {
@@ -206,7 +207,7 @@ function changeColumn(c: ChangeClass): number {
 function count(c: Float64Array, at: number, decided: number, changed: number): void {
   c[at + CALLS]!++;
   c[at + decided]!++;
-  c[at + changed]!++;
+  if (changed !== SAME) c[at + changed]!++;
 }
 
 /** Counts a call into a tally, as count() into a row. */
@@ -253,8 +254,10 @@ class GroupRows {
 
   /** Where the group's row starts in `counts` (read `counts` after this: it may grow). */
   row(g: CallGroup): number {
-    if (this.groups[g.id] !== g) this.claim(g);
-    return g.id * ROW;
+    const at = g.id * ROW;
+    // Whose row it is, read from the row itself: the groups array beside it cost a cache miss.
+    if (at >= this.counts.length || this.counts[at + READ] !== g.read) this.claim(g);
+    return at;
   }
 
   /** Adds every row into the tallies by name, and clears it. */
@@ -275,6 +278,7 @@ class GroupRows {
       grown.set(this.counts);
       this.counts = grown;
     }
+    this.counts[g.id * ROW + READ] = g.read;
   }
 
   private flushRow(id: number, g: CallGroup): void {
@@ -290,7 +294,7 @@ class GroupRows {
       t.loosened += c[at + LOOSENED]!;
       t.changed += c[at + CHANGED]!;
     }
-    c.fill(0, at, at + ROW);
+    c.fill(0, at, at + READ);
   }
 }
 

@@ -105,6 +105,11 @@ export interface Tally {
 export interface CallGroup {
   /** Dense per read: the groups one readRecordings() call makes are numbered 0, 1, 2... */
   readonly id: number;
+  /**
+   * The read that made it, a number no other read in the process has (never 0): with `id`, what
+   * tells a group from another read's of the same id, kept beside a stage's per-group numbers.
+   */
+  readonly read: number;
   /** False: a filter leaves these calls out. */
   readonly keep: boolean;
   /** The recorded decision of the calls without a retry time: shared, treat as read-only. */

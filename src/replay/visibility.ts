@@ -93,7 +93,8 @@ export function sameHides(a: HideLists, b: HideLists): boolean {
  * at the end; a trace's calls, which have no group, by name.
  */
 export class ListedCalls {
-  private counts = new Float64Array(1024);
+  /** Per group id, its count and the read of the group it counts (0: none yet). */
+  private counts = new Float64Array(2 * 1024);
   private readonly groups: (CallGroup | undefined)[] = [];
   private readonly byName = new Map<string, number>();
   /** Counted in a group's slot since the last count(). */
@@ -106,8 +107,10 @@ export class ListedCalls {
       this.byName.set(key, (this.byName.get(key) ?? 0) + 1);
       return;
     }
-    if (this.groups[g.id] !== g) this.claim(g);
-    this.counts[g.id]!++;
+    const at = 2 * g.id;
+    // Whose slot it is, read beside the count: the groups array was one more cache miss a call.
+    if (at >= this.counts.length || this.counts[at + 1] !== g.read) this.claim(g);
+    this.counts[at]!++;
     this.dirty = true;
   }
 
@@ -126,19 +129,21 @@ export class ListedCalls {
     if (held !== undefined) this.flush(g.id, held);
     while (this.groups.length < g.id) this.groups.push(undefined);
     this.groups[g.id] = g;
-    if (g.id >= this.counts.length) {
-      const grown = new Float64Array(Math.max(g.id + 1, this.counts.length * 2));
+    const at = 2 * g.id;
+    if (at >= this.counts.length) {
+      const grown = new Float64Array(Math.max(at + 2, this.counts.length * 2));
       grown.set(this.counts);
       this.counts = grown;
     }
+    this.counts[at + 1] = g.read;
   }
 
   private flush(id: number, g: CallGroup): void {
-    const n = this.counts[id]!;
+    const n = this.counts[2 * id]!;
     if (n === 0) return;
     const key = nameKey(g.identity, g.tool);
     this.byName.set(key, (this.byName.get(key) ?? 0) + n);
-    this.counts[id] = 0;
+    this.counts[2 * id] = 0;
   }
 }
 

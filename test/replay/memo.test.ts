@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { resolve } from "../../src/engine/index.js";
 import { GroupMemo } from "../../src/replay/memo.js";
 import type { CallGroup } from "../../src/replay/types.js";
-import { fixturePolicies, readDemo } from "./support.js";
+import { fixturePolicies, readDemo, readDemoTwice } from "./support.js";
 
 describe("GroupMemo", () => {
   const groups = (): CallGroup[] => [...new Set(readDemo().map((tc) => tc.group!))];
@@ -39,10 +39,24 @@ describe("GroupMemo", () => {
     const [candidate] = fixturePolicies();
     const memo = new GroupMemo(candidate!, null);
     const g = groups()[0]!;
-    const other: CallGroup = { ...g, session: "another", tool: "another_tool" };
+    const other: CallGroup = { ...g, read: g.read + 1, session: "another", tool: "another_tool" };
     expect(memo.entry(g).seen).toBe(memo.session(g.session));
     expect(memo.entry(other).seen).toBe(memo.session("another"));
     expect(memo.entry(other).candidate).toBe(resolve(candidate!, g.identity, "another_tool"));
     expect(memo.entry(g).seen).toBe(memo.session(g.session));
+  });
+
+  it("tells two reads' groups of the same id apart by their read, never 0", () => {
+    const calls = readDemoTwice();
+    const reads = new Set(calls.map((tc) => tc.group!.read));
+    expect(reads.size).toBe(2);
+    expect(reads.has(0)).toBe(false);
+    const [candidate] = fixturePolicies();
+    const memo = new GroupMemo(candidate!, null);
+    for (const tc of calls) {
+      const g = tc.group!;
+      expect(memo.entry(g).candidate).toBe(resolve(candidate!, g.identity, g.tool));
+      expect(memo.entry(g).seen).toBe(memo.session(g.session));
+    }
   });
 });

@@ -183,11 +183,14 @@ function checkLimits(policy: PolicyObj, rows: readonly Row[]): void {
     if (r.decision !== "allow") continue;
     const res = resolve(compiled, r.identity, r.tool);
     if (res.kind !== "rule") continue;
-    for (const l of res.rule.limits) {
-      const value = l.scopeIndex === 0 ? r.identity : l.scopeIndex === 1 ? r.session : "";
-      const key = JSON.stringify([l.counterName, l.scope, l.windowMs, l.max, l.fixed, value]);
-      consumed.set(key, [...(consumed.get(key) ?? []), r.ts]);
-    }
+    // A call consumes once per key: two identical limits on one counter see it once.
+    const keys = new Set(
+      res.rule.limits.map((l) => {
+        const value = l.scopeIndex === 0 ? r.identity : l.scopeIndex === 1 ? r.session : "";
+        return JSON.stringify([l.counterName, l.scope, l.windowMs, l.max, l.fixed, value]);
+      }),
+    );
+    for (const key of keys) consumed.set(key, [...(consumed.get(key) ?? []), r.ts]);
   }
   for (const [key, times] of consumed) {
     const [counter, scope, w, max, fixed] = JSON.parse(key) as [

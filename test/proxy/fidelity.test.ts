@@ -468,9 +468,10 @@ describe("fidelity: live decisions replay bit for bit", () => {
           checkReplay(file, policy, seen.flat().length);
         },
       ),
-      // Every run is a real proxy session: shrinking a failure gets a time budget, then the
-      // smallest counterexample found so far is reported.
-      { numRuns: 20, interruptAfterTimeLimit: 50_000, markInterruptAsFailure: true },
+      // Every run is a real proxy session: the runs and the shrinking of a failure get a time
+      // budget (a counterexample found is reported, the smallest so far); a loaded machine that
+      // gets through fewer runs in it is not a failure.
+      { numRuns: 20, interruptAfterTimeLimit: 50_000 },
     );
   }, 90_000);
 
@@ -519,7 +520,7 @@ describe("fidelity: live decisions replay bit for bit", () => {
           checkReplay(file, policy, seen.length);
         },
       ),
-      { numRuns: 3, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true },
+      { numRuns: 3, interruptAfterTimeLimit: 30_000 },
     );
   }, 60_000);
 });

@@ -69,6 +69,34 @@ export const message = (seq: number, over: Partial<MessageRecord> = {}): Message
   ...over,
 });
 
+/** The agent's tools/list request `id`, recorded as message `seq`. */
+export const listRequest = (
+  seq: number,
+  id: number,
+  over: Partial<MessageRecord> = {},
+): MessageRecord =>
+  message(seq, {
+    method: "tools/list",
+    jsonrpcId: String(id),
+    message: { jsonrpc: "2.0", id, method: "tools/list" },
+    ...over,
+  });
+
+/** The server's answer to tools/list request `id`, listing `tools`. */
+export const listAnswer = (
+  seq: number,
+  id: number,
+  tools: string[],
+  over: Partial<MessageRecord> = {},
+): MessageRecord =>
+  message(seq, {
+    direction: "server_to_client",
+    method: null,
+    jsonrpcId: String(id),
+    message: { jsonrpc: "2.0", id, result: { tools: tools.map((name) => ({ name })) } },
+    ...over,
+  });
+
 export const decision = (seq: number, over: Partial<DecisionRecord> = {}): DecisionRecord => ({
   session: "s1",
   seq,

@@ -2,26 +2,9 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openStore, openStoreReadOnly } from "../../src/store/sqlite.js";
-import type { MessageRecord } from "../../src/store/types.js";
-import { message, session, tempDirs } from "./helpers.js";
+import { listAnswer, listRequest, message, session, tempDirs } from "./helpers.js";
 
 const tempDir = tempDirs();
-
-const list = (seq: number, id: number, over: Partial<MessageRecord> = {}): MessageRecord =>
-  message(seq, {
-    method: "tools/list",
-    jsonrpcId: String(id),
-    message: { jsonrpc: "2.0", id, method: "tools/list" },
-    ...over,
-  });
-const answer = (seq: number, id: number, tools: string[], over: Partial<MessageRecord> = {}) =>
-  message(seq, {
-    direction: "server_to_client",
-    method: null,
-    jsonrpcId: String(id),
-    message: { jsonrpc: "2.0", id, result: { tools: tools.map((name) => ({ name })) } },
-    ...over,
-  });
 
 describe("toolListAnswers", () => {
   it("pairs each tools/list request with the server's first answer of the same id in its session", () => {
@@ -30,7 +13,7 @@ describe("toolListAnswers", () => {
     store.startSession(session("s1"));
     store.startSession(session("s2"));
     for (const m of [
-      list(1, 1),
+      listRequest(1, 1),
       // The server's own request may reuse the id: it has a method, so it is no answer.
       message(2, {
         direction: "server_to_client",
@@ -39,20 +22,20 @@ describe("toolListAnswers", () => {
         message: { jsonrpc: "2.0", id: 1, method: "sampling/createMessage" },
       }),
       // The proxy answering in the agent's place is not the server listing its tools.
-      answer(3, 1, ["from-proxy"], { direction: "proxy_to_client" }),
-      answer(4, 1, ["a", "b"]),
-      answer(5, 1, ["duplicate"]),
+      listAnswer(3, 1, ["from-proxy"], { direction: "proxy_to_client" }),
+      listAnswer(4, 1, ["a", "b"]),
+      listAnswer(5, 1, ["duplicate"]),
       // A tools/call answer is not a tools/list answer.
       message(6, { jsonrpcId: "2" }),
-      answer(7, 2, ["not-a-list"]),
+      listAnswer(7, 2, ["not-a-list"]),
       // The id reused by a later request: its own answer.
-      list(8, 1),
-      answer(9, 1, ["c"]),
+      listRequest(8, 1),
+      listAnswer(9, 1, ["c"]),
       // Never answered.
-      list(10, 3),
+      listRequest(10, 3),
       // Another session with the same id.
-      list(1, 1, { session: "s2" }),
-      answer(2, 1, ["z"], { session: "s2" }),
+      listRequest(1, 1, { session: "s2" }),
+      listAnswer(2, 1, ["z"], { session: "s2" }),
     ])
       store.recordMessage(m);
     store.close();
@@ -79,10 +62,10 @@ describe("toolListings", () => {
     store.startSession(session("s1"));
     store.startSession({ ...session("s2"), identity: "ci-bot", policyHash: "h2" });
     for (const m of [
-      list(1, 1),
-      answer(2, 1, ["a", "b"]),
+      listRequest(1, 1),
+      listAnswer(2, 1, ["a", "b"]),
       // Entries without a string name are no tools of the list.
-      list(3, 2),
+      listRequest(3, 2),
       message(4, {
         direction: "server_to_client",
         method: null,
@@ -94,17 +77,17 @@ describe("toolListings", () => {
         },
       }),
       // An error answer, and a result without a tools array.
-      list(5, 3),
+      listRequest(5, 3),
       message(6, {
         direction: "server_to_client",
         method: null,
         jsonrpcId: "3",
         message: { jsonrpc: "2.0", id: 3, error: { code: -32603, message: "down" } },
       }),
-      list(1, 1, { session: "s2" }),
-      answer(2, 1, ["z"], { session: "s2" }),
-      list(3, 2, { session: "s2" }),
-      answer(4, 2, ["bytes"], { session: "s2" }),
+      listRequest(1, 1, { session: "s2" }),
+      listAnswer(2, 1, ["z"], { session: "s2" }),
+      listRequest(3, 2, { session: "s2" }),
+      listAnswer(4, 2, ["bytes"], { session: "s2" }),
     ])
       store.recordMessage(m);
     store.close();

@@ -14,27 +14,18 @@ import {
   startImport,
   StoreError,
 } from "../../src/store/sqlite.js";
-import type { MessageRecord } from "../../src/store/types.js";
-import { decision, message, session, tempDirs, toSchema7 } from "./helpers.js";
+import {
+  decision,
+  listAnswer,
+  listRequest,
+  message,
+  session,
+  tempDirs,
+  toSchema7,
+} from "./helpers.js";
 
 const tmp = tempDirs();
 const INDEX = "messages_tool_list_requests";
-
-const list = (seq: number, id: number, over: Partial<MessageRecord> = {}): MessageRecord =>
-  message(seq, {
-    method: "tools/list",
-    jsonrpcId: String(id),
-    message: { jsonrpc: "2.0", id, method: "tools/list" },
-    ...over,
-  });
-const answer = (seq: number, id: number, tools: string[], over: Partial<MessageRecord> = {}) =>
-  message(seq, {
-    direction: "server_to_client",
-    method: null,
-    jsonrpcId: String(id),
-    message: { jsonrpc: "2.0", id, result: { tools: tools.map((name) => ({ name })) } },
-    ...over,
-  });
 
 /** Two sessions with tools/list exchanges among other traffic, and a call. */
 function recording(): string {
@@ -43,16 +34,16 @@ function recording(): string {
   store.startSession(session("s1"));
   store.startSession(session("s2"));
   for (const m of [
-    list(1, 1),
-    answer(2, 1, ["a", "b"]),
+    listRequest(1, 1),
+    listAnswer(2, 1, ["a", "b"]),
     message(3, { jsonrpcId: "2" }),
-    answer(4, 2, ["not-a-list"]),
+    listAnswer(4, 2, ["not-a-list"]),
     // The proxy's own answer and a server request are not the agent's request.
-    list(5, 3, { direction: "proxy_to_client" }),
-    list(6, 4),
-    answer(7, 4, ["c"]),
-    list(1, 1, { session: "s2" }),
-    answer(2, 1, ["z"], { session: "s2" }),
+    listRequest(5, 3, { direction: "proxy_to_client" }),
+    listRequest(6, 4),
+    listAnswer(7, 4, ["c"]),
+    listRequest(1, 1, { session: "s2" }),
+    listAnswer(2, 1, ["z"], { session: "s2" }),
   ])
     store.recordMessage(m);
   store.recordDecision(decision(8));
@@ -148,8 +139,8 @@ describe("schema 8: the tools/list requests' index", () => {
     const file = recording();
     toSchema7(file);
     const store = openStore(file, { checkpointWorker: false });
-    store.recordMessage(list(9, 5));
-    store.recordMessage(answer(10, 5, ["d"]));
+    store.recordMessage(listRequest(9, 5));
+    store.recordMessage(listAnswer(10, 5, ["d"]));
     store.close();
     expect([version(file), hasIndex(file)]).toEqual([8, true]);
     expect(listings(file)).toEqual([...EXPECTED.slice(0, 2), ["s1", 10, ["d"]], EXPECTED[2]]);

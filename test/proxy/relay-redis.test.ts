@@ -79,6 +79,7 @@ async function start(counters: Counters) {
     logs,
     closed,
     agentSide: proxyAgentSide as typeof proxyAgentSide & Partial<FlowControl>,
+    serverSide: proxyServerSide as typeof proxyServerSide & { writesBlocked?: boolean },
     close: () => agent.close(),
   };
 }
@@ -261,6 +262,25 @@ describe("pending decisions", () => {
     expect(r.atServer).toHaveLength(MAX_QUEUED + 1);
     slow.waiting[1]!.answer();
     await until(() => r.atServer.length === MAX_QUEUED + 3);
+    await r.close();
+  });
+
+  it("leave the agent unread after catching up while the server is not reading", async () => {
+    const slow = new SlowCounters();
+    const r = await start(slow);
+    const flow: string[] = [];
+    r.agentSide.pauseReading = () => flow.push("pause");
+    r.agentSide.resumeReading = () => flow.push("resume");
+    r.serverSide.writesBlocked = true;
+    await r.send(call(1, "limited"));
+    for (let i = 0; i < MAX_QUEUED; i++)
+      await r.send({ jsonrpc: "2.0", id: `p${i}`, method: "ping" });
+    expect(flow).toEqual(["pause"]);
+    slow.waiting[0]!.answer();
+    await settle();
+    // Everything went on, yet the agent is not read while the server's writes are backed up.
+    expect(r.atServer).toHaveLength(MAX_QUEUED + 1);
+    expect(flow).toEqual(["pause"]);
     await r.close();
   });
 

@@ -17,6 +17,60 @@ import type { Store } from "../store/types.js";
 import type { BatchCall, Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js";
 
 /**
+ * The two steps every decide script takes on a section of limits, as Lua functions; they read
+ * and write the script's locals `out` (what it returns) and `real` (Redis's own time), so they
+ * come after both. check(at, k0, a, o): count each limit of the section whose ARGV starts at
+ * `a` (n, then 4 per limit) on KEYS[k0 + index], append each count to `out`, and note the first
+ * full one at out[o], out[o+1], out[o+2] (index, count, retry ms or -1); returns where the
+ * section's horizons start. consume(at, seq, k0, nk, h0): one member for this call on each of the
+ * nk keys after KEYS[k0], dropping what is past each key's horizon (ARGV[h0..]).
+ */
+export const LIMIT_FUNCTIONS = `
+local function check(at, k0, a, o)
+  local n = tonumber(ARGV[a])
+  local hi = string.format('%d', at)
+  for i = 0, n - 1 do
+    local b = a + 1 + i * 4
+    local key = KEYS[k0 + tonumber(ARGV[b])]
+    local w = tonumber(ARGV[b + 1])
+    local max = tonumber(ARGV[b + 2])
+    local fixed = ARGV[b + 3] == '1'
+    local start = math.floor(at / w) * w
+    local lo
+    if fixed then lo = string.format('%d', start) else lo = string.format('(%d', at - w) end
+    local count = redis.call('ZCOUNT', key, lo, hi)
+    out[#out + 1] = count
+    if count >= max and out[o] < 0 then
+      local retry = -1
+      if max > 0 then
+        if fixed then
+          retry = start + w - at
+        else
+          local r = redis.call('ZRANGEBYSCORE', key, lo, hi, 'WITHSCORES', 'LIMIT', count - max, 1)
+          retry = tonumber(r[2]) + w - at
+        end
+      end
+      out[o] = i
+      out[o + 1] = count
+      out[o + 2] = retry
+    end
+  end
+  return a + 1 + n * 4
+end
+local function consume(at, seq, k0, nk, h0)
+  local member = string.format('%d-%d', at, seq)
+  local extra = 0
+  if at > real then extra = at - real end
+  for j = 1, nk do
+    local horizon = tonumber(ARGV[h0 + j - 1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[k0 + j], '-inf', string.format('%d', at - horizon))
+    redis.call('ZADD', KEYS[k0 + j], at, member)
+    redis.call('PEXPIRE', KEYS[k0 + j], horizon + extra)
+  end
+end
+`;
+
+/**
  * Decide-and-consume for one call, atomic in Redis (SPEC section 2, step 5, and "one state per
  * deployment"): the time is Redis's own (or ARGV[1] when given), never earlier than the latest
  * decided on this prefix; every call takes the next sequence number.
@@ -36,45 +90,10 @@ local last = tonumber(redis.call('HGET', KEYS[1], 'ts'))
 if last and last > now then now = last end
 redis.call('HSET', KEYS[1], 'ts', string.format('%d', now))
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local n = tonumber(ARGV[2])
-local hi = string.format('%d', now)
 local out = {now, seq, -1, 0, -1}
-for i = 0, n - 1 do
-  local b = 3 + i * 4
-  local key = KEYS[1 + tonumber(ARGV[b])]
-  local w = tonumber(ARGV[b + 1])
-  local max = tonumber(ARGV[b + 2])
-  local fixed = ARGV[b + 3] == '1'
-  local start = math.floor(now / w) * w
-  local lo
-  if fixed then lo = string.format('%d', start) else lo = string.format('(%d', now - w) end
-  local count = redis.call('ZCOUNT', key, lo, hi)
-  out[6 + i] = count
-  if count >= max and out[3] < 0 then
-    local retry = -1
-    if max > 0 then
-      if fixed then
-        retry = start + w - now
-      else
-        local r = redis.call('ZRANGEBYSCORE', key, lo, hi, 'WITHSCORES', 'LIMIT', count - max, 1)
-        retry = tonumber(r[2]) + w - now
-      end
-    end
-    out[3] = i
-    out[4] = count
-    out[5] = retry
-  end
-end
-if out[3] >= 0 then return out end
-local member = string.format('%d-%d', now, seq)
-local extra = 0
-if now > real then extra = now - real end
-for j = 2, #KEYS do
-  local horizon = tonumber(ARGV[2 + n * 4 + j - 1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[j], '-inf', string.format('%d', now - horizon))
-  redis.call('ZADD', KEYS[j], now, member)
-  redis.call('PEXPIRE', KEYS[j], horizon + extra)
-end
+${LIMIT_FUNCTIONS}
+local h = check(now, 1, 2, 3)
+if out[3] < 0 then consume(now, seq, 1, #KEYS - 1, h) end
 return out
 `;
 

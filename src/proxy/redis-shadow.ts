@@ -12,7 +12,7 @@ import {
 } from "../engine/index.js";
 import type { ShadowRecord, Store } from "../store/types.js";
 import type { Counters, DecidedCall, DecisionRow, LookedUp } from "./counters.js";
-import { KeyPlans, type RedisCounters } from "./redis-counters.js";
+import { KeyPlans, LIMIT_FUNCTIONS, type RedisCounters } from "./redis-counters.js";
 
 /**
  * The decide script with a shadow policy beside the enforced one: both are decided in one
@@ -38,48 +38,7 @@ if ARGV[1] ~= '' then now = tonumber(ARGV[1]) end
 local ne = tonumber(ARGV[2])
 local ns = tonumber(ARGV[3])
 local out = {now, -1, now, -1, -1, 0, -1, -1, 0, -1}
-local function check(at, k0, a, o)
-  local n = tonumber(ARGV[a])
-  local hi = string.format('%d', at)
-  for i = 0, n - 1 do
-    local b = a + 1 + i * 4
-    local key = KEYS[k0 + tonumber(ARGV[b])]
-    local w = tonumber(ARGV[b + 1])
-    local max = tonumber(ARGV[b + 2])
-    local fixed = ARGV[b + 3] == '1'
-    local start = math.floor(at / w) * w
-    local lo
-    if fixed then lo = string.format('%d', start) else lo = string.format('(%d', at - w) end
-    local count = redis.call('ZCOUNT', key, lo, hi)
-    out[#out + 1] = count
-    if count >= max and out[o] < 0 then
-      local retry = -1
-      if max > 0 then
-        if fixed then
-          retry = start + w - at
-        else
-          local r = redis.call('ZRANGEBYSCORE', key, lo, hi, 'WITHSCORES', 'LIMIT', count - max, 1)
-          retry = tonumber(r[2]) + w - at
-        end
-      end
-      out[o] = i
-      out[o + 1] = count
-      out[o + 2] = retry
-    end
-  end
-  return a + 1 + n * 4
-end
-local function consume(at, seq, k0, nk, h0)
-  local member = string.format('%d-%d', at, seq)
-  local extra = 0
-  if at > real then extra = at - real end
-  for j = 1, nk do
-    local horizon = tonumber(ARGV[h0 + j - 1])
-    redis.call('ZREMRANGEBYSCORE', KEYS[k0 + j], '-inf', string.format('%d', at - horizon))
-    redis.call('ZADD', KEYS[k0 + j], at, member)
-    redis.call('PEXPIRE', KEYS[k0 + j], horizon + extra)
-  end
-end
+${LIMIT_FUNCTIONS}
 local a = 4
 if ne > 0 then
   local last = tonumber(redis.call('HGET', KEYS[1], 'ts'))
